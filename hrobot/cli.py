@@ -1,0 +1,180 @@
+"""The `hrobot` command line. Each subcommand is a thin wrapper over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hrobot.errors import HRobotError
+
+EXIT_ERROR = 2
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------- robots
+
+
+def cmd_robots_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hrobot.robots import load_robot, robot_names
+
+    t = Table(title="built-in robots")
+    for col in ("name", "class", "joints", "policy / PD rate", "description"):
+        t.add_column(col)
+    for name in robot_names():
+        r = load_robot(name)
+        t.add_row(name, r.robot_class, str(r.num_joints), f"{r.policy_rate_hz:g} / {r.pd_rate_hz:g} Hz", r.description)
+    _console().print(t)
+    _console().print("Any other robot: pass the path of a spec YAML (see README, 'Bring your own robot').")
+    return 0
+
+
+def cmd_robots_show(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hrobot.robots import load_robot
+
+    r = load_robot(args.robot)
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=2))
+        return 0
+    c = _console()
+    c.print(f"[bold]{r.name}[/bold] ({r.robot_class}) - {r.description}")
+    c.print(f"model: {r.model}   base body: {r.base_body}   floating base: {r.floating_base}")
+    c.print(f"rates: PD {r.pd_rate_hz:g} Hz, policy {r.policy_rate_hz:g} Hz (decimation {r.decimation})"
+            f"   action scale: {r.action_scale:g}")
+    c.print(f"IMU site: {r.imu_site}   feet: {', '.join(r.feet) or '-'}")
+    c.print(f"contact bodies: {', '.join(r.contact_bodies) or '-'}")
+    if r.published_mass_kg:
+        c.print(f"published mass: {r.published_mass_kg} kg ({r.published_mass_source})")
+    t = Table(title="joints (action and observation order)")
+    for col in ("#", "name", "default", "range [rad]", "vel [rad/s]", "torque [Nm]", "kp", "kd"):
+        t.add_column(col, justify="right" if col not in ("name",) else "left")
+    for i, j in enumerate(r.joints):
+        t.add_row(str(i), j.name, f"{j.default:g}", f"[{j.lower:g}, {j.upper:g}]", f"{j.velocity_limit:g}",
+                  f"{j.torque_limit:g}", f"{j.kp:g}", f"{j.kd:g}")
+    c.print(t)
+    return 0
+
+
+def cmd_robots_check(args: argparse.Namespace) -> int:
+    from hrobot.check import check_robot
+    from hrobot.robots import load_robot
+
+    robot = load_robot(args.robot)
+    with _console().status(f"holding {robot.name}'s default pose for {args.seconds:g} s of sim time"):
+        report = check_robot(robot, hold_s=args.seconds)
+    _print_check(report)
+    _write_json(args.json, report.to_dict())
+    return 0 if report.passed else 1
+
+
+def _print_check(rep) -> None:
+    c = _console()
+    mass = f"{rep.total_mass_kg:.3f} kg"
+    if rep.published_mass_kg is not None:
+        mass += f" (published {rep.published_mass_kg} kg, {rep.mass_error_pct:+.1f} %)"
+    c.print(f"[bold]{rep.robot}[/bold]: {rep.num_joints} joints, total mass {mass}")
+    if rep.initial_base_height_m is not None:
+        c.print(f"  hold {rep.hold_s:g} s: base {rep.initial_base_height_m:.3f} m, sag in first second "
+                f"{rep.settle_sag_m * 100:.1f} cm, drift after {rep.base_height_drift_m * 100:.2f} cm, "
+                f"max tilt {rep.max_tilt_deg:.1f} deg")
+    c.print(f"  max joint error at the end: {rep.max_joint_error_rad:.3f} rad")
+    for f in rep.failures:
+        c.print(f"  [red]FAIL[/red] {f}")
+    c.print("  [green]PASS[/green]" if rep.passed else "  [red]FAILED[/red]")
+
+
+def cmd_robots_render(args: argparse.Namespace) -> int:
+    from hrobot.robots import load_robot
+    from hrobot.sim.render import render_robot
+
+    robot = load_robot(args.robot)
+    render_robot(robot, args.scene, args.out, width=args.width, height=args.height)
+    print(f"wrote {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hrobot.demo import stand_demo
+
+    return stand_demo(args.robot, Path(args.out), _console())
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hrobot",
+        description="Hierarchical sim-to-real robot control: robots, simulation, training, export, deployment.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    robots = sub.add_parser("robots", help="list, inspect, check and render robots",
+                            description="Built-in robots (go2, g1, leap_hand) or any robot given by a spec YAML.")
+    rsub = robots.add_subparsers(dest="robots_command", metavar="ACTION", required=True)
+    rsub.add_parser("list", help="list the built-in robots").set_defaults(func=cmd_robots_list)
+
+    show = rsub.add_parser("show", help="print a robot's spec: joints, limits, gains, rates, sensors")
+    show.add_argument("robot", help="built-in name or path of a spec YAML")
+    show.add_argument("--json", action="store_true", help="print the spec as JSON")
+    show.set_defaults(func=cmd_robots_show)
+
+    check = rsub.add_parser(
+        "check", help="compile the model, hold the default pose under PD, report mass, drift and errors",
+        description="Compile the robot, hold its default pose under the spec's PD gains, and report total mass "
+                    "(vs published), base height drift, max joint error and pass/fail. Exit 0 on pass, 1 on fail.",
+    )
+    check.add_argument("robot", help="built-in name or path of a spec YAML")
+    check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    check.add_argument("--seconds", type=float, default=10.0, help="sim time to hold the pose (default 10)")
+    check.set_defaults(func=cmd_robots_check)
+
+    render = rsub.add_parser("render", help="render the robot standing in a scene to a PNG")
+    render.add_argument("robot", help="built-in name or path of a spec YAML")
+    render.add_argument("--out", required=True, metavar="FILE.png", help="output image")
+    render.add_argument("--scene", default=None, choices=["flat", "rough", "arena", "hand_object"],
+                        help="scene (default: flat, or hand_object for hands)")
+    render.add_argument("--width", type=int, default=960)
+    render.add_argument("--height", type=int, default=640)
+    render.set_defaults(func=cmd_robots_render)
+
+    demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)")
+    demo.add_argument("--robot", default="go2", help="robot (default go2)")
+    demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HRobotError as e:
+        print(f"hrobot: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hrobot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

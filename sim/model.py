@@ -1,0 +1,136 @@
+"""A compiled robot-in-scene model with the index arrays every simulator path uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from hrobot.errors import HRobotError
+from hrobot.robots import robot_mjspec
+from hrobot.sim.scene import SceneConfig, add_scene
+from hrobot.sim.terrain import Terrain
+from hrobot.spec import RobotSpec
+
+
+@dataclass
+class SimModel:
+    """MjModel plus where the spec's joints, base and sensors live in it."""
+
+    robot: RobotSpec
+    scene: SceneConfig
+    model: mujoco.MjModel
+    terrain: Terrain | None
+    qpos_adr: np.ndarray  # qpos index of each spec joint, in spec order
+    dof_adr: np.ndarray  # qvel index of each spec joint
+    base_body: int
+    base_qpos_adr: int | None  # start of the free joint's 7 qpos (floating base only)
+    base_dof_adr: int | None
+    sensors: dict[str, slice]  # sensor name -> slice of sensordata
+    object_qpos_adr: int | None  # free object in the hand scene
+
+    def sensor(self, sensordata: np.ndarray, name: str) -> np.ndarray:
+        return sensordata[..., self.sensors[name]]
+
+    def default_qpos(self) -> np.ndarray:
+        """Model qpos0 with the base at its nominal height and the joints at the default pose."""
+        q = self.model.qpos0.copy()
+        if self.base_qpos_adr is not None:
+            q[self.base_qpos_adr : self.base_qpos_adr + 3] = [0.0, 0.0, self.robot.base_height]
+            q[self.base_qpos_adr + 3 : self.base_qpos_adr + 7] = [1.0, 0.0, 0.0, 0.0]
+        q[self.qpos_adr] = self.robot.default_pose
+        return q
+
+    def total_mass(self) -> float:
+        """Mass of the robot's own bodies (the base body's subtree), excluding the scene."""
+        return float(self.model.body_subtreemass[self._robot_root()])
+
+    def _robot_root(self) -> int:
+        b = self.base_body
+        while self.model.body_parentid[b] != 0:
+            b = int(self.model.body_parentid[b])
+        return b
+
+
+def build_sim_model(robot: RobotSpec, scene: SceneConfig | None = None) -> SimModel:
+    """Compile the robot into a scene and check the spec against the compiled model."""
+    scene = scene or SceneConfig(kind="hand_object" if robot.robot_class == "hand" else "flat")
+    s = robot_mjspec(robot)
+    _check_names(robot, s)
+    terrain = add_scene(s, robot, scene)
+    try:
+        model = s.compile()
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HRobotError(f"{robot.source}: the model does not compile with the spec: {msg}") from None
+    return _index(robot, scene, model, terrain)
+
+
+def _model_name(robot: RobotSpec) -> str:
+    return robot.model if robot.model != "builtin" else f"builtin model '{robot.name}'"
+
+
+def _check_names(robot: RobotSpec, s: mujoco.MjSpec) -> None:
+    """Every name the spec uses exists in the model (checked before hrobot adds what refers to them)."""
+    src, where = robot.source, _model_name(robot)
+    joints = [j.name for j in s.joints]
+    bodies = {b.name for b in s.bodies}
+    sites = {st.name for st in s.sites}
+    for i, j in enumerate(robot.joints):
+        if j.name not in joints:
+            raise HRobotError(f"{src}: joints[{i}] '{j.name}' not found in {where} (model joints: {', '.join(joints)})")
+    if robot.base_body not in bodies:
+        raise HRobotError(f"{src}: field 'base_body': body '{robot.base_body}' not found in {where}")
+    if robot.imu_site and robot.imu_site not in sites:
+        raise HRobotError(f"{src}: field 'imu_site': site '{robot.imu_site}' not found in {where}")
+    for foot in robot.feet:
+        if foot not in sites:
+            raise HRobotError(f"{src}: field 'feet': site '{foot}' not found in {where}")
+    for body in robot.contact_bodies:
+        if body not in bodies:
+            raise HRobotError(f"{src}: field 'contact_bodies': body '{body}' not found in {where}")
+
+
+def _index(robot: RobotSpec, scene: SceneConfig, m: mujoco.MjModel, terrain: Terrain | None) -> SimModel:
+    src, model_name = robot.source, _model_name(robot)
+
+    def find(kind: mujoco.mjtObj, name: str) -> int:
+        return mujoco.mj_name2id(m, kind, name)
+
+    qpos_adr, dof_adr = [], []
+    for i, j in enumerate(robot.joints):
+        jid = find(mujoco.mjtObj.mjOBJ_JOINT, j.name)
+        if m.jnt_type[jid] not in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
+            raise HRobotError(f"{src}: joints[{i}] '{j.name}' is not a hinge or slide joint in {model_name}")
+        if m.jnt_limited[jid]:
+            lo, hi = m.jnt_range[jid]
+            if j.lower < lo - 1e-6 or j.upper > hi + 1e-6:
+                raise HRobotError(
+                    f"{src}: joints[{i}] '{j.name}': range [{j.lower:g}, {j.upper:g}] is outside "
+                    f"the model's range [{lo:g}, {hi:g}]"
+                )
+        qpos_adr.append(m.jnt_qposadr[jid])
+        dof_adr.append(m.jnt_dofadr[jid])
+
+    base = find(mujoco.mjtObj.mjOBJ_BODY, robot.base_body)
+    free = [jid for jid in range(m.body_jntadr[base], m.body_jntadr[base] + m.body_jntnum[base])
+            if m.jnt_type[jid] == int(mujoco.mjtJoint.mjJNT_FREE)]
+    if robot.floating_base and not free:
+        raise HRobotError(f"{src}: field 'floating_base' is true but body '{robot.base_body}' has no free joint")
+    if not robot.floating_base and free:
+        raise HRobotError(f"{src}: field 'floating_base' is false but body '{robot.base_body}' has a free joint")
+
+
+    sensors = {m.sensor(i).name: slice(int(m.sensor_adr[i]), int(m.sensor_adr[i] + m.sensor_dim[i]))
+               for i in range(m.nsensor)}
+    obj = find(mujoco.mjtObj.mjOBJ_JOINT, "object") if scene.kind == "hand_object" else -1
+    return SimModel(
+        robot=robot, scene=scene, model=m, terrain=terrain,
+        qpos_adr=np.array(qpos_adr, dtype=np.int64), dof_adr=np.array(dof_adr, dtype=np.int64),
+        base_body=base,
+        base_qpos_adr=int(m.jnt_qposadr[free[0]]) if free else None,
+        base_dof_adr=int(m.jnt_dofadr[free[0]]) if free else None,
+        sensors=sensors,
+        object_qpos_adr=int(m.jnt_qposadr[obj]) if obj >= 0 else None,
+    )

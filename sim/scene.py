@@ -1,0 +1,162 @@
+"""Scenes: the robot placed in a world (flat ground, rough terrain, obstacle arena, hand + object).
+
+`add_scene` edits the robot's MjSpec in place: it replaces the model's actuators with PD
+position actuators taken from the robot spec (so gains, torque limits and joint order
+come from one place), adds the sensors hrobot reads, and adds the world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from hrobot.spec import RobotSpec
+from hrobot.sim.terrain import Terrain, TerrainConfig
+
+SCENES = ("flat", "rough", "arena", "hand_object")
+WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
+OBSTACLE_SIZES = ((0.25, 0.25, 0.4), (0.4, 0.2, 0.4), (0.2, 0.5, 0.4))  # box half sizes (m)
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    kind: str = "flat"
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)  # used by "rough"
+    num_obstacles: int = 6  # "arena": boxes placed per episode (mocap bodies)
+    arena_half_size: float = 4.0  # "arena": walls at +-this (m)
+    object_size: float = 0.035  # "hand_object": cube half size (m)
+    seed: int = 0
+
+
+def add_scene(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Terrain | None:
+    """Add actuators, sensors and the world to the robot's MjSpec; returns the terrain if any."""
+    s.option.timestep = robot.sim_dt
+    _set_actuators(s, robot)
+    _add_sensors(s, robot)
+    _add_visuals(s)
+    terrain = None
+    if scene.kind == "flat":
+        _floor(s)
+    elif scene.kind == "rough":
+        terrain = Terrain(scene.terrain, seed=scene.seed)
+        _heightfield(s, terrain)
+    elif scene.kind == "arena":
+        _floor(s)
+        _arena(s, scene)
+    elif scene.kind == "hand_object":
+        _floor(s)
+        _object(s, robot, scene)
+    else:
+        raise ValueError(f"unknown scene '{scene.kind}'")
+    return terrain
+
+
+def _set_actuators(s: mujoco.MjSpec, robot: RobotSpec) -> None:
+    """One position actuator per spec joint, in spec order: ctrl[i] is the target of joints[i]."""
+    for act in list(s.actuators):
+        s.delete(act)
+    for j in robot.joints:
+        a = s.add_actuator(name=j.name, target=j.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        a.set_to_position(kp=j.kp, kv=j.kd)
+        a.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        a.forcerange = [-j.torque_limit, j.torque_limit]
+        a.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+
+
+def _add_sensors(s: mujoco.MjSpec, robot: RobotSpec) -> None:
+    site = mujoco.mjtObj.mjOBJ_SITE
+    if robot.imu_site:
+        s.add_sensor(name="imu_quat", type=mujoco.mjtSensor.mjSENS_FRAMEQUAT, objtype=site, objname=robot.imu_site)
+        s.add_sensor(name="imu_gyro", type=mujoco.mjtSensor.mjSENS_GYRO, objtype=site, objname=robot.imu_site)
+        s.add_sensor(name="imu_acc", type=mujoco.mjtSensor.mjSENS_ACCELEROMETER, objtype=site, objname=robot.imu_site)
+    for foot in robot.feet:
+        s.add_sensor(name=f"foot_pos:{foot}", type=mujoco.mjtSensor.mjSENS_FRAMEPOS, objtype=site, objname=foot)
+    sites = {st.name: st for st in s.sites}
+    for foot in robot.feet:
+        if foot in sites:  # a missing site is reported by the model validation, by name
+            _contact_sensor(s, f"foot_contact:{foot}", sites[foot].parent.name)
+    for body in robot.contact_bodies:
+        _contact_sensor(s, f"contact:{body}", body)
+
+
+def _contact_sensor(s: mujoco.MjSpec, name: str, body: str) -> None:
+    """1.0 while the body touches anything (MuJoCo contact sensor, data=found)."""
+    sen = s.add_sensor(name=name, type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_BODY, objname=body)
+    sen.intprm = [1, 0, 1]  # data: found; reduce: none; num: 1
+
+
+def _add_visuals(s: mujoco.MjSpec) -> None:
+    for site in s.sites:  # sites are frames for sensors, not geometry: keep them out of pictures
+        site.group = 5
+    s.visual.global_.offwidth = 1280
+    s.visual.global_.offheight = 720
+    s.visual.headlight.ambient = [0.35, 0.35, 0.35]
+    s.visual.headlight.diffuse = [0.6, 0.6, 0.6]
+    s.add_texture(
+        name="skybox", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX, builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        rgb1=[0.55, 0.7, 0.85], rgb2=[0.1, 0.12, 0.15], width=256, height=256,
+    )
+    s.add_texture(
+        name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.22, 0.26, 0.3], rgb2=[0.32, 0.36, 0.4], width=512, height=512, mark=mujoco.mjtMark.mjMARK_EDGE,
+        markrgb=[0.5, 0.55, 0.6],
+    )
+    mat = s.add_material(name="grid", texrepeat=[1, 1], texuniform=True, reflectance=0.05)
+    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "grid"
+    s.worldbody.add_light(name="sun", pos=[0, 0, 6], dir=[0.2, 0.3, -1], diffuse=[0.7, 0.7, 0.7], castshadow=True)
+
+
+def _world_geom(g: mujoco.MjsGeom) -> mujoco.MjsGeom:
+    g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+    g.friction = [1.0, 0.005, 0.0001]
+    return g
+
+
+def _floor(s: mujoco.MjSpec) -> None:
+    _world_geom(s.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="grid"))
+
+
+def _heightfield(s: mujoco.MjSpec, terrain: Terrain) -> None:
+    h = terrain.heights
+    lo, hi = float(h.min()), float(h.max())
+    span = max(hi - lo, 1e-3)
+    # MuJoCo height fields are row-major with rows along y: transpose our [x, y] array.
+    s.add_hfield(
+        name="terrain", nrow=h.shape[1], ncol=h.shape[0],
+        size=[terrain.size_x / 2, terrain.size_y / 2, span, 0.5],
+        userdata=((h.T - lo) / span).astype(np.float32).ravel().tolist(),
+    )
+    g = s.worldbody.add_geom(
+        name="floor", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, lo], material="grid",
+        rgba=[0.6, 0.6, 0.6, 1],
+    )
+    _world_geom(g)
+
+
+def _arena(s: mujoco.MjSpec, scene: SceneConfig) -> None:
+    half, t, height = scene.arena_half_size, 0.1, 0.5
+    for i, (pos, size) in enumerate(
+        [((half + t, 0, height), (t, half + 2 * t, height)), ((-half - t, 0, height), (t, half + 2 * t, height)),
+         ((0, half + t, height), (half, t, height)), ((0, -half - t, height), (half, t, height))]
+    ):
+        _world_geom(s.worldbody.add_geom(name=f"wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(pos),
+                                         size=list(size), rgba=[0.45, 0.45, 0.5, 1]))
+    for i in range(scene.num_obstacles):
+        size = OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)]
+        b = s.worldbody.add_body(name=f"obstacle{i}", mocap=True, pos=[0, 0, -10.0])
+        _world_geom(b.add_geom(name=f"obstacle{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size),
+                               pos=[0, 0, size[2]], rgba=[0.8, 0.45, 0.2, 1]))
+
+
+def _object(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
+    """A free cube resting on the hand; its start pose comes from the hand model's 'object_start' site."""
+    starts = [st for st in s.sites if st.name == "object_start"]
+    pos = list(starts[0].pos) if starts else [0.0, 0.0, 0.3]
+    b = s.worldbody.add_body(name="object", pos=pos)
+    b.add_freejoint(name="object")
+    g = b.add_geom(name="object", type=mujoco.mjtGeom.mjGEOM_BOX, size=[scene.object_size] * 3,
+                   rgba=[0.9, 0.3, 0.3, 1], mass=0.05, friction=[1.0, 0.005, 0.0001])
+    g.contype, g.conaffinity = 1, 1
+    b.add_site(name="object_centre")

@@ -1,0 +1,70 @@
+"""Shared test helpers: a robot the tests write themselves (not a built-in)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+BOXBOT_MJCF = """<mujoco model="boxbot">
+  <compiler angle="radian"/>
+  <worldbody>
+    <body name="torso" pos="0 0 0.3">
+      <freejoint/>
+      <geom type="box" size="0.2 0.1 0.05" mass="4"/>
+      <site name="imu" pos="0 0 0.05"/>
+      {legs}
+    </body>
+  </worldbody>
+  <actuator><motor joint="lf_hip" gear="1"/></actuator>
+</mujoco>"""
+LEG = """<body name="{n}_thigh" pos="{x} {y} 0">
+        <joint name="{n}_hip" axis="0 1 0" range="-1.2 1.2" damping="0.1" armature="0.01"/>
+        <geom type="capsule" fromto="0 0 0 0 0 -0.12" size="0.02" mass="0.4"/>
+        <body name="{n}_shin" pos="0 0 -0.12">
+          <joint name="{n}_knee" axis="0 1 0" range="-2.0 0.0" damping="0.1" armature="0.01"/>
+          <geom type="capsule" fromto="0 0 0 0 0 -0.12" size="0.015" mass="0.2"/>
+          <geom type="sphere" pos="0 0 -0.12" size="0.02" mass="0.05"/>
+          <site name="{n}_foot" pos="0 0 -0.12" size="0.02"/>
+        </body>
+      </body>"""
+LEGS = {"lf": (0.15, 0.12), "rf": (0.15, -0.12), "lh": (-0.15, 0.12), "rh": (-0.15, -0.12)}
+
+
+def boxbot_spec_yaml(model_file: str = "boxbot.xml", joint_overrides: dict | None = None) -> str:
+    lines = []
+    for leg in LEGS:
+        for j, (default, lo, hi) in {"hip": (0.3, -1.2, 1.2), "knee": (-0.6, -2.0, 0.0)}.items():
+            name = f"{leg}_{j}"
+            name = (joint_overrides or {}).get(name, name)
+            lines.append(f"  - {{name: {name}, default: {default}, range: [{lo}, {hi}], "
+                         f"velocity: 20, torque: 15, kp: 60, kd: 1.5}}")
+    return f"""name: boxbot
+robot_class: quadruped
+model: {model_file}
+base_body: torso
+floating_base: true
+base_height: 0.27
+imu_site: imu
+feet: [lf_foot, rf_foot, lh_foot, rh_foot]
+contact_bodies: [torso]
+action_scale: 0.25
+pd_rate_hz: 200
+policy_rate_hz: 50
+published_mass_kg: 6.6
+published_mass_source: test model
+joints:
+""" + "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def boxbot(tmp_path: Path) -> Path:
+    """A user robot (MJCF + spec YAML) written by the test; returns the spec path."""
+    legs = "\n      ".join(LEG.format(n=n, x=x, y=y) for n, (x, y) in LEGS.items())
+    (tmp_path / "boxbot.xml").write_text(BOXBOT_MJCF.format(legs=legs))
+    spec = tmp_path / "boxbot.yaml"
+    spec.write_text(boxbot_spec_yaml())
+    return spec
