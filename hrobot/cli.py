@@ -109,6 +109,77 @@ def cmd_robots_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- training
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hrobot.train import train
+
+    out = Path(args.out or f"runs/{args.task}")
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("it {task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=_console(), refresh_per_second=2) as progress:
+        bar = progress.add_task(f"train {args.task}", total=args.iterations, info="starting")
+
+        def on_iteration(done, total, info):
+            text = (f"{info['steps_per_s']:,.0f} steps/s  reward {info['mean_reward']:.2f}  "
+                    f"lin err {info.get('lin_vel_error', float('nan')):.3f} m/s  "
+                    f"yaw err {info.get('yaw_rate_error', float('nan')):.3f} rad/s")
+            progress.update(bar, completed=done, info=text)
+
+        summary = train(args.task, out, backend=args.backend, num_envs=args.num_envs, iterations=args.iterations,
+                        seed=args.seed, resume=args.resume, terrain=args.terrain, on_iteration=on_iteration,
+                        command=" ".join(sys.argv) if sys.argv else "")
+    _console().print(f"trained {summary['iterations']} iterations, {summary['env_steps']:,} env steps in "
+                     f"{summary['wall_time_s'] / 60:.1f} min -> {out} (checkpoint {summary['checkpoint']})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hrobot.eval import evaluate, write_json
+
+    run = Path(args.run)
+    plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
+    with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
+        res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot)
+    c = _console()
+    c.print(f"[bold]{res['task']}[/bold] flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
+            f"yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % "
+            f"({res['episodes']} episodes)")
+    for lvl in res.get("rough_levels", []):
+        c.print(f"  rough level {lvl['level']} (difficulty {lvl['difficulty']:.2f}): lin {lvl['lin_vel_error']:.3f} m/s, "
+                f"yaw {lvl['yaw_rate_error']:.3f} rad/s, falls {lvl['fall_rate'] * 100:.0f} % ({lvl['episodes']} ep)")
+    if args.json:
+        write_json(Path(args.json), res)
+        c.print(f"wrote {args.json}" + (f" and {plot}" if plot else ""))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from hrobot.eval import play
+
+    with _console().status(f"rendering {args.seconds:g} s of {args.run}"):
+        res = play(Path(args.run), Path(args.video), seconds=args.seconds, terrain=args.terrain)
+    print(f"wrote {res['video']} ({res['frames']} frames, falls: {res['falls']})")
+    return 0
+
+
+def cmd_bench_sim(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_sim
+
+    with _console().status(f"benchmarking {args.robot} x {args.num_envs} envs on {args.backend}"):
+        res = bench_sim(robot=args.robot, num_envs=args.num_envs, backend=args.backend, steps=args.steps,
+                        train_iterations=args.train_iterations, nthread=args.threads)
+    _console().print(
+        f"{res['robot']} x {res['num_envs']} ({res['backend']}, {res['threads']} threads): bare "
+        f"{res['bare_physics_steps_per_s']:,.0f} physics steps/s, env {res['env_physics_steps_per_s']:,.0f} "
+        f"(ratio {res['ratio_env_to_bare']:.2f}), training {res['train_samples_per_s']:,.0f} samples/s")
+    _write_json(args.json, res)
+    return 0
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -156,6 +227,51 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--width", type=int, default=960)
     render.add_argument("--height", type=int, default=640)
     render.set_defaults(func=cmd_robots_render)
+
+    tr = sub.add_parser("train", help="train a task with PPO (rsl_rl) in batched simulation",
+                        description="Train a low-level skill with rsl_rl PPO in N parallel MuJoCo environments. Writes "
+                                    "checkpoints, TensorBoard logs and run.json to --out.")
+    tr.add_argument("task", help="task name (go2_walk, g1_walk)")
+    tr.add_argument("--backend", default="mujoco", choices=["mujoco", "warp"], help="simulator backend")
+    tr.add_argument("--num-envs", type=int, default=None, help="parallel environments (default: the task's)")
+    tr.add_argument("--iterations", type=int, default=500, help="PPO iterations (default 500)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--terrain", choices=["flat", "rough"], default=None, help="terrain (default: the task's)")
+    tr.add_argument("--out", default=None, help="run folder (default runs/TASK)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a trained run: tracking errors and fall rate over a command sweep",
+                        description="Episodes over a command sweep on flat ground (and per rough-terrain level) with "
+                                    "pushes; writes lin_vel_error, yaw_rate_error, fall_rate, episodes and a PNG plot.")
+    ev.add_argument("run", help="run folder (from hrobot train) or a policy bundle")
+    ev.add_argument("--json", metavar="FILE", help="write the results as JSON (the plot goes next to it)")
+    ev.add_argument("--plot", metavar="FILE.png", help="commanded vs achieved velocity plot")
+    ev.add_argument("--episodes", type=int, default=100, help="flat-ground episodes (default 100)")
+    ev.add_argument("--rough-levels", type=int, default=5, help="rough-terrain levels to test (0: none)")
+    ev.add_argument("--seed", type=int, default=123)
+    ev.set_defaults(func=cmd_eval)
+
+    pl = sub.add_parser("play", help="render a trained policy to a video")
+    pl.add_argument("run", help="run folder (from hrobot train)")
+    pl.add_argument("--video", required=True, metavar="FILE.mp4")
+    pl.add_argument("--seconds", type=float, default=12.0)
+    pl.add_argument("--terrain", choices=["flat", "rough"], default="flat")
+    pl.set_defaults(func=cmd_play)
+
+    bench = sub.add_parser("bench", help="benchmarks (JSON results)")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    bs = bsub.add_parser("sim", help="bare physics vs training env vs env+PPO throughput, in one run",
+                         description="Measures bare_physics_steps_per_s, env_physics_steps_per_s, train_samples_per_s "
+                                     "and ratio_env_to_bare on the same model, threads and N.")
+    bs.add_argument("--robot", default="go2", choices=["go2", "g1"])
+    bs.add_argument("--num-envs", type=int, default=1024)
+    bs.add_argument("--backend", default="mujoco", choices=["mujoco", "warp"])
+    bs.add_argument("--steps", type=int, default=50, help="policy steps measured (default 50)")
+    bs.add_argument("--train-iterations", type=int, default=3)
+    bs.add_argument("--threads", type=int, default=None, help="simulation threads (default: all cores)")
+    bs.add_argument("--json", metavar="FILE")
+    bs.set_defaults(func=cmd_bench_sim)
 
     demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)")
     demo.add_argument("--robot", default="go2", help="robot (default go2)")

@@ -28,6 +28,7 @@ class SceneConfig:
     arena_half_size: float = 4.0  # "arena": walls at +-this (m)
     object_size: float = 0.035  # "hand_object": cube half size (m)
     seed: int = 0
+    visual: bool = True  # textures and materials (2 MB per model); training copies skip them
 
 
 def add_scene(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Terrain | None:
@@ -35,7 +36,8 @@ def add_scene(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Terrain
     s.option.timestep = robot.sim_dt
     _set_actuators(s, robot)
     _add_sensors(s, robot)
-    _add_visuals(s)
+    if scene.visual:
+        _add_visuals(s)
     terrain = None
     if scene.kind == "flat":
         _floor(s)
@@ -114,8 +116,13 @@ def _world_geom(g: mujoco.MjsGeom) -> mujoco.MjsGeom:
     return g
 
 
+def _material(s: mujoco.MjSpec) -> str:
+    return "grid" if any(m.name == "grid" for m in s.materials) else ""
+
+
 def _floor(s: mujoco.MjSpec) -> None:
-    _world_geom(s.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="grid"))
+    _world_geom(s.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
+                                     material=_material(s)))
 
 
 def _heightfield(s: mujoco.MjSpec, terrain: Terrain) -> None:
@@ -129,7 +136,7 @@ def _heightfield(s: mujoco.MjSpec, terrain: Terrain) -> None:
         userdata=((h.T - lo) / span).astype(np.float32).ravel().tolist(),
     )
     g = s.worldbody.add_geom(
-        name="floor", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, lo], material="grid",
+        name="floor", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, lo], material=_material(s),
         rgba=[0.6, 0.6, 0.6, 1],
     )
     _world_geom(g)

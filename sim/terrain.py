@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 TERRAIN_TYPES = ("bumps", "slope", "stairs", "blocks")
 
@@ -108,3 +109,27 @@ def _tile(kind: str, level: float, n: int, cfg: TerrainConfig, rng: np.random.Ge
         h[d < flat_radius] = 0.0
         return h
     raise ValueError(f"unknown terrain type {kind}")
+
+
+class TorchHeights:
+    """Batched bilinear terrain height lookup in torch (height scans, spawns, base height)."""
+
+    def __init__(self, terrain: Terrain | None, device: str | torch.device = "cpu"):
+        self.flat = terrain is None
+        if terrain is not None:
+            self.h = torch.tensor(terrain.heights, dtype=torch.float32, device=device)
+            self.origin = torch.tensor(terrain.origin, dtype=torch.float32, device=device)
+            self.res = terrain.cfg.resolution
+
+    def __call__(self, xy: torch.Tensor) -> torch.Tensor:
+        if self.flat:
+            return torch.zeros(xy.shape[:-1], device=xy.device)
+        g = (xy - self.origin) / self.res
+        nx, ny = self.h.shape
+        gx = g[..., 0].clamp(0, nx - 1.001)
+        gy = g[..., 1].clamp(0, ny - 1.001)
+        ix, iy = gx.floor().long(), gy.floor().long()
+        fx, fy = gx - ix, gy - iy
+        h = self.h
+        return (h[ix, iy] * (1 - fx) * (1 - fy) + h[ix + 1, iy] * fx * (1 - fy)
+                + h[ix, iy + 1] * (1 - fx) * fy + h[ix + 1, iy + 1] * fx * fy)

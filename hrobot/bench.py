@@ -1,0 +1,79 @@
+"""`hrobot bench ...`: benchmarks that measure side by side in one process and report ratios."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from hrobot.tasks import load_task
+from hrobot.train import HRobotRunner, hardware
+
+
+def _sync(env) -> None:
+    if env.sim.qpos.is_cuda:
+        torch.cuda.synchronize()
+
+
+def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco", steps: int = 50,
+              train_iterations: int = 3, nthread: int | None = None, seed: int = 0) -> dict:
+    """Three numbers on the same model, threads and N, in one run.
+
+    - bare_physics_steps_per_s: the backend stepping the same N per-env models through the
+      same joint targets from the same start state, with nothing else (the physical limit);
+    - env_physics_steps_per_s: physics steps inside the training env (observations, rewards,
+      terminations, resets, domain randomisation), driven by random actions;
+    - train_samples_per_s: env + PPO (rsl_rl OnPolicyRunner iterations, collection and update).
+    """
+    mod = load_task(f"{robot}_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = num_envs
+    env = mod.make_env(cfg, backend=backend, nthread=nthread, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    act = lambda: (0.5 * torch.randn(num_envs, env.num_actions, generator=gen)).to(env.device)  # noqa: E731
+    for _ in range(5):  # warm up (and, for warp, compile)
+        env.step(act())
+    _sync(env)
+
+    start_state = env.sim.get_state()
+    targets = []
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        env.step(act())
+        targets.append(env.targets.clone())
+    _sync(env)
+    env_time = time.perf_counter() - t0
+
+    env.sim.set_state(start_state)
+    t0 = time.perf_counter()
+    for tgt in targets:
+        env.sim.bare_step(tgt)
+    _sync(env)
+    bare_time = time.perf_counter() - t0
+
+    physics_steps = steps * num_envs * env.robot.decimation
+    train_cfg = mod.train_cfg()
+    runner = HRobotRunner(env, train_cfg, log_dir=None, device=str(env.device))
+    t0 = time.perf_counter()
+    runner.learn(train_iterations)
+    _sync(env)
+    train_time = time.perf_counter() - t0
+    samples = train_iterations * train_cfg["num_steps_per_env"] * num_envs
+
+    bare = physics_steps / bare_time
+    env_sps = physics_steps / env_time
+    return {
+        "robot": robot,
+        "backend": backend,
+        "num_envs": num_envs,
+        "threads": getattr(env.sim, "nthread", None),
+        "decimation": env.robot.decimation,
+        "steps": steps,
+        "bare_physics_steps_per_s": bare,
+        "env_physics_steps_per_s": env_sps,
+        "env_policy_steps_per_s": env_sps / env.robot.decimation,
+        "train_samples_per_s": samples / train_time,
+        "ratio_env_to_bare": env_sps / bare,
+        "hardware": hardware(),
+        "device": str(env.device),
+    }

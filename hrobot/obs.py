@@ -1,0 +1,132 @@
+"""Observation terms: the one definition of what a policy sees.
+
+Training (batched, in simulation) and the deployment runtime (one robot, from sensors)
+build observations with the same `ObservationLayout.compute`, so the layout (order,
+sizes, scales, clips) cannot drift between them. The layout is also written into the
+ONNX metadata of exported policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from hrobot.errors import HRobotError
+from hrobot.geometry import quat_rotate_inverse
+from hrobot.spec import RobotSpec
+
+
+@dataclass
+class RobotState:
+    """What observation terms read, batched (N, ...) torch tensors. Frames: base = robot base body."""
+
+    base_quat: torch.Tensor  # (N, 4) w, x, y, z orientation of the base in the world
+    base_ang_vel: torch.Tensor  # (N, 3) base frame (IMU gyro)
+    joint_pos: torch.Tensor  # (N, nj) spec order
+    joint_vel: torch.Tensor  # (N, nj)
+    command: torch.Tensor  # (N, nc) task command (e.g. vx, vy, wz)
+    last_action: torch.Tensor  # (N, nj) previous policy output
+    base_lin_vel: torch.Tensor | None = None  # (N, 3) base frame; privileged (simulation only)
+    phase: torch.Tensor | None = None  # (N,) gait clock in [0, 1)
+    height_scan: torch.Tensor | None = None  # (N, k) terrain height below the robot; privileged
+    foot_contact: torch.Tensor | None = None  # (N, nfeet) privileged
+
+
+@dataclass(frozen=True)
+class ObsTerm:
+    """One observation term: value = clip((raw + noise) * scale)."""
+
+    name: str
+    scale: float | tuple[float, ...] = 1.0
+    noise: float = 0.0  # half-width of uniform noise, physical units; training only
+    clip: float | None = None
+
+
+def _projected_gravity(s: RobotState, default: torch.Tensor) -> torch.Tensor:
+    g = torch.zeros_like(s.base_ang_vel)
+    g[:, 2] = -1.0
+    return quat_rotate_inverse(s.base_quat, g)
+
+
+def _gait_phase(s: RobotState, default: torch.Tensor) -> torch.Tensor:
+    angle = 2.0 * torch.pi * s.phase
+    return torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)
+
+
+def _require(attr: str) -> Callable[[RobotState, torch.Tensor], torch.Tensor]:
+    def f(s: RobotState, default: torch.Tensor) -> torch.Tensor:
+        v = getattr(s, attr)
+        if v is None:
+            raise HRobotError(f"observation term '{attr}' needs RobotState.{attr}, which was not provided")
+        return v
+
+    return f
+
+
+TERMS: dict[str, Callable[[RobotState, torch.Tensor], torch.Tensor]] = {
+    "base_ang_vel": lambda s, d: s.base_ang_vel,
+    "projected_gravity": _projected_gravity,
+    "command": lambda s, d: s.command,
+    "joint_pos": lambda s, d: s.joint_pos - d,  # relative to the default pose
+    "joint_vel": lambda s, d: s.joint_vel,
+    "last_action": lambda s, d: s.last_action,
+    "gait_phase": _gait_phase,
+    "base_lin_vel": _require("base_lin_vel"),
+    "height_scan": _require("height_scan"),
+    "foot_contact": _require("foot_contact"),
+}
+PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact")
+
+
+class ObservationLayout:
+    """An ordered list of terms with their sizes; computes the observation vector."""
+
+    def __init__(self, terms: Sequence[ObsTerm], robot: RobotSpec, sizes: dict[str, int], device="cpu"):
+        for t in terms:
+            if t.name not in TERMS:
+                raise HRobotError(f"unknown observation term '{t.name}': expected one of {', '.join(TERMS)}")
+            if t.name not in sizes:
+                raise HRobotError(f"observation term '{t.name}' has no size for robot {robot.name}")
+        self.terms = tuple(terms)
+        self.sizes = {t.name: sizes[t.name] for t in terms}
+        self.dim = sum(self.sizes.values())
+        self.default_pose = torch.tensor(robot.default_pose, dtype=torch.float32, device=device)
+        self._scales = [torch.as_tensor(t.scale, dtype=torch.float32, device=device) for t in terms]
+
+    @staticmethod
+    def standard_sizes(robot: RobotSpec, command_dim: int, height_scan: int = 0) -> dict[str, int]:
+        nj = robot.num_joints
+        sizes = {"base_ang_vel": 3, "projected_gravity": 3, "command": command_dim, "joint_pos": nj,
+                 "joint_vel": nj, "last_action": nj, "gait_phase": 2, "base_lin_vel": 3,
+                 "foot_contact": len(robot.feet)}
+        if height_scan:
+            sizes["height_scan"] = height_scan
+        return sizes
+
+    def compute(self, state: RobotState, noise: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        parts = []
+        for term, scale in zip(self.terms, self._scales):
+            v = TERMS[term.name](state, self.default_pose).to(torch.float32)
+            if v.shape[1] != self.sizes[term.name]:
+                raise HRobotError(
+                    f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
+                )
+            if noise and term.noise > 0:
+                v = v + (2 * torch.rand(v.shape, device=v.device, generator=generator) - 1) * term.noise
+            v = v * scale
+            if term.clip is not None:
+                v = v.clamp(-term.clip, term.clip)
+            parts.append(v)
+        return torch.cat(parts, dim=1)
+
+    def to_list(self) -> list[dict]:
+        """The layout as metadata: ordered terms with sizes, scales and clips."""
+        out = []
+        for t in self.terms:
+            d = asdict(t)
+            d["scale"] = list(t.scale) if isinstance(t.scale, tuple) else t.scale
+            d["size"] = self.sizes[t.name]
+            out.append(d)
+        return out

@@ -1,0 +1,45 @@
+"""Tasks: one module per robot/task with an explicit environment config and PPO config.
+
+Each task module defines `env_cfg() -> LocomotionCfg` (or the task's own config class),
+`train_cfg() -> dict` (rsl_rl runner config) and `make_env(cfg, **kw)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from hrobot.errors import HRobotError
+
+TASKS = ("go2_walk", "g1_walk")
+
+
+def load_task(name: str) -> ModuleType:
+    if name not in TASKS:
+        raise HRobotError(f"unknown task '{name}': expected one of {', '.join(TASKS)}")
+    return importlib.import_module(f"hrobot.tasks.{name}")
+
+
+def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 128), learning_rate: float = 1e-3,
+            entropy_coef: float = 0.01, num_mini_batches: int = 4, init_std: float = 1.0,
+            save_interval: int = 50) -> dict:
+    """rsl_rl 5.x OnPolicyRunner config (PPO, Gaussian MLP actor, MLP critic, normalised inputs)."""
+    return {
+        "num_steps_per_env": num_steps_per_env,
+        "save_interval": save_interval,
+        "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
+        "algorithm": {
+            "class_name": "PPO", "learning_rate": learning_rate, "num_learning_epochs": 5,
+            "num_mini_batches": num_mini_batches, "clip_param": 0.2, "gamma": 0.99, "lam": 0.95,
+            "value_loss_coef": 1.0, "entropy_coef": entropy_coef, "max_grad_norm": 1.0, "schedule": "adaptive",
+            "desired_kl": 0.01, "use_clipped_value_loss": True,
+        },
+        "actor": {
+            "class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu", "obs_normalization": True,
+            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": init_std, "std_type": "scalar"},
+        },
+        "critic": {"class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
+                   "obs_normalization": True},
+        "logger": "tensorboard",
+        "check_for_nan": True,
+    }

@@ -1,0 +1,65 @@
+"""g1_walk: Unitree G1 class humanoid (23 DoF), velocity tracking with a gait clock (unitree_rl_gym style)."""
+
+from __future__ import annotations
+
+from hrobot.obs import ObsTerm
+from hrobot.tasks import ppo_cfg
+from hrobot.tasks.locomotion import CommandCfg, LocomotionCfg, LocomotionEnv
+
+POLICY_OBS = (
+    ObsTerm("base_ang_vel", 0.25, noise=0.2),
+    ObsTerm("projected_gravity", 1.0, noise=0.05),
+    ObsTerm("command", (2.0, 2.0, 0.25)),
+    ObsTerm("joint_pos", 1.0, noise=0.01),
+    ObsTerm("joint_vel", 0.05, noise=1.5),
+    ObsTerm("last_action", 1.0),
+    ObsTerm("gait_phase", 1.0),
+)
+
+REWARDS = {
+    "tracking_lin_vel": 1.0,
+    "tracking_ang_vel": 0.5,
+    "lin_vel_z": -2.0,
+    "ang_vel_xy": -0.05,
+    "orientation": -1.0,
+    "base_height": -10.0,
+    "dof_acc": -2.5e-7,
+    "dof_vel": -1e-3,
+    "action_rate": -0.01,
+    "dof_pos_limits": -5.0,
+    "alive": 0.15,
+    "joint_deviation": -0.5,
+    "feet_slip": -0.2,
+    "feet_swing_height": -20.0,
+    "gait_contact": 0.18,
+    "collision": -1.0,
+}
+
+DEVIATION_JOINTS = (
+    "left_hip_roll_joint", "left_hip_yaw_joint", "right_hip_roll_joint", "right_hip_yaw_joint", "waist_yaw_joint",
+    "left_shoulder_roll_joint", "left_shoulder_yaw_joint", "left_wrist_roll_joint",
+    "right_shoulder_roll_joint", "right_shoulder_yaw_joint", "right_wrist_roll_joint",
+)
+
+
+def env_cfg(terrain: str = "flat") -> LocomotionCfg:
+    return LocomotionCfg(
+        robot="g1",
+        terrain=terrain,
+        commands=CommandCfg(lin_vel_x=(-0.8, 1.0), lin_vel_y=(-0.5, 0.5), ang_vel_z=(-1.0, 1.0)),
+        rewards=dict(REWARDS),
+        base_height_target=0.76,
+        feet_swing_height=0.08,
+        gait_period_s=0.8,
+        deviation_joints=DEVIATION_JOINTS,
+        termination_contacts=("torso_link",),
+        termination_height=0.35,
+        policy_obs=POLICY_OBS,
+    )
+
+
+def train_cfg() -> dict:
+    return ppo_cfg(hidden=(512, 256, 128))
+
+
+make_env = LocomotionEnv

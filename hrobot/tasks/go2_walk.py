@@ -1,0 +1,53 @@
+"""go2_walk: Unitree Go2 class quadruped, velocity tracking (vx, vy, wz), blind (proprioception only)."""
+
+from __future__ import annotations
+
+from hrobot.obs import ObsTerm
+from hrobot.tasks import ppo_cfg
+from hrobot.tasks.locomotion import CommandCfg, LocomotionCfg, LocomotionEnv
+
+POLICY_OBS = (
+    ObsTerm("base_ang_vel", 0.25, noise=0.2),
+    ObsTerm("projected_gravity", 1.0, noise=0.05),
+    ObsTerm("command", (2.0, 2.0, 0.25)),
+    ObsTerm("joint_pos", 1.0, noise=0.01),
+    ObsTerm("joint_vel", 0.05, noise=1.5),
+    ObsTerm("last_action", 1.0),
+)
+
+REWARDS = {
+    "tracking_lin_vel": 1.5,
+    "tracking_ang_vel": 0.75,
+    "lin_vel_z": -2.0,
+    "ang_vel_xy": -0.05,
+    "orientation": -1.0,
+    "base_height": -10.0,
+    "torques": -2e-4,
+    "dof_acc": -2.5e-7,
+    "action_rate": -0.01,
+    "feet_air_time": 1.0,
+    "collision": -1.0,
+    "dof_pos_limits": -10.0,
+    "stand_still": -0.5,
+    "feet_slip": -0.05,
+}
+
+
+def env_cfg(terrain: str = "flat") -> LocomotionCfg:
+    return LocomotionCfg(
+        robot="go2",
+        terrain=terrain,
+        commands=CommandCfg(lin_vel_x=(-1.0, 1.0), lin_vel_y=(-0.5, 0.5), ang_vel_z=(-1.0, 1.0)),
+        rewards=dict(REWARDS),
+        base_height_target=0.30,
+        feet_air_time_threshold=0.3,
+        termination_height=0.12,
+        policy_obs=POLICY_OBS,
+    )
+
+
+def train_cfg() -> dict:
+    return ppo_cfg(hidden=(256, 128, 64))
+
+
+make_env = LocomotionEnv

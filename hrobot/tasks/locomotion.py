@@ -1,0 +1,522 @@
+"""Velocity-tracking locomotion: a command (vx, vy, wz) in, joint targets out.
+
+The environment follows legged_gym / Isaac Lab: policy at 50 Hz, PD at the robot's PD
+rate inside the simulator, actions are joint offsets times the action scale around the
+default pose. Everything in `step` is batched torch over the N environments; the only
+Python loop is over the environments being reset, to write their randomised model
+parameters.
+
+It is an rsl_rl 5.x `VecEnv`: observations are a TensorDict with a "policy" group
+(noisy, what the robot can measure) and a privileged "critic" group.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tensordict import TensorDict
+
+from hrobot.errors import HRobotError
+from hrobot.geometry import quat_from_yaw, quat_rotate_inverse, yaw_from_quat
+from hrobot.obs import PRIVILEGED, ObservationLayout, ObsTerm, RobotState
+from hrobot.robots import load_robot
+from hrobot.sim.batch import make_batched_sim
+from hrobot.sim.model import build_sim_model
+from hrobot.sim.scene import SceneConfig
+from hrobot.sim.terrain import TerrainConfig, TorchHeights
+
+try:
+    from rsl_rl.env import VecEnv
+except ImportError:  # pragma: no cover - rsl_rl is a core dependency
+    VecEnv = object
+
+
+@dataclass
+class CommandCfg:
+    lin_vel_x: tuple[float, float] = (-1.0, 1.0)  # m/s
+    lin_vel_y: tuple[float, float] = (-0.5, 0.5)  # m/s
+    ang_vel_z: tuple[float, float] = (-1.0, 1.0)  # rad/s
+    resample_s: float = 10.0
+    standing_prob: float = 0.1  # share of commands that are zero
+    curriculum_start: float = 0.5  # fraction of the ranges at the start (1.0: no curriculum)
+    curriculum_step: float = 0.05  # growth when the velocity is tracked well
+    curriculum_threshold: float = 0.75  # tracking reward / its maximum that counts as "well"
+
+
+@dataclass
+class RandomizationCfg:
+    enabled: bool = True
+    friction: tuple[float, float] = (0.4, 1.25)
+    added_base_mass: tuple[float, float] = (-1.0, 3.0)  # kg
+    com_offset: float = 0.03  # m per axis
+    kp_scale: tuple[float, float] = (0.9, 1.1)
+    kd_scale: tuple[float, float] = (0.9, 1.1)
+    motor_strength: tuple[float, float] = (0.9, 1.1)
+    push_interval_s: float = 8.0
+    push_velocity: float = 0.8  # m/s added to the base's horizontal velocity
+    latency_prob: float = 0.5  # share of envs that run with one policy step of action latency
+    init_joint_scale: tuple[float, float] = (0.5, 1.5)  # default pose multiplied by this at reset
+
+
+@dataclass
+class LocomotionCfg:
+    robot: str
+    num_envs: int = 1024
+    terrain: str = "flat"  # flat | rough
+    terrain_cfg: TerrainConfig = field(default_factory=TerrainConfig)
+    max_init_level: int = 3  # rough: start levels 0..max_init_level
+    episode_s: float = 20.0
+    commands: CommandCfg = field(default_factory=CommandCfg)
+    randomization: RandomizationCfg = field(default_factory=RandomizationCfg)
+    rewards: dict[str, float] = field(default_factory=dict)  # name -> scale (multiplied by the policy dt)
+    tracking_sigma: float = 0.25
+    base_height_target: float = 0.3
+    feet_air_time_threshold: float = 0.5
+    feet_swing_height: float = 0.08
+    gait_period_s: float = 0.8  # clock for the gait_phase observation and the gait_contact reward
+    stance_fraction: float = 0.55
+    deviation_joints: tuple[str, ...] = ()  # joints penalised by joint_deviation
+    termination_contacts: tuple[str, ...] = ()  # bodies whose contact ends an episode (plus the base)
+    termination_tilt: float = 1.0  # rad from upright
+    termination_height: float = 0.0  # m above the terrain below which the episode ends
+    soft_joint_limit: float = 0.9  # share of the joint range inside which no penalty applies
+    action_clip: float = 10.0
+    policy_obs: tuple[ObsTerm, ...] = ()
+    height_scan: tuple[int, int, float] = (11, 11, 0.1)  # rough terrain critic: nx, ny, spacing
+
+
+class LocomotionEnv(VecEnv):
+    def __init__(self, cfg: LocomotionCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
+                 nthread: int | None = None, scene_kind: str | None = None, eval_mode: bool = False):
+        self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
+        self.robot = load_robot(cfg.robot)
+        if self.robot.robot_class not in ("quadruped", "humanoid"):
+            raise HRobotError(f"locomotion needs a legged robot, got '{self.robot.name}' ({self.robot.robot_class})")
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        kind = scene_kind or cfg.terrain
+        self.scene = SceneConfig(kind=kind, terrain=cfg.terrain_cfg, seed=seed, visual=False)
+        self.sm = build_sim_model(self.robot, self.scene)
+        self.num_envs, self.num_actions = cfg.num_envs, self.robot.num_joints
+        self.dt = self.robot.policy_dt
+        self.sim = make_batched_sim(backend, self.sm, cfg.num_envs, self.robot.decimation, nthread=nthread,
+                                    device=device if backend == "warp" else None)
+        self.max_episode_length = int(round(cfg.episode_s / self.dt))
+        self._init_indices()
+        self._init_buffers()
+        self._init_observations()
+        self.reset_all()
+
+    # ------------------------------------------------------------------ set-up
+    def _t(self, x, dtype=torch.float32) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
+
+    def _init_indices(self) -> None:
+        sm, r = self.sm, self.robot
+        self.qpos_adr, self.dof_adr = self._t(sm.qpos_adr, torch.long), self._t(sm.dof_adr, torch.long)
+        self.base_q, self.base_d = sm.base_qpos_adr, sm.base_dof_adr
+        self.default_pose = self._t(r.default_pose)
+        self.lower, self.upper = self._t(r.lower), self._t(r.upper)
+        mid, half = (self.upper + self.lower) / 2, (self.upper - self.lower) / 2
+        self.soft_lower, self.soft_upper = mid - half * self.cfg.soft_joint_limit, mid + half * self.cfg.soft_joint_limit
+        self.torque_limits = self._t(r.torque_limits)
+
+        def cols(names):
+            return self._t([i for n in names for i in range(sm.sensors[n].start, sm.sensors[n].stop)], torch.long)
+
+        self.nfeet = len(r.feet)
+        self.foot_pos_cols = cols([f"foot_pos:{f}" for f in r.feet])
+        self.foot_contact_cols = cols([f"foot_contact:{f}" for f in r.feet])
+        term = {r.base_body, *self.cfg.termination_contacts}
+        self.term_contact_cols = cols([f"contact:{b}" for b in r.contact_bodies if b in term])
+        self.bad_contact_cols = cols([f"contact:{b}" for b in r.contact_bodies if b not in term])
+        self.deviation_idx = self._t([r.joint_names.index(j) for j in self.cfg.deviation_joints], torch.long)
+        self.heights = TorchHeights(sm.terrain, self.device)
+        floor = [i for i in range(sm.model.ngeom) if sm.model.geom(i).name == "floor"]
+        self.floor_geom = floor[0]
+        self.base_body = sm.base_body
+
+    def _init_buffers(self) -> None:
+        n, nj, dev = self.num_envs, self.num_actions, self.device
+        z = lambda *s: torch.zeros(*s, device=dev)  # noqa: E731
+        self.actions, self.last_actions, self.applied = z(n, nj), z(n, nj), z(n, nj)
+        self.targets = self.default_pose.repeat(n, 1)
+        self.commands = z(n, 3)
+        self.held_commands: torch.Tensor | None = None
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.command_timer = torch.zeros(n, dtype=torch.long, device=dev)
+        self.push_timer = torch.zeros(n, dtype=torch.long, device=dev)
+        self.latency = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.air_time = z(n, self.nfeet)
+        self.last_contact = torch.zeros(n, self.nfeet, dtype=torch.bool, device=dev)
+        self.kp = self._t(self.robot.kp).repeat(n, 1)
+        self.kd = self._t(self.robot.kd).repeat(n, 1)
+        self.dr_friction, self.dr_mass = torch.ones(n, device=dev), z(n)
+        self.spawn_xy = z(n, 2)
+        levels = self.cfg.terrain_cfg.num_levels
+        self.terrain_levels = torch.randint(0, self.cfg.max_init_level + 1, (n,), device=dev, generator=self.gen)
+        self.terrain_levels.clamp_(max=levels - 1)
+        self.terrain_cols = torch.arange(n, device=dev) % self.cfg.terrain_cfg.num_types
+        self.cmd_scale = 1.0 if self.eval_mode else self.cfg.commands.curriculum_start
+        self.episode_sums = {name: z(n) for name in self.cfg.rewards}
+        self.reward_fns = {}
+        for name in self.cfg.rewards:
+            fn = getattr(self, f"_reward_{name}", None)
+            if fn is None:
+                raise HRobotError(f"unknown reward term '{name}'")
+            self.reward_fns[name] = fn
+        self.extras: dict = {"log": {}}
+        self.feet_air_time_reward = z(n)
+        self.last_joint_vel = z(n, nj)
+        self.last_foot_pos = z(n, self.nfeet, 3)
+
+    def _init_observations(self) -> None:
+        nx, ny, sp = self.cfg.height_scan
+        rough = self.scene.kind == "rough"
+        sizes = ObservationLayout.standard_sizes(self.robot, 3, height_scan=nx * ny if rough else 0)
+        self.policy_layout = ObservationLayout(self.cfg.policy_obs, self.robot, sizes, self.device)
+        privileged = [ObsTerm("base_lin_vel", 2.0), ObsTerm("foot_contact")]
+        if rough:
+            privileged.append(ObsTerm("height_scan", 5.0, clip=1.0))
+        critic_terms = [ObsTerm(t.name, t.scale, 0.0, t.clip) for t in self.cfg.policy_obs if t.name not in PRIVILEGED]
+        self.critic_layout = ObservationLayout(critic_terms + privileged, self.robot, sizes, self.device)
+        gx = (torch.arange(nx, device=self.device) - (nx - 1) / 2) * sp
+        gy = (torch.arange(ny, device=self.device) - (ny - 1) / 2) * sp
+        self.scan_points = torch.stack(torch.meshgrid(gx, gy, indexing="ij"), dim=-1).reshape(-1, 2)
+
+    # ------------------------------------------------------------------ state
+    def _refresh(self) -> None:
+        qpos, qvel = self.sim.qpos, self.sim.qvel
+        b, d = self.base_q, self.base_d
+        self.base_pos = qpos[:, b : b + 3].to(torch.float32)
+        self.base_quat = qpos[:, b + 3 : b + 7].to(torch.float32)
+        self.base_lin_vel = quat_rotate_inverse(self.base_quat, qvel[:, d : d + 3].to(torch.float32))
+        self.base_ang_vel = qvel[:, d + 3 : d + 6].to(torch.float32)  # free joint: local frame
+        self.joint_pos = qpos[:, self.qpos_adr].to(torch.float32)
+        self.joint_vel = qvel[:, self.dof_adr].to(torch.float32)
+        g = torch.zeros_like(self.base_lin_vel)
+        g[:, 2] = -1.0
+        self.projected_gravity = quat_rotate_inverse(self.base_quat, g)
+        sd = self.sim.sensordata
+        self.foot_pos = sd[:, -1, self.foot_pos_cols].to(torch.float32).reshape(-1, self.nfeet, 3)
+        self.foot_contact = sd[:, :, self.foot_contact_cols].amax(dim=1) > 0.5
+        self.term_contact = (sd[:, :, self.term_contact_cols].amax(dim=1) > 0.5).any(dim=1) \
+            if len(self.term_contact_cols) else torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        self.bad_contacts = (sd[:, :, self.bad_contact_cols].amax(dim=1) > 0.5).sum(dim=1).float() \
+            if len(self.bad_contact_cols) else torch.zeros(self.num_envs, device=self.device)
+        self.terrain_h = self.heights(self.base_pos[:, :2])
+
+    @property
+    def phase(self) -> torch.Tensor:
+        return torch.remainder(self.episode_length_buf.float() * self.dt / self.cfg.gait_period_s, 1.0)
+
+    def robot_state(self) -> RobotState:
+        scan = None
+        if self.scene.kind == "rough":
+            yaw = yaw_from_quat(self.base_quat)
+            c, s = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
+            px, py = self.scan_points[:, 0][None], self.scan_points[:, 1][None]
+            xy = torch.stack([self.base_pos[:, :1] + c * px - s * py, self.base_pos[:, 1:2] + s * px + c * py], -1)
+            scan = self.base_pos[:, 2:3] - self.cfg.base_height_target - self.heights(xy)
+        return RobotState(
+            base_quat=self.base_quat, base_ang_vel=self.base_ang_vel, joint_pos=self.joint_pos,
+            joint_vel=self.joint_vel, command=self.commands, last_action=self.actions,
+            base_lin_vel=self.base_lin_vel, phase=self.phase, height_scan=scan,
+            foot_contact=self.foot_contact.float(),
+        )
+
+    def _observations(self) -> TensorDict:
+        s = self.robot_state()
+        obs = {
+            "policy": self.policy_layout.compute(s, noise=not self.eval_mode, generator=self.gen),
+            "critic": self.critic_layout.compute(s),
+        }
+        self.obs = TensorDict(obs, batch_size=[self.num_envs], device=self.device)
+        return self.obs
+
+    def get_observations(self) -> TensorDict:
+        return self.obs
+
+    # ------------------------------------------------------------------ stepping
+    def joint_targets(self, applied: torch.Tensor) -> torch.Tensor:
+        """Policy action -> joint position targets, clamped to the spec's joint limits."""
+        t = self.default_pose + self.robot.action_scale * applied
+        return torch.maximum(torch.minimum(t, self.upper), self.lower)
+
+    def step(self, actions: torch.Tensor):
+        if not bool(torch.isfinite(actions).all()):
+            raise HRobotError("the policy produced NaN/inf actions; stopping")
+        actions = actions.to(self.device).clamp(-self.cfg.action_clip, self.cfg.action_clip)
+        self.last_actions = self.actions
+        self.applied = torch.where(self.latency[:, None], self.actions, actions)
+        self.actions = actions
+        self.targets = self.joint_targets(self.applied)
+        self.last_joint_vel = self.joint_vel
+        self.last_foot_pos = self.foot_pos
+        self.sim.step(self.targets, self._mocap())
+        self._refresh()
+        self.episode_length_buf += 1
+        self.command_timer += 1
+        self.push_timer += 1
+
+        self._update_air_time()
+        terminated = self._terminated()
+        time_outs = self.episode_length_buf >= self.max_episode_length
+        rewards = self._rewards(terminated, time_outs)
+        dones = terminated | time_outs
+        self.extras = {"time_outs": time_outs, "log": {}}
+        ids = torch.nonzero(dones).flatten()
+        if len(ids):
+            self._reset_envs(ids)
+            self._refresh()  # the next observation of a reset env must come from its new state
+        self._resample_commands(torch.nonzero(self.command_timer >= self._resample_steps()).flatten())
+        self._push()
+        self._log_metrics()
+        return self._observations(), rewards, dones, self.extras
+
+    def _mocap(self) -> torch.Tensor | None:
+        return None
+
+    def _resample_steps(self) -> int:
+        return int(round(self.cfg.commands.resample_s / self.dt))
+
+    def _update_air_time(self) -> None:
+        contact = self.foot_contact
+        first = (self.air_time > 0) & contact & ~self.last_contact
+        self.air_time += self.dt
+        self.feet_air_time_reward = ((self.air_time - self.cfg.feet_air_time_threshold) * first).sum(dim=1)
+        self.air_time = self.air_time * ~contact
+        self.last_contact = contact
+
+    def _terminated(self) -> torch.Tensor:
+        tilt = self.projected_gravity[:, 2] > -math.cos(self.cfg.termination_tilt)
+        low = (self.base_pos[:, 2] - self.terrain_h) < self.cfg.termination_height
+        return self.term_contact | tilt | low
+
+    def _rewards(self, terminated: torch.Tensor, time_outs: torch.Tensor) -> torch.Tensor:
+        self._terminated_now = terminated & ~time_outs
+        total = torch.zeros(self.num_envs, device=self.device)
+        for name, scale in self.cfg.rewards.items():
+            r = self.reward_fns[name]() * scale * self.dt
+            total += r
+            self.episode_sums[name] += r
+        return total
+
+    def _log_metrics(self) -> None:
+        log = self.extras["log"]
+        log["Metrics/lin_vel_error"] = (self.commands[:, :2] - self.base_lin_vel[:, :2]).norm(dim=1).mean()
+        log["Metrics/yaw_rate_error"] = (self.commands[:, 2] - self.base_ang_vel[:, 2]).abs().mean()
+        log["Curriculum/command_scale"] = self.cmd_scale
+        if self.scene.kind == "rough":
+            log["Curriculum/terrain_level"] = self.terrain_levels.float().mean()
+
+    # ------------------------------------------------------------------ resets
+    def reset_all(self) -> None:
+        self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        self._refresh()
+        self._observations()
+
+    def reset(self):
+        self.reset_all()
+        return self.obs, self.extras
+
+    def _rand(self, lo: float, hi: float, *shape) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, device=self.device, generator=self.gen)
+
+    def _reset_envs(self, ids: torch.Tensor) -> None:
+        n = len(ids)
+        log = self.extras.setdefault("log", {})
+        for name, s in self.episode_sums.items():
+            log[f"Episode_Reward/{name}"] = s[ids].mean() / self.cfg.episode_s
+            s[ids] = 0.0
+        if not self.eval_mode and "tracking_lin_vel" in self.cfg.rewards and n:
+            self._update_command_curriculum(log)
+        if self.scene.kind == "rough" and not self.eval_mode:
+            self._update_terrain_curriculum(ids)
+        self._randomize(ids)
+
+        qpos = self.sim.qpos[ids].clone().to(torch.float32)
+        qvel = torch.zeros(n, self.sim.qvel.shape[1], device=self.device)
+        spawn = self._spawn_xy(ids)
+        self.spawn_xy[ids] = spawn
+        b, d = self.base_q, self.base_d
+        qpos[:, b : b + 2] = spawn
+        qpos[:, b + 2] = self.robot.base_height + self.heights(spawn)
+        qpos[:, b + 3 : b + 7] = quat_from_yaw(self._rand(-math.pi, math.pi, n))
+        rc = self.cfg.randomization
+        scale = self._rand(*rc.init_joint_scale, n, self.num_actions) if rc.enabled and not self.eval_mode else 1.0
+        qpos[:, self.qpos_adr] = torch.maximum(torch.minimum(self.default_pose * scale, self.upper), self.lower)
+        if rc.enabled and not self.eval_mode:
+            qvel[:, d : d + 2] = self._rand(-0.5, 0.5, n, 2)
+            qvel[:, d + 3 : d + 6] = self._rand(-0.5, 0.5, n, 3)
+        self.sim.reset(ids, qpos, qvel)
+
+        self.actions[ids] = 0.0
+        self.last_actions[ids] = 0.0
+        self.air_time[ids] = 0.0
+        self.last_contact[ids] = False
+        self.episode_length_buf[ids] = 0
+        self.push_timer[ids] = torch.randint(0, self._push_steps(), (n,), device=self.device, generator=self.gen)
+        self.latency[ids] = (torch.rand(n, device=self.device, generator=self.gen) < rc.latency_prob) \
+            if rc.enabled and not self.eval_mode else False
+        self._resample_commands(ids)
+
+    def _spawn_xy(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.scene.kind != "rough":
+            return torch.zeros(len(ids), 2, device=self.device)
+        centre = self.sm.terrain.tile_centre(self.terrain_levels[ids].cpu().numpy(), self.terrain_cols[ids].cpu().numpy())
+        return self._t(centre) + self._rand(-1.0, 1.0, len(ids), 2)
+
+    def _randomize(self, ids: torch.Tensor) -> None:
+        rc, n = self.cfg.randomization, len(ids)
+        if not rc.enabled or self.eval_mode:
+            return
+        friction = self._rand(*rc.friction, n)
+        self.dr_friction[ids] = friction
+        self.sim.set_model_field("geom_friction", ids, (self.floor_geom, 0), friction)
+        base_mass = float(self.sm.model.body_mass[self.base_body])
+        added = self._rand(*rc.added_base_mass, n)
+        self.dr_mass[ids] = added
+        self.sim.set_model_field("body_mass", ids, self.base_body, base_mass + added)
+        com = self._t(self.sm.model.body_ipos[self.base_body]) + self._rand(-rc.com_offset, rc.com_offset, n, 3)
+        self.sim.set_model_field("body_ipos", ids, self.base_body, com)
+        strength = self._rand(*rc.motor_strength, n, 1)
+        kp = self._t(self.robot.kp) * self._rand(*rc.kp_scale, n, self.num_actions) * strength
+        kd = self._t(self.robot.kd) * self._rand(*rc.kd_scale, n, self.num_actions) * strength
+        self.kp[ids], self.kd[ids] = kp, kd
+        self.sim.set_model_field("actuator_gainprm", ids, (slice(None), 0), kp)
+        self.sim.set_model_field("actuator_biasprm", ids, (slice(None), 1), -kp)
+        self.sim.set_model_field("actuator_biasprm", ids, (slice(None), 2), -kd)
+
+    def _push_steps(self) -> int:
+        return max(int(round(self.cfg.randomization.push_interval_s / self.dt)), 1)
+
+    def _push(self) -> None:
+        rc = self.cfg.randomization
+        if not rc.enabled or rc.push_velocity <= 0:
+            return
+        ids = torch.nonzero(self.push_timer >= self._push_steps()).flatten()
+        if not len(ids):
+            return
+        self.push_timer[ids] = 0
+        d = self.base_d
+        qvel = self.sim.qvel[ids].clone()
+        qvel[:, d : d + 2] += self._rand(-rc.push_velocity, rc.push_velocity, len(ids), 2).to(qvel.dtype)
+        self.sim.qvel[ids] = qvel
+
+    def hold_commands(self, commands: torch.Tensor) -> None:
+        """Fix each env's command (evaluation); resets keep it."""
+        self.held_commands = commands.to(self.device, torch.float32)
+        self.commands[:] = self.held_commands
+
+    def _resample_commands(self, ids: torch.Tensor) -> None:
+        if not len(ids):
+            return
+        if self.held_commands is not None:
+            self.commands[ids] = self.held_commands[ids]
+            self.command_timer[ids] = 0
+            return
+        c, n, s = self.cfg.commands, len(ids), self.cmd_scale
+        self.commands[ids, 0] = self._rand(c.lin_vel_x[0] * s, c.lin_vel_x[1] * s, n)
+        self.commands[ids, 1] = self._rand(c.lin_vel_y[0] * s, c.lin_vel_y[1] * s, n)
+        self.commands[ids, 2] = self._rand(c.ang_vel_z[0] * s, c.ang_vel_z[1] * s, n)
+        stand = torch.rand(n, device=self.device, generator=self.gen) < c.standing_prob
+        self.commands[ids] *= (~stand).float()[:, None]
+        self.command_timer[ids] = 0
+
+    def _update_command_curriculum(self, log: dict) -> None:
+        c = self.cfg.commands
+        tracked = log["Episode_Reward/tracking_lin_vel"] / (self.cfg.rewards["tracking_lin_vel"])
+        if tracked > c.curriculum_threshold:
+            self.cmd_scale = min(1.0, self.cmd_scale + c.curriculum_step)
+
+    def _update_terrain_curriculum(self, ids: torch.Tensor) -> None:
+        dist = (self.base_pos[ids, :2] - self.spawn_xy[ids]).norm(dim=1)
+        tile = self.cfg.terrain_cfg.tile_size
+        up = dist > tile / 2
+        down = (dist < self.commands[ids, :2].norm(dim=1) * self.cfg.episode_s * 0.5) & ~up
+        levels = self.terrain_levels[ids] + up.long() - down.long()
+        top = self.cfg.terrain_cfg.num_levels
+        wrap = levels >= top
+        levels[wrap] = torch.randint(0, top, (int(wrap.sum()),), device=self.device, generator=self.gen)
+        self.terrain_levels[ids] = levels.clamp(min=0)
+
+    # ------------------------------------------------------------------ rewards
+    def _reward_tracking_lin_vel(self):
+        err = ((self.commands[:, :2] - self.base_lin_vel[:, :2]) ** 2).sum(dim=1)
+        return torch.exp(-err / self.cfg.tracking_sigma)
+
+    def _reward_tracking_ang_vel(self):
+        err = (self.commands[:, 2] - self.base_ang_vel[:, 2]) ** 2
+        return torch.exp(-err / self.cfg.tracking_sigma)
+
+    def _reward_lin_vel_z(self):
+        return self.base_lin_vel[:, 2] ** 2
+
+    def _reward_ang_vel_xy(self):
+        return (self.base_ang_vel[:, :2] ** 2).sum(dim=1)
+
+    def _reward_orientation(self):
+        return (self.projected_gravity[:, :2] ** 2).sum(dim=1)
+
+    def _reward_base_height(self):
+        return (self.base_pos[:, 2] - self.terrain_h - self.cfg.base_height_target) ** 2
+
+    def _torques(self) -> torch.Tensor:
+        tau = self.kp * (self.targets - self.joint_pos) - self.kd * self.joint_vel
+        return torch.maximum(torch.minimum(tau, self.torque_limits), -self.torque_limits)
+
+    def _reward_torques(self):
+        return (self._torques() ** 2).sum(dim=1)
+
+    def _reward_dof_acc(self):
+        return (((self.joint_vel - self.last_joint_vel) / self.dt) ** 2).sum(dim=1)
+
+    def _reward_dof_vel(self):
+        return (self.joint_vel**2).sum(dim=1)
+
+    def _reward_action_rate(self):
+        return ((self.actions - self.last_actions) ** 2).sum(dim=1)
+
+    def _reward_feet_air_time(self):
+        moving = self.commands[:, :2].norm(dim=1) > 0.1
+        return self.feet_air_time_reward * moving
+
+    def _reward_collision(self):
+        return self.bad_contacts
+
+    def _reward_dof_pos_limits(self):
+        below = (self.soft_lower - self.joint_pos).clamp(min=0)
+        above = (self.joint_pos - self.soft_upper).clamp(min=0)
+        return (below + above).sum(dim=1)
+
+    def _reward_stand_still(self):
+        still = (self.commands.norm(dim=1) < 0.1).float()
+        return (self.joint_pos - self.default_pose).abs().sum(dim=1) * still
+
+    def _reward_alive(self):
+        return torch.ones(self.num_envs, device=self.device)
+
+    def _reward_termination(self):
+        return self._terminated_now.float()
+
+    def _reward_joint_deviation(self):
+        return (self.joint_pos - self.default_pose)[:, self.deviation_idx].abs().sum(dim=1)
+
+    def _foot_height(self) -> torch.Tensor:
+        return self.foot_pos[:, :, 2] - self.heights(self.foot_pos[:, :, :2])
+
+    def _reward_feet_swing_height(self):
+        return (((self._foot_height() - self.cfg.feet_swing_height) ** 2) * ~self.foot_contact).sum(dim=1)
+
+    def _reward_feet_slip(self):
+        vel = (self.foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / self.dt
+        return ((vel**2).sum(dim=2) * self.foot_contact).sum(dim=1)
+
+    def _reward_gait_contact(self):
+        """Biped clock: each foot should be in stance for the first part of its half-cycle-shifted phase."""
+        offsets = torch.arange(self.nfeet, device=self.device) / self.nfeet
+        leg_phase = torch.remainder(self.phase[:, None] + offsets[None], 1.0)
+        stance = leg_phase < self.cfg.stance_fraction
+        return (stance == self.foot_contact).float().sum(dim=1)

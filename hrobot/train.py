@@ -1,0 +1,202 @@
+"""`hrobot train`: PPO through rsl_rl's OnPolicyRunner on a task's batched environment.
+
+A run folder holds `run.json` (what was run, on what, for how long, final metrics),
+`env_cfg.json`, `train_cfg.json`, rsl_rl checkpoints `model_<it>.pt` and TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rsl_rl.runners import OnPolicyRunner
+from rsl_rl.utils import check_nan
+
+from hrobot.errors import HRobotError
+from hrobot.tasks import load_task
+
+
+class HRobotRunner(OnPolicyRunner):
+    """rsl_rl's OnPolicyRunner with a progress callback instead of the per-iteration console dump.
+
+    The rollout / update loop is OnPolicyRunner.learn's; TensorBoard logging is rsl_rl's Logger.
+    """
+
+    def __init__(self, *args, **kwargs):
+        with contextlib.redirect_stdout(io.StringIO()):  # rsl_rl prints the model structure
+            super().__init__(*args, **kwargs)
+
+    def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False, on_iteration=None) -> None:
+        if init_at_random_ep_len:
+            self.env.episode_length_buf = torch.randint_like(
+                self.env.episode_length_buf, high=int(self.env.max_episode_length))
+        obs = self.env.get_observations().to(self.device)
+        self.alg.train_mode()
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.logger.init_logging_writer()
+        start_it = self.current_learning_iteration + (1 if self.current_learning_iteration else 0)
+        total_it = start_it + num_learning_iterations
+        for it in range(start_it, total_it):
+            start = time.time()
+            metrics: dict[str, list[float]] = {}
+            with torch.inference_mode():
+                for _ in range(self.cfg["num_steps_per_env"]):
+                    actions = self.alg.act(obs)
+                    obs, rewards, dones, extras = self.env.step(actions.to(self.env.device))
+                    check_nan(obs, rewards, dones)
+                    obs, rewards, dones = obs.to(self.device), rewards.to(self.device), dones.to(self.device)
+                    self.alg.process_env_step(obs, rewards, dones, extras)
+                    self.logger.process_env_step(rewards, dones, extras, None)
+                    for k, v in extras.get("log", {}).items():
+                        if k.startswith("Metrics/"):
+                            metrics.setdefault(k, []).append(float(v))
+                collect_time = time.time() - start
+                start = time.time()
+                self.alg.compute_returns(obs)
+            loss_dict = self.alg.update()
+            learn_time = time.time() - start
+            self.current_learning_iteration = it
+            with contextlib.redirect_stdout(io.StringIO()):  # keep rsl_rl's TensorBoard scalars, drop its printout
+                self.logger.log(it=it, start_it=start_it, total_it=total_it, collect_time=collect_time,
+                                learn_time=learn_time, loss_dict=loss_dict, learning_rate=self.alg.learning_rate,
+                                action_std=self.alg.get_policy().output_std, rnd_weight=None)
+            if self.logger.writer is not None and it % self.cfg["save_interval"] == 0:
+                self.save(os.path.join(self.logger.log_dir, f"model_{it}.pt"))
+            if on_iteration is not None:
+                rew = list(self.logger.rewbuffer)
+                on_iteration(it - start_it + 1, num_learning_iterations, {
+                    "iteration": it,
+                    "steps_per_s": self.cfg["num_steps_per_env"] * self.env.num_envs / (collect_time + learn_time),
+                    "mean_reward": float(np.mean(rew)) if rew else float("nan"),
+                    **{k.split("/")[1]: float(np.mean(v)) for k, v in metrics.items()},
+                })
+        if self.logger.writer is not None:
+            self.save(os.path.join(self.logger.log_dir, f"model_{self.current_learning_iteration}.pt"))
+            self.logger.stop_logging_writer()
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = sorted(run_dir.glob("model_*.pt"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
+    return ckpts[-1] if ckpts else None
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{os.cpu_count()} CPU threads ({cpu}){gpu}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None):
+    mod = load_task(task)
+    cfg = mod.env_cfg(terrain) if terrain else mod.env_cfg()
+    if num_envs:
+        cfg.num_envs = num_envs
+    return mod, cfg
+
+
+def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = None, iterations: int = 500,
+          seed: int = 0, resume: bool = False, terrain: str | None = None, device: str = "cpu",
+          on_iteration=None, command: str = "") -> dict:
+    """Train a task; returns the run summary also written to out/run.json."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    out = Path(out)
+    mod, cfg = make_env_and_cfg(task, num_envs, terrain)
+    ckpt = latest_checkpoint(out) if resume else None
+    if resume and ckpt is None:
+        raise HRobotError(f"{out}: --resume given but the folder has no checkpoint (model_*.pt)")
+    if not resume and out.exists() and latest_checkpoint(out) is not None:
+        raise HRobotError(f"{out}: already holds a run; use --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    env = mod.make_env(cfg, backend=backend, device=device, seed=seed)
+    train_cfg = mod.train_cfg()
+    train_cfg["seed"] = seed
+    runner = HRobotRunner(env, train_cfg, log_dir=str(out), device=device)
+    previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
+    if ckpt is not None:
+        runner.load(str(ckpt))
+    (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
+
+    last: dict = {}
+
+    progress_log = (out / "progress.jsonl").open("a")
+
+    def record(done, total, info):
+        last.update(info)
+        progress_log.write(json.dumps({"t": round(time.time() - t0, 2), **info}) + "\n")
+        progress_log.flush()
+        if on_iteration:
+            on_iteration(done, total, info)
+
+    t0 = time.time()
+    try:
+        runner.learn(iterations, init_at_random_ep_len=True, on_iteration=record)
+    finally:
+        progress_log.close()
+    wall = time.time() - t0
+    steps = iterations * train_cfg["num_steps_per_env"] * cfg.num_envs
+    summary = {
+        "task": task,
+        "robot": cfg.robot,
+        "terrain": cfg.terrain,
+        "backend": backend,
+        "num_envs": cfg.num_envs,
+        "seed": seed,
+        "iterations": previous.get("iterations", 0) + iterations,
+        "env_steps": previous.get("env_steps", 0) + steps,
+        "wall_time_s": previous.get("wall_time_s", 0.0) + wall,
+        "hardware": hardware(),
+        "torch": torch.__version__,
+        "git_commit": git_commit(),
+        "commands": previous.get("commands", []) + ([command] if command else []),
+        "final": last,
+        "checkpoint": str(latest_checkpoint(out).name),
+    }
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run_info(run_dir: Path) -> dict:
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise HRobotError(f"{run_dir}: not a training run (no run.json)")
+    if latest_checkpoint(run_dir) is None:
+        raise HRobotError(f"{run_dir}: no checkpoint (model_*.pt)")
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def load_actor(run_dir: Path, env, device: str = "cpu"):
+    """The run's trained actor (deterministic output), built for `env`'s observation groups."""
+    run_dir = Path(run_dir)
+    train_cfg = json.loads((run_dir / "train_cfg.json").read_text())
+    runner = HRobotRunner(env, train_cfg, log_dir=None, device=device)
+    runner.load(str(latest_checkpoint(run_dir)), load_cfg={"actor": True}, strict=True)
+    return runner.get_inference_policy(device)

@@ -1,0 +1,164 @@
+"""Locomotion environment, training, evaluation and benchmarks (issue: parallel simulation + skills)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hrobot.cli import main
+from hrobot.sim.batch import SimulationDiverged
+from hrobot.tasks import load_task
+from hrobot.train import HRobotRunner, train
+
+
+def _env(n=64, **kw):
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = n
+    return mod, cfg, mod.make_env(cfg, **kw)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "go2"
+    rewards = []
+    summary = train("go2_walk", out, num_envs=256, iterations=16, seed=3,
+                    on_iteration=lambda d, t, info: rewards.append(info["mean_reward"]))
+    return out, summary, rewards
+
+
+def _check_in_range(env, ids):
+    r, cfg = env.robot, env.cfg
+    assert torch.all(env.joint_pos[ids] >= env.lower - 1e-5) and torch.all(env.joint_pos[ids] <= env.upper + 1e-5)
+    h = env.base_pos[ids, 2] - env.terrain_h[ids]
+    assert torch.all((h - r.base_height).abs() < 0.05), h
+    up = -env.projected_gravity[ids, 2]
+    assert torch.all(up > 0.99)  # upright (any yaw)
+    for i, rng in enumerate((cfg.commands.lin_vel_x, cfg.commands.lin_vel_y, cfg.commands.ang_vel_z)):
+        assert torch.all(env.commands[ids, i] >= rng[0] - 1e-6) and torch.all(env.commands[ids, i] <= rng[1] + 1e-6)
+    assert torch.all(env.episode_length_buf[ids] == 0)
+    assert torch.all(env.actions[ids] == 0)
+
+
+def test_resets_put_every_env_back_in_range():
+    _, cfg, env = _env(64, seed=1)
+    _check_in_range(env, torch.arange(64))
+    gen = torch.Generator().manual_seed(0)
+    seen = 0
+    for _ in range(150):
+        _, _, dones, _ = env.step(2.0 * torch.randn(64, 12, generator=gen))  # violent actions: many falls
+        ids = torch.nonzero(dones).flatten()
+        if len(ids):
+            seen += len(ids)
+            _check_in_range(env, ids)
+    assert seen > 0, "no env was reset: the test did not exercise resets"
+
+
+def test_domain_randomization_ranges_are_applied():
+    _, cfg, env = _env(64, seed=2)
+    rc, m, base = cfg.randomization, env.sm.model, env.base_body
+    friction = torch.tensor([env.sim.model_field("geom_friction", i)[env.floor_geom, 0] for i in range(64)])
+    mass = torch.tensor([env.sim.model_field("body_mass", i)[base] for i in range(64)])
+    com = torch.stack([torch.as_tensor(env.sim.model_field("body_ipos", i)[base]) for i in range(64)])
+    kp = torch.stack([torch.as_tensor(env.sim.model_field("actuator_gainprm", i)[:, 0]) for i in range(64)])
+    kd = torch.stack([-torch.as_tensor(env.sim.model_field("actuator_biasprm", i)[:, 2]) for i in range(64)])
+    assert friction.min() >= rc.friction[0] and friction.max() <= rc.friction[1] and friction.std() > 0.1
+    lo, hi = m.body_mass[base] + rc.added_base_mass[0], m.body_mass[base] + rc.added_base_mass[1]
+    assert mass.min() >= lo - 1e-9 and mass.max() <= hi + 1e-9 and mass.std() > 0.3
+    assert (com - torch.as_tensor(m.body_ipos[base])).abs().max() <= rc.com_offset + 1e-9
+    nominal_kp, nominal_kd = torch.as_tensor(env.robot.kp), torch.as_tensor(env.robot.kd)
+    kp_lo = rc.kp_scale[0] * rc.motor_strength[0]
+    kp_hi = rc.kp_scale[1] * rc.motor_strength[1]
+    assert torch.all(kp >= nominal_kp * kp_lo - 1e-6) and torch.all(kp <= nominal_kp * kp_hi + 1e-6)
+    assert torch.all(kd >= nominal_kd * rc.kd_scale[0] * rc.motor_strength[0] - 1e-6)
+    assert kp.std() > 0.3
+    torch.testing.assert_close(env.kp.double(), kp, rtol=1e-5, atol=1e-5)  # rewards see the same gains
+    assert env.latency.any() and not env.latency.all()  # 0 or 1 step of latency, per env
+
+
+def test_eval_mode_uses_nominal_parameters():
+    _, cfg, env = _env(8, seed=2, eval_mode=True)
+    kp = torch.stack([torch.as_tensor(env.sim.model_field("actuator_gainprm", i)[:, 0]) for i in range(8)])
+    torch.testing.assert_close(kp, torch.as_tensor(env.robot.kp).repeat(8, 1))
+    assert not env.latency.any()
+
+
+def test_observation_groups_and_time_outs():
+    _, cfg, env = _env(16, seed=0)
+    obs = env.get_observations()
+    assert obs["policy"].shape == (16, 45) and obs["critic"].shape[1] > 45
+    _, _, _, extras = env.step(torch.zeros(16, 12))
+    assert extras["time_outs"].dtype == torch.bool and extras["time_outs"].shape == (16,)
+
+
+def test_reward_improves_over_a_short_training_run(short_run):
+    out, summary, rewards = short_run
+    assert len(rewards) == 16
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3, rewards
+    info = json.loads((out / "run.json").read_text())
+    assert info["iterations"] == 16 and info["env_steps"] == 16 * 24 * 256 and info["seed"] == 3
+    assert (out / info["checkpoint"]).is_file()
+
+
+def test_same_seed_same_result(tmp_path):
+    def params(seed, name):
+        train("go2_walk", tmp_path / name, num_envs=32, iterations=2, seed=seed)
+        ckpt = torch.load(next((tmp_path / name).glob("model_1.pt")), weights_only=False)
+        return torch.cat([p.flatten() for p in ckpt["actor_state_dict"].values()])
+
+    a, b, c = params(5, "a"), params(5, "b"), params(6, "c")
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_nan_in_simulation_stops_training(monkeypatch, tmp_path, capsys):
+    mod = load_task("go2_walk")
+    real = mod.make_env
+
+    def corrupted(cfg, **kw):
+        env = real(cfg, **kw)
+        env.sim.models[3].body_mass[env.base_body] = float("nan")
+        return env
+
+    monkeypatch.setattr(mod, "make_env", corrupted)
+    with pytest.raises(SimulationDiverged):
+        cfg = mod.env_cfg()
+        cfg.num_envs = 8
+        HRobotRunner(corrupted(cfg), mod.train_cfg(), log_dir=None).learn(1)
+    code = main(["train", "go2_walk", "--num-envs", "8", "--iterations", "2", "--out", str(tmp_path / "nan")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "NaN" in err[0] or "diverg" in err[0]
+
+
+def test_eval_writes_metrics_and_plot(short_run, tmp_path, capsys):
+    out, _, _ = short_run
+    js = tmp_path / "eval.json"
+    assert main(["eval", str(out), "--json", str(js), "--episodes", "6", "--rough-levels", "2"]) == 0
+    res = json.loads(js.read_text())
+    for key in ("lin_vel_error", "yaw_rate_error", "fall_rate", "episodes"):
+        assert key in res
+    assert res["episodes"] == 6 and 0.0 <= res["fall_rate"] <= 1.0 and res["lin_vel_error"] > 0
+    assert len(res["rough_levels"]) == 2
+    assert js.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_play_writes_a_video(short_run, tmp_path):
+    import imageio.v2 as iio
+    import numpy as np
+
+    out, _, _ = short_run
+    video = tmp_path / "play.mp4"
+    assert main(["play", str(out), "--video", str(video), "--seconds", "1"]) == 0
+    frames = np.stack(iio.mimread(video, format="FFMPEG"))
+    assert frames.shape[0] == 50 and frames.std() > 5
+
+
+def test_bench_sim_reports_the_three_rates(tmp_path):
+    js = tmp_path / "bench.json"
+    assert main(["bench", "sim", "--num-envs", "32", "--steps", "5", "--train-iterations", "1", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    for key in ("bare_physics_steps_per_s", "env_physics_steps_per_s", "train_samples_per_s"):
+        assert res[key] > 0
+    assert res["ratio_env_to_bare"] == pytest.approx(res["env_physics_steps_per_s"] / res["bare_physics_steps_per_s"])
