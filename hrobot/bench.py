@@ -77,3 +77,43 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
         "hardware": hardware(),
         "device": str(env.device),
     }
+
+
+def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: int = 0) -> dict:
+    """Latency of the deployment path on this machine, one robot:
+
+    - inference_us: onnxruntime (1 intra-op, 1 inter-op thread) on a prepared observation;
+    - step_us: the full control step, measured state -> observation -> policy -> joint
+      targets -> safety filter -> the command handed to the robot.
+    States come from a simulated robot stepped between samples (outside the timing).
+    """
+    import numpy as np
+
+    from hrobot.bundle import load_bundle
+    from hrobot.robot_io import SimRobot
+    from hrobot.runtime import PolicyRuntime
+
+    b = load_bundle(bundle_path)
+    rt = PolicyRuntime(b)
+    robot = SimRobot(b.robot)
+    robot.safety.reset(robot.read_state(), robot.now())
+    command = np.zeros(len(b.meta["command"]["names"]))
+    inf, step = [], []
+    for i in range(warmup + iterations):
+        state = robot.read_state()
+        obs = rt.observation(state, command)
+        t0 = time.perf_counter_ns()
+        rt.act(obs)
+        t1 = time.perf_counter_ns()
+        cmd = rt.step(state, command)
+        safe = robot.safety.filter(cmd, state, robot.now())
+        t2 = time.perf_counter_ns()
+        robot._write(safe)
+        robot.advance()
+        if i >= warmup:
+            inf.append((t1 - t0) / 1e3)
+            step.append((t2 - t1) / 1e3)
+    p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+    return {"bundle": str(bundle_path), "iterations": iterations, "inference_us_p50": p(inf, 50),
+            "inference_us_p99": p(inf, 99), "step_us_p50": p(step, 50), "step_us_p99": p(step, 99),
+            "hardware": hardware()}

@@ -124,14 +124,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar = progress.add_task(f"train {args.task}", total=args.iterations, info="starting")
 
         def on_iteration(done, total, info):
-            text = (f"{info['steps_per_s']:,.0f} steps/s  reward {info['mean_reward']:.2f}  "
-                    f"lin err {info.get('lin_vel_error', float('nan')):.3f} m/s  "
-                    f"yaw err {info.get('yaw_rate_error', float('nan')):.3f} rad/s")
+            text = f"{info['steps_per_s']:,.0f} steps/s  reward {info['mean_reward']:.2f}  "
+            if "lin_vel_error" in info:
+                text += (f"lin err {info['lin_vel_error']:.3f} m/s  "
+                         f"yaw err {info.get('yaw_rate_error', float('nan')):.3f} rad/s")
+            if "success_rate" in info:
+                text += f"success {info['success_rate'] * 100:.0f} %  collisions {info['collision_rate'] * 100:.0f} %"
             progress.update(bar, completed=done, info=text)
 
         summary = train(args.task, out, backend=args.backend, num_envs=args.num_envs, iterations=args.iterations,
                         seed=args.seed, resume=args.resume, terrain=args.terrain, on_iteration=on_iteration,
-                        command=" ".join(sys.argv) if sys.argv else "")
+                        command=" ".join(sys.argv) if sys.argv else "", init_from=args.init_from,
+                        skills=args.skills)
     _console().print(f"trained {summary['iterations']} iterations, {summary['env_steps']:,} env steps in "
                      f"{summary['wall_time_s'] / 60:.1f} min -> {out} (checkpoint {summary['checkpoint']})")
     return 0
@@ -139,9 +143,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from hrobot.eval import evaluate, write_json
+    from hrobot.tasks import load_task
+    from hrobot.train import run_info
 
     run = Path(args.run)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
+    if load_task(run_info(run)["task"]).KIND == "navigation":
+        return _eval_navigation(args, run, plot)
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot)
     c = _console()
@@ -151,6 +159,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for lvl in res.get("rough_levels", []):
         c.print(f"  rough level {lvl['level']} (difficulty {lvl['difficulty']:.2f}): lin {lvl['lin_vel_error']:.3f} m/s, "
                 f"yaw {lvl['yaw_rate_error']:.3f} rad/s, falls {lvl['fall_rate'] * 100:.0f} % ({lvl['episodes']} ep)")
+    if args.json:
+        write_json(Path(args.json), res)
+        c.print(f"wrote {args.json}" + (f" and {plot}" if plot else ""))
+    return 0
+
+
+def _eval_navigation(args: argparse.Namespace, run: Path, plot: Path | None) -> int:
+    from hrobot.eval import evaluate_navigation, write_json
+
+    with _console().status(f"evaluating {run}: {args.episodes} navigation episodes and baselines"):
+        res = evaluate_navigation(run, episodes=args.episodes, seed=args.seed, plot=plot,
+                                  flat_run=Path(args.flat_run) if args.flat_run else None)
+    c = _console()
+    for name in ("high_level", "pure_pursuit", "flat"):
+        if name in res:
+            r = res[name]
+            c.print(f"{name:>13}: success {r['success_rate'] * 100:5.1f} %, time to goal {r['mean_time_to_goal']:.1f} s,"
+                    f" collisions {r['collision_rate'] * 100:.1f} %, falls {r['fall_rate'] * 100:.1f} %  | blocked "
+                    f"layouts: success {r['blocked_layouts']['success_rate'] * 100:.1f} % "
+                    f"({r['blocked_layouts']['episodes']} ep)")
+    if "skill_share" in res:
+        c.print(f"skill use: {res['skill_share']}")
     if args.json:
         write_json(Path(args.json), res)
         c.print(f"wrote {args.json}" + (f" and {plot}" if plot else ""))
@@ -177,6 +207,76 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
         f"{res['bare_physics_steps_per_s']:,.0f} physics steps/s, env {res['env_physics_steps_per_s']:,.0f} "
         f"(ratio {res['ratio_env_to_bare']:.2f}), training {res['train_samples_per_s']:,.0f} samples/s")
     _write_json(args.json, res)
+    return 0
+
+
+def cmd_bench_runtime(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_runtime
+
+    res = bench_runtime(Path(args.bundle), iterations=args.iterations)
+    _console().print(f"inference p50 {res['inference_us_p50']:.1f} us, p99 {res['inference_us_p99']:.1f} us; "
+                     f"full step p50 {res['step_us_p50']:.1f} us, p99 {res['step_us_p99']:.1f} us "
+                     f"({res['iterations']} steps)")
+    _write_json(args.json, res)
+    return 0
+
+
+# ---------------------------------------------------------------- bundles
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hrobot.bundle import export_run, load_bundle
+
+    out = export_run(Path(args.run), Path(args.out), eval_json=Path(args.eval) if args.eval else None)
+    b = load_bundle(out)
+    print(f"wrote {out}/policy.onnx ({b.level} level, {b.meta['obs_dim']} obs -> {b.meta['action_dim']} actions) "
+          f"and {out}/card.json")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hrobot.bundle import load_bundle
+    from hrobot.robots import load_robot
+
+    robot = load_robot(args.robot) if args.robot else None
+    b = load_bundle(Path(args.bundle), robot)
+    print(f"{args.bundle}: valid {b.level}-level bundle for {b.robot.name} ({b.meta['obs_dim']} obs -> "
+          f"{b.meta['action_dim']} actions, {b.meta['policy_rate_hz']:g} Hz)")
+    return 0
+
+
+def cmd_sim2sim(args: argparse.Namespace) -> int:
+    from hrobot.eval import write_json
+    from hrobot.sim2sim import sim2sim
+
+    with _console().status(f"sim2sim {args.bundle}: {args.episodes} episodes at {args.pd_rate:g} Hz PD"):
+        res = sim2sim(Path(args.bundle), episodes=args.episodes, pd_rate_hz=args.pd_rate, noise=not args.no_noise,
+                      latency=args.latency, seed=args.seed)
+    line = (f"sim2sim at {args.pd_rate:g} Hz: lin_vel_error {res['lin_vel_error']:.3f} m/s, yaw_rate_error "
+            f"{res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
+    if "training_sim" in res:
+        t = res["training_sim"]
+        line += (f"\n   training sim: lin {t['lin_vel_error']:.3f}, yaw {t['yaw_rate_error']:.3f}, falls "
+                 f"{t['fall_rate'] * 100:.1f} % -> ratios lin {res['lin_vel_error_ratio']:.2f}, "
+                 f"yaw {res['yaw_rate_error_ratio']:.2f}")
+    _console().print(line)
+    if args.json:
+        write_json(Path(args.json), res)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hrobot.bundle import load_bundle
+    from hrobot.importers import import_isaaclab, import_legged_gym
+
+    order = [j.strip() for j in args.joint_order.split(",")] if args.joint_order else None
+    if args.tool == "isaaclab":
+        out = import_isaaclab(Path(args.policy), Path(args.config), args.robot, Path(args.out), order)
+    else:
+        out = import_legged_gym(Path(args.policy), Path(args.config), args.robot, Path(args.out), order)
+    b = load_bundle(out)
+    print(f"wrote {out}/policy.onnx: {args.tool} policy for {args.robot} ({b.meta['obs_dim']} obs -> "
+          f"{b.meta['action_dim']} actions), joint order mapped")
     return 0
 
 
@@ -231,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a task with PPO (rsl_rl) in batched simulation",
                         description="Train a low-level skill with rsl_rl PPO in N parallel MuJoCo environments. Writes "
                                     "checkpoints, TensorBoard logs and run.json to --out.")
-    tr.add_argument("task", help="task name (go2_walk, g1_walk)")
+    tr.add_argument("task", help="task: go2_walk, g1_walk, go2_crouch (skills); go2_nav, go2_nav_skills (high "
+                                 "level); go2_nav_flat (baseline)")
     tr.add_argument("--backend", default="mujoco", choices=["mujoco", "warp"], help="simulator backend")
     tr.add_argument("--num-envs", type=int, default=None, help="parallel environments (default: the task's)")
     tr.add_argument("--iterations", type=int, default=500, help="PPO iterations (default 500)")
@@ -239,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--terrain", choices=["flat", "rough"], default=None, help="terrain (default: the task's)")
     tr.add_argument("--out", default=None, help="run folder (default runs/TASK)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--init-from", metavar="RUN", help="start from another run's weights (fine-tuning)")
+    tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a trained run: tracking errors and fall rate over a command sweep",
@@ -249,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plot", metavar="FILE.png", help="commanded vs achieved velocity plot")
     ev.add_argument("--episodes", type=int, default=100, help="flat-ground episodes (default 100)")
     ev.add_argument("--rough-levels", type=int, default=5, help="rough-terrain levels to test (0: none)")
-    ev.add_argument("--seed", type=int, default=123)
+    ev.add_argument("--seed", type=int, default=123, help="layout / episode seed (held out from training)")
+    ev.add_argument("--flat-run", metavar="RUN", help="navigation: also evaluate this flat-baseline run")
     ev.set_defaults(func=cmd_eval)
 
     pl = sub.add_parser("play", help="render a trained policy to a video")
@@ -272,6 +376,47 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--threads", type=int, default=None, help="simulation threads (default: all cores)")
     bs.add_argument("--json", metavar="FILE")
     bs.set_defaults(func=cmd_bench_sim)
+
+    br = bsub.add_parser("runtime", help="deployment step latency: inference and full observation->safe command")
+    br.add_argument("bundle", help="policy bundle folder")
+    br.add_argument("--iterations", type=int, default=5000)
+    br.add_argument("--json", metavar="FILE")
+    br.set_defaults(func=cmd_bench_runtime)
+
+    ex = sub.add_parser("export", help="export a trained run as a policy bundle (ONNX + metadata + card)",
+                        description="Write policy.onnx (with the metadata deployment needs) and card.json.")
+    ex.add_argument("run", help="run folder (from hrobot train)")
+    ex.add_argument("--out", required=True, help="bundle folder, e.g. policies/go2_walk")
+    ex.add_argument("--eval", metavar="EVAL.json", help="evaluation results to record in the card")
+    ex.set_defaults(func=cmd_export)
+
+    va = sub.add_parser("validate", help="check a policy bundle against the robot it will drive")
+    va.add_argument("bundle", help="policy bundle folder")
+    va.add_argument("--robot", help="robot to validate against (default: the bundle's own robot)")
+    va.set_defaults(func=cmd_validate)
+
+    s2 = sub.add_parser("sim2sim", help="run a bundle through the deployment runtime in native MuJoCo",
+                        description="The bundle as deployed (runtime + safety layer + motor PD) against native MuJoCo "
+                                    "at another PD rate, with sensor noise and latency; same metrics as hrobot eval.")
+    s2.add_argument("bundle", help="policy bundle folder")
+    s2.add_argument("--json", metavar="FILE")
+    s2.add_argument("--episodes", type=int, default=100)
+    s2.add_argument("--pd-rate", type=float, default=1000.0, help="physics / PD rate in Hz (default 1000)")
+    s2.add_argument("--latency", type=int, default=1, help="command latency in control periods (default 1)")
+    s2.add_argument("--no-noise", action="store_true", help="no sensor noise")
+    s2.add_argument("--seed", type=int, default=7)
+    s2.set_defaults(func=cmd_sim2sim)
+
+    im = sub.add_parser("import", help="import a policy trained with Isaac Lab or legged_gym as a bundle",
+                        description="isaaclab POLICY.onnx ENV_YAML (Isaac Lab rsl_rl export + params/env.yaml), or "
+                                    "legged-gym POLICY.pt CONFIG (TorchScript + unitree_rl_gym deploy YAML).")
+    im.add_argument("tool", choices=["isaaclab", "legged-gym"])
+    im.add_argument("policy", help="policy.onnx (isaaclab) or policy.pt (legged-gym)")
+    im.add_argument("config", help="params/env.yaml (isaaclab) or the deploy config YAML (legged-gym)")
+    im.add_argument("--robot", required=True, help="robot the policy drives (built-in name or spec YAML)")
+    im.add_argument("--out", required=True, help="bundle folder")
+    im.add_argument("--joint-order", help="comma-separated joint names in the policy's order (if not known)")
+    im.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)")
     demo.add_argument("--robot", default="go2", help="robot (default go2)")

@@ -171,3 +171,165 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- navigation
+
+NAV_PROTOCOL = ("one episode per environment on held-out layouts (seeded; the same layouts for every "
+                "controller), nominal model parameters, no observation noise; success = within 0.25 m and "
+                "0.3 rad of the goal pose inside 20 s without a fall or a collision; mean_time_to_goal over "
+                "successful episodes; 'blocked' layouts have an obstacle or the bar on the straight line "
+                "from start to goal")
+
+
+def _blocked(env) -> torch.Tensor:
+    """Layouts where a present obstacle (or the bar) lies across the straight line from start to goal."""
+    centres, halves = env.boxes()
+    k = env.cfg.num_obstacles + 1  # obstacles and the bar, not the walls
+    c, h = centres[:, :k], halves[:, :k]
+    present = c[:, :, 2] > -5.0
+    a, b = env.start[:, None, :2], env.goal[:, None, :2]
+    ab = b - a
+    t = (((c[:, :, :2] - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-9)).clamp(0, 1)
+    closest = a + t[..., None] * ab
+    inside = ((closest - c[:, :, :2]).abs() < h[:, :, :2] + 0.25).all(-1)
+    return (inside & present).any(dim=1)
+
+
+def _nav_run(env, controller, keep: int) -> dict:
+    """One episode per env; returns outcomes and the first `keep` trajectories."""
+    from hrobot.tasks.navigation import pure_pursuit
+
+    n = env.num_envs
+    done = torch.zeros(n, dtype=torch.bool)
+    out = {k: torch.zeros(n, dtype=torch.bool) for k in ("success", "collided", "fell")}
+    time_s = torch.full((n,), float("nan"))
+    blocked = _blocked(env).cpu()
+    layout = {"start": env.start.cpu().clone(), "goal": env.goal.cpu().clone(),
+              "boxes": [t.cpu().clone() for t in env.boxes()], "has_bar": env.has_bar.cpu().clone()}
+    paths = [[env.ll.base_pos[i, :2].cpu().tolist()] for i in range(keep)]
+    skill_use = torch.zeros(n, max(env.num_skills, 1))
+    obs = env.get_observations()
+    with torch.inference_mode():
+        for _ in range(env.max_episode_length):
+            if controller == "pure_pursuit":
+                obs, _, dones, _ = env.step_commands(torch.zeros(n, dtype=torch.long), pure_pursuit(env))
+            else:
+                obs, _, dones, _ = env.step(controller(obs))
+            o = {k: v.cpu() for k, v in env.last_outcome.items()}
+            new = o["dones"] & ~done
+            for k, key in (("success", "success"), ("collided", "collided"), ("fell", "fell")):
+                out[k] |= new & o[key]
+            time_s[new & o["success"]] = o["time_s"][new & o["success"]]
+            alive = ~done & ~o["dones"]
+            if env.num_skills > 1:
+                skill_use[torch.arange(n), env.skill_index.cpu()] += alive.float()
+            for i in range(keep):
+                if not done[i]:
+                    paths[i].append(env.ll.base_pos[i, :2].cpu().tolist())
+            done |= o["dones"]
+            if bool(done.all()):
+                break
+    return {**out, "time_s": time_s, "blocked": blocked, "layout": layout, "paths": paths, "skill_use": skill_use}
+
+
+def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
+    sel = torch.ones_like(r["success"]) if sel is None else sel
+    s = r["success"][sel]
+    times = r["time_s"][sel][s]
+    return {
+        "success_rate": float(s.float().mean()) if len(s) else float("nan"),
+        "mean_time_to_goal": float(times.mean()) if len(times) else float("nan"),
+        "collision_rate": float(r["collided"][sel].float().mean()) if len(s) else float("nan"),
+        "fall_rate": float(r["fell"][sel].float().mean()) if len(s) else float("nan"),
+        "episodes": int(sel.sum()),
+    }
+
+
+def evaluate_navigation(run_dir: Path, episodes: int = 200, seed: int = 1000, plot: Path | None = None,
+                        flat_run: Path | None = None, keep: int = 6) -> dict:
+    """The high level, pure pursuit on the same skill, and (if given) the flat baseline, on the same layouts."""
+    info = run_info(run_dir)
+    mod = load_task(info["task"])
+    cfg = mod.env_cfg()
+    cfg.num_envs = episodes
+    cfg.skills = tuple(info.get("skills") or cfg.skills)
+    env = mod.make_env(cfg, seed=seed, eval_mode=True)
+    actor = load_actor(run_dir, env)
+    results: dict = {"task": info["task"], "run": str(run_dir), "protocol": NAV_PROTOCOL, "skills": list(cfg.skills)}
+    runs = {"high_level": _nav_run(env, actor, keep)}
+    env_pp = mod.make_env(cfg, seed=seed, eval_mode=True, skills=env.skills[:1])
+    runs["pure_pursuit"] = _nav_run(env_pp, "pure_pursuit", keep)
+    if flat_run is not None:
+        finfo = run_info(flat_run)
+        fmod = load_task(finfo["task"])
+        fcfg = fmod.env_cfg()
+        fcfg.num_envs = episodes
+        fenv = fmod.make_env(fcfg, seed=seed, eval_mode=True)
+        runs["flat"] = _nav_run(fenv, load_actor(flat_run, fenv), keep)
+        results["flat_run"] = str(flat_run)
+        results["flat_env_steps"] = finfo["env_steps"]
+    blocked = runs["high_level"]["blocked"]
+    for name, r in runs.items():
+        results[name] = {**_nav_summary(r), "blocked_layouts": _nav_summary(r, blocked),
+                         "open_layouts": _nav_summary(r, ~blocked)}
+    results.update({k: results["high_level"][k] for k in
+                    ("success_rate", "mean_time_to_goal", "collision_rate", "fall_rate", "episodes")})
+    if env.num_skills > 1:
+        use = runs["high_level"]["skill_use"]
+        bar = runs["high_level"]["layout"]["has_bar"]
+        share = use / use.sum(dim=1, keepdim=True).clamp(min=1)
+        results["skill_share"] = {s.name: {"bar_layouts": float(share[bar, i].mean()) if bar.any() else None,
+                                           "other_layouts": float(share[~bar, i].mean()) if (~bar).any() else None}
+                                  for i, s in enumerate(env.skills)}
+        results["bar_layouts"] = _nav_summary(runs["high_level"], bar)
+    if plot is not None:
+        _plot_navigation(runs, plot, info["task"], cfg.arena_half_size)
+        results["plot"] = str(plot)
+    return results
+
+
+def _plot_navigation(runs: dict, path: Path, title: str, half: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    hl = runs["high_level"]
+    keep = len(hl["paths"])
+    cols = 3
+    rows = (keep + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    colours = {"high_level": "tab:blue", "pure_pursuit": "tab:orange", "flat": "tab:green"}
+    for i in range(rows * cols):
+        ax = axes[i // cols][i % cols]
+        ax.set_xlim(-half, half)
+        ax.set_ylim(-half, half)
+        ax.set_aspect("equal")
+        if i >= keep:
+            ax.axis("off")
+            continue
+        lay = hl["layout"]
+        centres, halves = lay["boxes"]
+        for c, h in zip(centres[i], halves[i]):
+            if c[2] > -5.0 and h[1] < half:  # obstacles (walls are the frame)
+                ax.add_patch(Rectangle((c[0] - h[0], c[1] - h[1]), 2 * h[0], 2 * h[1], color="tab:brown", alpha=0.6))
+            elif c[2] > -5.0:
+                ax.axvline(float(c[0]), color="gold", lw=4, alpha=0.8, label="low bar")
+        s, g = lay["start"][i], lay["goal"][i]
+        ax.plot(s[0], s[1], "k^", ms=8)
+        ax.plot(g[0], g[1], "r*", ms=14)
+        ax.arrow(float(g[0]), float(g[1]), 0.4 * float(torch.cos(g[2])), 0.4 * float(torch.sin(g[2])), color="r",
+                 head_width=0.1)
+        for name, r in runs.items():
+            p = torch.tensor(r["paths"][i])
+            ok = "ok" if r["success"][i] else ("collision" if r["collided"][i] else ("fell" if r["fell"][i] else "timeout"))
+            ax.plot(p[:, 0], p[:, 1], color=colours[name], lw=1.8, label=f"{name} ({ok})")
+        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title(f"layout {i}" + (" (blocked)" if hl["blocked"][i] else ""), fontsize=9)
+    fig.suptitle(f"{title}: trajectories on held-out layouts (start ^, goal *)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

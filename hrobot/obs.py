@@ -1,7 +1,8 @@
 """Observation terms: the one definition of what a policy sees.
 
-Training (batched, in simulation) and the deployment runtime (one robot, from sensors)
-build observations with the same `ObservationLayout.compute`, so the layout (order,
+Training (batched torch tensors, in simulation) and the deployment runtime (one robot,
+numpy arrays from sensors) build observations with the same `ObservationLayout.compute`
+and the same term functions, written once for both array types, so the layout (order,
 sizes, scales, clips) cannot drift between them. The layout is also written into the
 ONNX metadata of exported policies.
 """
@@ -11,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from hrobot.errors import HRobotError
-from hrobot.geometry import quat_rotate_inverse
 from hrobot.spec import RobotSpec
 
 
 @dataclass
 class RobotState:
-    """What observation terms read, batched (N, ...) torch tensors. Frames: base = robot base body."""
+    """What observation terms read, batched (N, ...): torch tensors or numpy arrays. Frames: base = robot base."""
 
     base_quat: torch.Tensor  # (N, 4) w, x, y, z orientation of the base in the world
     base_ang_vel: torch.Tensor  # (N, 3) base frame (IMU gyro)
@@ -44,15 +45,21 @@ class ObsTerm:
     clip: float | None = None
 
 
-def _projected_gravity(s: RobotState, default: torch.Tensor) -> torch.Tensor:
-    g = torch.zeros_like(s.base_ang_vel)
-    g[:, 2] = -1.0
-    return quat_rotate_inverse(s.base_quat, g)
+def _xp(x):
+    return torch if isinstance(x, torch.Tensor) else np
 
 
-def _gait_phase(s: RobotState, default: torch.Tensor) -> torch.Tensor:
-    angle = 2.0 * torch.pi * s.phase
-    return torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)
+def _projected_gravity(s: RobotState, default):
+    """World gravity direction (0, 0, -1) in the base frame: R(q)^T g, written for numpy and torch."""
+    q = s.base_quat
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return _xp(q).stack([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x), -(1.0 - 2.0 * (x * x + y * y))], 1)
+
+
+def _gait_phase(s: RobotState, default):
+    xp = _xp(s.phase)
+    angle = 2.0 * np.pi * s.phase
+    return xp.stack([xp.sin(angle), xp.cos(angle)], 1)
 
 
 def _require(attr: str) -> Callable[[RobotState, torch.Tensor], torch.Tensor]:
@@ -94,6 +101,8 @@ class ObservationLayout:
         self.dim = sum(self.sizes.values())
         self.default_pose = torch.tensor(robot.default_pose, dtype=torch.float32, device=device)
         self._scales = [torch.as_tensor(t.scale, dtype=torch.float32, device=device) for t in terms]
+        self._np_default = robot.default_pose.astype(np.float32)
+        self._np_scales = [np.asarray(t.scale, dtype=np.float32) for t in terms]
 
     @staticmethod
     def standard_sizes(robot: RobotSpec, command_dim: int, height_scan: int = 0) -> dict[str, int]:
@@ -105,7 +114,10 @@ class ObservationLayout:
             sizes["height_scan"] = height_scan
         return sizes
 
-    def compute(self, state: RobotState, noise: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    def compute(self, state: RobotState, noise: bool = False, generator: torch.Generator | None = None):
+        """(N, dim) observations: torch in, torch out (training); numpy in, numpy out (runtime)."""
+        if not isinstance(state.joint_pos, torch.Tensor):
+            return self._compute_numpy(state)
         parts = []
         for term, scale in zip(self.terms, self._scales):
             v = TERMS[term.name](state, self.default_pose).to(torch.float32)
@@ -120,6 +132,19 @@ class ObservationLayout:
                 v = v.clamp(-term.clip, term.clip)
             parts.append(v)
         return torch.cat(parts, dim=1)
+
+    def _compute_numpy(self, state: RobotState) -> np.ndarray:
+        parts = []
+        for term, scale in zip(self.terms, self._np_scales):
+            v = np.asarray(TERMS[term.name](state, self._np_default), dtype=np.float32) * scale
+            if v.shape[1] != self.sizes[term.name]:
+                raise HRobotError(
+                    f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
+                )
+            if term.clip is not None:
+                v = np.clip(v, -term.clip, term.clip)
+            parts.append(v)
+        return np.concatenate(parts, axis=1)
 
     def to_list(self) -> list[dict]:
         """The layout as metadata: ordered terms with sizes, scales and clips."""

@@ -113,9 +113,13 @@ class RobotSpec:
 
     # ---- serialisation ----
     def to_dict(self) -> dict[str, Any]:
+        """The spec in its YAML form (the same fields `from_dict` reads), e.g. for ONNX metadata."""
         d = asdict(self)
         d.pop("source")
-        d["joints"] = [asdict(j) for j in self.joints]
+        d["feet"], d["contact_bodies"] = list(self.feet), list(self.contact_bodies)
+        d["joints"] = [{"name": j.name, "default": j.default, "range": [j.lower, j.upper],
+                        "velocity": j.velocity_limit, "torque": j.torque_limit, "kp": j.kp, "kd": j.kd}
+                       for j in self.joints]
         return d
 
     def to_json(self) -> str:

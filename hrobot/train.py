@@ -58,7 +58,7 @@ class HRobotRunner(OnPolicyRunner):
                     self.alg.process_env_step(obs, rewards, dones, extras)
                     self.logger.process_env_step(rewards, dones, extras, None)
                     for k, v in extras.get("log", {}).items():
-                        if k.startswith("Metrics/"):
+                        if k.startswith(("Metrics/", "Nav/")):
                             metrics.setdefault(k, []).append(float(v))
                 collect_time = time.time() - start
                 start = time.time()
@@ -112,9 +112,18 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None):
+def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None, skills: list[str] | None = None):
     mod = load_task(task)
-    cfg = mod.env_cfg(terrain) if terrain else mod.env_cfg()
+    if mod.KIND == "locomotion":
+        cfg = mod.env_cfg(terrain) if terrain else mod.env_cfg()
+    else:
+        if terrain:
+            raise HRobotError(f"task {task}: --terrain applies to locomotion tasks only")
+        cfg = mod.env_cfg()
+        if skills:
+            cfg.skills = tuple(skills)
+    if skills and mod.KIND == "locomotion":
+        raise HRobotError(f"task {task}: --skills applies to high-level tasks only")
     if num_envs:
         cfg.num_envs = num_envs
     return mod, cfg
@@ -122,13 +131,13 @@ def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None):
 
 def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = None, iterations: int = 500,
           seed: int = 0, resume: bool = False, terrain: str | None = None, device: str = "cpu",
-          on_iteration=None, command: str = "") -> dict:
+          on_iteration=None, command: str = "", init_from: Path | None = None, skills: list[str] | None = None) -> dict:
     """Train a task; returns the run summary also written to out/run.json."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(os.cpu_count() or 1)
     out = Path(out)
-    mod, cfg = make_env_and_cfg(task, num_envs, terrain)
+    mod, cfg = make_env_and_cfg(task, num_envs, terrain, skills)
     ckpt = latest_checkpoint(out) if resume else None
     if resume and ckpt is None:
         raise HRobotError(f"{out}: --resume given but the folder has no checkpoint (model_*.pt)")
@@ -142,6 +151,11 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
     if ckpt is not None:
         runner.load(str(ckpt))
+    elif init_from is not None:  # warm start: weights only (fresh optimizer and iteration count)
+        src = latest_checkpoint(Path(init_from))
+        if src is None:
+            raise HRobotError(f"{init_from}: --init-from needs a run folder with a checkpoint (model_*.pt)")
+        runner.load(str(src), load_cfg={"actor": True, "critic": True}, strict=True)
     (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
 
@@ -165,8 +179,11 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     steps = iterations * train_cfg["num_steps_per_env"] * cfg.num_envs
     summary = {
         "task": task,
-        "robot": cfg.robot,
-        "terrain": cfg.terrain,
+        "kind": mod.KIND,
+        "robot": env.robot.name,
+        "terrain": getattr(cfg, "terrain", "arena"),
+        "skills": list(getattr(cfg, "skills", [])),
+        "init_from": previous.get("init_from") or (str(init_from) if init_from else None),
         "backend": backend,
         "num_envs": cfg.num_envs,
         "seed": seed,

@@ -18,6 +18,7 @@ from hrobot.sim.terrain import Terrain, TerrainConfig
 SCENES = ("flat", "rough", "arena", "hand_object")
 WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
 OBSTACLE_SIZES = ((0.25, 0.25, 0.4), (0.4, 0.2, 0.4), (0.2, 0.5, 0.4))  # box half sizes (m)
+BAR_HALF_THICKNESS = (0.06, 0.05)  # a low bar across the arena (x, z half sizes): only a crouched robot passes
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def add_scene(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Terrain
         _heightfield(s, terrain)
     elif scene.kind == "arena":
         _floor(s)
-        _arena(s, scene)
+        _arena(s, robot, scene)
     elif scene.kind == "hand_object":
         _floor(s)
         _object(s, robot, scene)
@@ -142,19 +143,35 @@ def _heightfield(s: mujoco.MjSpec, terrain: Terrain) -> None:
     _world_geom(g)
 
 
-def _arena(s: mujoco.MjSpec, scene: SceneConfig) -> None:
+def _arena(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
+    """Walls, box obstacles and a low bar; obstacles and bar are mocap bodies placed per episode.
+
+    Contact sensors `collide:<body>` report whether any part of the robot touches them.
+    """
     half, t, height = scene.arena_half_size, 0.1, 0.5
+    walls = s.worldbody.add_body(name="walls")
     for i, (pos, size) in enumerate(
         [((half + t, 0, height), (t, half + 2 * t, height)), ((-half - t, 0, height), (t, half + 2 * t, height)),
          ((0, half + t, height), (half, t, height)), ((0, -half - t, height), (half, t, height))]
     ):
-        _world_geom(s.worldbody.add_geom(name=f"wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(pos),
-                                         size=list(size), rgba=[0.45, 0.45, 0.5, 1]))
+        _world_geom(walls.add_geom(name=f"wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(pos), size=list(size),
+                                   rgba=[0.45, 0.45, 0.5, 1]))
+    bodies = ["walls"]
     for i in range(scene.num_obstacles):
         size = OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)]
         b = s.worldbody.add_body(name=f"obstacle{i}", mocap=True, pos=[0, 0, -10.0])
         _world_geom(b.add_geom(name=f"obstacle{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size),
                                pos=[0, 0, size[2]], rgba=[0.8, 0.45, 0.2, 1]))
+        bodies.append(f"obstacle{i}")
+    bar = s.worldbody.add_body(name="bar", mocap=True, pos=[0, 0, -10.0])
+    _world_geom(bar.add_geom(name="bar", type=mujoco.mjtGeom.mjGEOM_BOX, rgba=[0.9, 0.8, 0.1, 1],
+                             size=[BAR_HALF_THICKNESS[0], half, BAR_HALF_THICKNESS[1]]))
+    bodies.append("bar")
+    for name in bodies:
+        sen = s.add_sensor(name=f"collide:{name}", type=mujoco.mjtSensor.mjSENS_CONTACT,
+                           objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=robot.base_body,
+                           reftype=mujoco.mjtObj.mjOBJ_BODY, refname=name)
+        sen.intprm = [1, 0, 1]
 
 
 def _object(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:

@@ -68,3 +68,35 @@ def boxbot(tmp_path: Path) -> Path:
     spec = tmp_path / "boxbot.yaml"
     spec.write_text(boxbot_spec_yaml())
     return spec
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory):
+    """A real go2_walk training run, short (shared by the tests that need a trained policy)."""
+    from hrobot.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "go2"
+    rewards = []
+    summary = train("go2_walk", out, num_envs=256, iterations=16, seed=3,
+                    on_iteration=lambda d, t, info: rewards.append(info["mean_reward"]))
+    return out, summary, rewards
+
+
+@pytest.fixture(scope="session")
+def skill_bundle(short_run, tmp_path_factory):
+    """The short run exported as a bundle (policies are used as skills from bundles)."""
+    from hrobot.bundle import export_run
+
+    return export_run(short_run[0], tmp_path_factory.mktemp("bundles") / "go2_walk")
+
+
+@pytest.fixture(scope="session")
+def nav_run(skill_bundle, tmp_path_factory):
+    """A (very short) high-level navigation run on top of the exported skill."""
+    from hrobot.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "go2_nav"
+    successes = []
+    summary = train("go2_nav", out, num_envs=64, iterations=2, seed=0, skills=[str(skill_bundle)],
+                    on_iteration=lambda d, t, info: successes.append(info.get("success_rate")))
+    return out, summary

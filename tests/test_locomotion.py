@@ -20,15 +20,6 @@ def _env(n=64, **kw):
     return mod, cfg, mod.make_env(cfg, **kw)
 
 
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "go2"
-    rewards = []
-    summary = train("go2_walk", out, num_envs=256, iterations=16, seed=3,
-                    on_iteration=lambda d, t, info: rewards.append(info["mean_reward"]))
-    return out, summary, rewards
-
-
 def _check_in_range(env, ids):
     r, cfg = env.robot, env.cfg
     assert torch.all(env.joint_pos[ids] >= env.lower - 1e-5) and torch.all(env.joint_pos[ids] <= env.upper + 1e-5)

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from hrobot.errors import HRobotError
 
-TASKS = ("go2_walk", "g1_walk")
+TASKS = ("go2_walk", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat")
 
 
 def load_task(name: str) -> ModuleType:
@@ -22,8 +22,13 @@ def load_task(name: str) -> ModuleType:
 
 def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 128), learning_rate: float = 1e-3,
             entropy_coef: float = 0.01, num_mini_batches: int = 4, init_std: float = 1.0,
-            save_interval: int = 50) -> dict:
-    """rsl_rl 5.x OnPolicyRunner config (PPO, Gaussian MLP actor, MLP critic, normalised inputs)."""
+            save_interval: int = 50, obs_normalization: bool = False) -> dict:
+    """rsl_rl 5.x OnPolicyRunner config (PPO, Gaussian MLP actor, MLP critic).
+
+    Observations arrive scaled by their layout; empirical normalisation is off by default (its
+    statistics shift when a curriculum widens the commands, which spikes the KL and collapses
+    the adaptive learning rate).
+    """
     return {
         "num_steps_per_env": num_steps_per_env,
         "save_interval": save_interval,
@@ -35,11 +40,12 @@ def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 12
             "desired_kl": 0.01, "use_clipped_value_loss": True,
         },
         "actor": {
-            "class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu", "obs_normalization": True,
+            "class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
+            "obs_normalization": obs_normalization,
             "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": init_std, "std_type": "scalar"},
         },
         "critic": {"class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
-                   "obs_normalization": True},
+                   "obs_normalization": obs_normalization},
         "logger": "tensorboard",
         "check_for_nan": True,
     }

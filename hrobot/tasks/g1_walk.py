@@ -6,6 +6,8 @@ from hrobot.obs import ObsTerm
 from hrobot.tasks import ppo_cfg
 from hrobot.tasks.locomotion import CommandCfg, LocomotionCfg, LocomotionEnv
 
+KIND = "locomotion"
+
 POLICY_OBS = (
     ObsTerm("base_ang_vel", 0.25, noise=0.2),
     ObsTerm("projected_gravity", 1.0, noise=0.05),

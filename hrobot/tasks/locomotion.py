@@ -41,7 +41,7 @@ class CommandCfg:
     resample_s: float = 10.0
     standing_prob: float = 0.1  # share of commands that are zero
     curriculum_start: float = 0.5  # fraction of the ranges at the start (1.0: no curriculum)
-    curriculum_step: float = 0.05  # growth when the velocity is tracked well
+    curriculum_step: float = 0.1  # growth (at most once per episode length) when the velocity is tracked well
     curriculum_threshold: float = 0.75  # tracking reward / its maximum that counts as "well"
 
 
@@ -83,20 +83,20 @@ class LocomotionCfg:
     termination_height: float = 0.0  # m above the terrain below which the episode ends
     soft_joint_limit: float = 0.9  # share of the joint range inside which no penalty applies
     action_clip: float = 10.0
+    auto_reset: bool = True  # False: a wrapping env (the high level) decides when episodes end
     policy_obs: tuple[ObsTerm, ...] = ()
     height_scan: tuple[int, int, float] = (11, 11, 0.1)  # rough terrain critic: nx, ny, spacing
 
 
 class LocomotionEnv(VecEnv):
     def __init__(self, cfg: LocomotionCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
-                 nthread: int | None = None, scene_kind: str | None = None, eval_mode: bool = False):
+                 nthread: int | None = None, scene: SceneConfig | None = None, eval_mode: bool = False):
         self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
         self.robot = load_robot(cfg.robot)
         if self.robot.robot_class not in ("quadruped", "humanoid"):
             raise HRobotError(f"locomotion needs a legged robot, got '{self.robot.name}' ({self.robot.robot_class})")
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        kind = scene_kind or cfg.terrain
-        self.scene = SceneConfig(kind=kind, terrain=cfg.terrain_cfg, seed=seed, visual=False)
+        self.scene = scene or SceneConfig(kind=cfg.terrain, terrain=cfg.terrain_cfg, seed=seed, visual=False)
         self.sm = build_sim_model(self.robot, self.scene)
         self.num_envs, self.num_actions = cfg.num_envs, self.robot.num_joints
         self.dt = self.robot.policy_dt
@@ -132,6 +132,7 @@ class LocomotionEnv(VecEnv):
         self.term_contact_cols = cols([f"contact:{b}" for b in r.contact_bodies if b in term])
         self.bad_contact_cols = cols([f"contact:{b}" for b in r.contact_bodies if b not in term])
         self.deviation_idx = self._t([r.joint_names.index(j) for j in self.cfg.deviation_joints], torch.long)
+        self.collide_cols = cols([n for n in sm.sensors if n.startswith("collide:")])
         self.heights = TorchHeights(sm.terrain, self.device)
         floor = [i for i in range(sm.model.ngeom) if sm.model.geom(i).name == "floor"]
         self.floor_geom = floor[0]
@@ -144,7 +145,12 @@ class LocomotionEnv(VecEnv):
         self.targets = self.default_pose.repeat(n, 1)
         self.commands = z(n, 3)
         self.held_commands: torch.Tensor | None = None
+        self.mocap_pos = torch.zeros(n, self.sim.nmocap, 3, device=dev)
+        self.mocap_pos[:, :, 2] = -10.0  # parked below the floor until a task places them
+        self.spawn_pose: tuple[torch.Tensor, torch.Tensor] | None = None  # (xy, yaw) for the next reset
+        self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.common_step_counter = 0
         self.command_timer = torch.zeros(n, dtype=torch.long, device=dev)
         self.push_timer = torch.zeros(n, dtype=torch.long, device=dev)
         self.latency = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -205,6 +211,8 @@ class LocomotionEnv(VecEnv):
             if len(self.term_contact_cols) else torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self.bad_contacts = (sd[:, :, self.bad_contact_cols].amax(dim=1) > 0.5).sum(dim=1).float() \
             if len(self.bad_contact_cols) else torch.zeros(self.num_envs, device=self.device)
+        self.collided = (sd[:, :, self.collide_cols].amax(dim=1) > 0.5).any(dim=1) \
+            if len(self.collide_cols) else torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self.terrain_h = self.heights(self.base_pos[:, :2])
 
     @property
@@ -257,17 +265,19 @@ class LocomotionEnv(VecEnv):
         self.sim.step(self.targets, self._mocap())
         self._refresh()
         self.episode_length_buf += 1
+        self.common_step_counter += 1
         self.command_timer += 1
         self.push_timer += 1
 
         self._update_air_time()
         terminated = self._terminated()
+        self.terminated = terminated
         time_outs = self.episode_length_buf >= self.max_episode_length
         rewards = self._rewards(terminated, time_outs)
         dones = terminated | time_outs
         self.extras = {"time_outs": time_outs, "log": {}}
         ids = torch.nonzero(dones).flatten()
-        if len(ids):
+        if len(ids) and self.cfg.auto_reset:
             self._reset_envs(ids)
             self._refresh()  # the next observation of a reset env must come from its new state
         self._resample_commands(torch.nonzero(self.command_timer >= self._resample_steps()).flatten())
@@ -276,7 +286,7 @@ class LocomotionEnv(VecEnv):
         return self._observations(), rewards, dones, self.extras
 
     def _mocap(self) -> torch.Tensor | None:
-        return None
+        return self.mocap_pos if self.sim.nmocap else None
 
     def _resample_steps(self) -> int:
         return int(round(self.cfg.commands.resample_s / self.dt))
@@ -321,6 +331,13 @@ class LocomotionEnv(VecEnv):
         self.reset_all()
         return self.obs, self.extras
 
+    def reset_envs(self, ids: torch.Tensor, xy: torch.Tensor | None = None, yaw: torch.Tensor | None = None) -> None:
+        """Reset some envs, optionally at given base positions and headings (used by wrapping tasks)."""
+        self.spawn_pose = (xy, yaw) if xy is not None else None
+        self._reset_envs(ids)
+        self.spawn_pose = None
+        self._refresh()
+
     def _rand(self, lo: float, hi: float, *shape) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(*shape, device=self.device, generator=self.gen)
 
@@ -330,7 +347,9 @@ class LocomotionEnv(VecEnv):
         for name, s in self.episode_sums.items():
             log[f"Episode_Reward/{name}"] = s[ids].mean() / self.cfg.episode_s
             s[ids] = 0.0
-        if not self.eval_mode and "tracking_lin_vel" in self.cfg.rewards and n:
+        # as legged_gym: the command range may grow at most once per episode length
+        if (not self.eval_mode and "tracking_lin_vel" in self.cfg.rewards and n
+                and self.common_step_counter % self.max_episode_length == 0 and self.common_step_counter):
             self._update_command_curriculum(log)
         if self.scene.kind == "rough" and not self.eval_mode:
             self._update_terrain_curriculum(ids)
@@ -343,7 +362,9 @@ class LocomotionEnv(VecEnv):
         b, d = self.base_q, self.base_d
         qpos[:, b : b + 2] = spawn
         qpos[:, b + 2] = self.robot.base_height + self.heights(spawn)
-        qpos[:, b + 3 : b + 7] = quat_from_yaw(self._rand(-math.pi, math.pi, n))
+        yaw = self.spawn_pose[1] if self.spawn_pose is not None and self.spawn_pose[1] is not None \
+            else self._rand(-math.pi, math.pi, n)
+        qpos[:, b + 3 : b + 7] = quat_from_yaw(yaw)
         rc = self.cfg.randomization
         scale = self._rand(*rc.init_joint_scale, n, self.num_actions) if rc.enabled and not self.eval_mode else 1.0
         qpos[:, self.qpos_adr] = torch.maximum(torch.minimum(self.default_pose * scale, self.upper), self.lower)
@@ -363,6 +384,8 @@ class LocomotionEnv(VecEnv):
         self._resample_commands(ids)
 
     def _spawn_xy(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.spawn_pose is not None:
+            return self.spawn_pose[0].to(self.device)
         if self.scene.kind != "rough":
             return torch.zeros(len(ids), 2, device=self.device)
         centre = self.sm.terrain.tile_centre(self.terrain_levels[ids].cpu().numpy(), self.terrain_cols[ids].cpu().numpy())

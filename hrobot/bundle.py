@@ -1,0 +1,327 @@
+"""Policy bundles: `policy.onnx` with the metadata deployment needs, plus `card.json` for people.
+
+The ONNX file carries one metadata entry, `hrobot`, a JSON document with everything a
+deployment must agree on: the robot spec, the policy's joint order, default pose, gains,
+action scale, the ordered observation layout (terms, sizes, scales, clips), history
+length, command names and ranges, policy and PD rates, level (low / high), skills and a
+format version. The observation normaliser (if any) is part of the graph.
+
+`load_bundle` validates a bundle against the robot it will drive and refuses a mismatch
+with one line naming the field, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hrobot.errors import HRobotError
+from hrobot.obs import ObservationLayout, ObsTerm
+from hrobot.spec import RobotSpec
+
+FORMAT_VERSION = 1
+META_KEY = "hrobot"
+REQUIRED_KEYS = ("format_version", "level", "name", "robot", "joint_names", "default_joint_pos", "kp", "kd",
+                 "action_scale", "observation", "obs_dim", "action_dim", "history_length", "command",
+                 "policy_rate_hz", "pd_rate_hz", "input_name", "output_name")
+
+
+@dataclass
+class Bundle:
+    path: Path
+    meta: dict
+    robot: RobotSpec  # the robot this bundle was made for (its embedded spec)
+    session: object  # onnxruntime.InferenceSession (1 intra-op, 1 inter-op thread)
+    layout: ObservationLayout
+    policy_to_robot: np.ndarray  # index of each policy joint in the robot's joint order
+
+    @property
+    def level(self) -> str:
+        return self.meta["level"]
+
+    def run(self, obs: np.ndarray) -> np.ndarray:
+        """Raw policy output for observations (N, obs_dim * history) in float32."""
+        return self.session.run([self.meta["output_name"]], {self.meta["input_name"]: obs.astype(np.float32)})[0]
+
+
+# ---------------------------------------------------------------- export
+
+
+def _export_onnx(module: torch.nn.Module, obs_dim: int, path: Path, input_name: str, output_name: str) -> None:
+    dummy = torch.zeros(1, obs_dim)
+    torch.onnx.export(module, (dummy,), str(path), input_names=[input_name], output_names=[output_name],
+                      dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, opset_version=17,
+                      dynamo=False)
+
+
+def write_metadata(onnx_path: Path, meta: dict) -> None:
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    for key, value in ((META_KEY, json.dumps(meta, sort_keys=True)), ("hrobot_format_version", str(FORMAT_VERSION)),
+                       ("joint_names", ",".join(meta["joint_names"])), ("robot", meta["robot"]["name"])):
+        entry = next((p for p in model.metadata_props if p.key == key), None) or model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(onnx_path))
+
+
+class _Actor(torch.nn.Module):
+    """rsl_rl's ONNX export wrapper of the actor: normaliser + MLP, deterministic output."""
+
+    def __init__(self, actor):
+        super().__init__()
+        self.inner = actor.as_onnx(verbose=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.inner(obs)
+
+
+def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
+    """Export a training run (low-level skill or high-level policy) as a bundle folder."""
+    from hrobot.tasks import load_task
+    from hrobot.train import load_actor, run_info
+
+    run_dir, out = Path(run_dir), Path(out)
+    info = run_info(run_dir)
+    mod = load_task(info["task"])
+    cfg = mod.env_cfg()
+    cfg.num_envs = 1
+    if mod.KIND == "navigation":
+        cfg.skills = tuple(info.get("skills") or cfg.skills)
+    env = mod.make_env(cfg, seed=0, eval_mode=True)
+    actor = load_actor(run_dir, env)
+    out.mkdir(parents=True, exist_ok=True)
+    obs_dim = int(env.get_observations()["policy"].shape[1])
+    module = _Actor(actor).eval()
+    _export_onnx(module, obs_dim, out / "policy.onnx", "obs", "actions")
+
+    robot = env.robot
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "name": out.name,
+        "task": info["task"],
+        "robot": robot.to_dict(),
+        "joint_names": robot.joint_names,
+        "default_joint_pos": robot.default_pose.tolist(),
+        "kp": robot.kp.tolist(),
+        "kd": robot.kd.tolist(),
+        "action_scale": robot.action_scale,
+        "obs_dim": obs_dim,
+        "history_length": 1,
+        "policy_rate_hz": robot.policy_rate_hz,
+        "pd_rate_hz": robot.pd_rate_hz,
+        "input_name": "obs",
+        "output_name": "actions",
+        "normalizer": "in the graph" if train_cfg_normalized(run_dir) else "none (observations are pre-scaled)",
+        "source": {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"]},
+    }
+    if mod.KIND == "locomotion":
+        c = cfg.commands
+        meta.update({
+            "level": "low",
+            "action_dim": robot.num_joints,
+            "observation": env.policy_layout.to_list(),
+            "command": {"names": ["vx", "vy", "wz"], "low": [c.lin_vel_x[0], c.lin_vel_y[0], c.ang_vel_z[0]],
+                        "high": [c.lin_vel_x[1], c.lin_vel_y[1], c.ang_vel_z[1]]},
+        })
+    else:
+        _copy_skills(env, out)
+        meta.update({
+            "level": "high",
+            "action_dim": env.num_actions,
+            "observation": [{"name": "navigation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None}],
+            "command": {"names": ["goal_x", "goal_y", "goal_yaw"], "frame": "world (odometry)",
+                        "low": [-cfg.arena_half_size, -cfg.arena_half_size, -np.pi],
+                        "high": [cfg.arena_half_size, cfg.arena_half_size, np.pi]},
+            "high_level": {
+                "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s, "num_rays": cfg.num_rays,
+                "ray_range": cfg.ray_range, "ray_heights": list(cfg.ray_heights),
+                "success_distance": cfg.success_distance, "success_yaw": cfg.success_yaw,
+                "action": "one preference per skill (largest wins, if several), then the command, tanh-squashed "
+                          "into the chosen skill's range",
+            },
+            "skills": [{"name": s.name, "path": f"skills/{_skill_dir(s)}"} for s in env.skills],
+        })
+    write_metadata(out / "policy.onnx", meta)
+    card = {
+        "name": out.name, "task": info["task"], "level": meta["level"], "robot": robot.name,
+        "training": {k: info.get(k) for k in ("commands", "iterations", "env_steps", "seed", "wall_time_s",
+                                               "hardware", "num_envs", "backend", "git_commit", "init_from",
+                                               "skills", "torch")},
+        "evaluation": json.loads(Path(eval_json).read_text()) if eval_json else None,
+        "files": {"policy.onnx": "ONNX policy with hrobot metadata"},
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return out
+
+
+def train_cfg_normalized(run_dir: Path) -> bool:
+    cfg = json.loads((Path(run_dir) / "train_cfg.json").read_text())
+    return bool(cfg["actor"].get("obs_normalization"))
+
+
+def _skill_dir(skill) -> str:
+    return Path(skill.source).name
+
+
+def _copy_skills(env, out: Path) -> None:
+    """A high-level bundle is self-contained: its skills' bundles are copied under skills/."""
+    for s in env.skills:
+        src = Path(s.source)
+        if not (src / "policy.onnx").is_file():
+            raise HRobotError(f"skill {s.name} comes from {src}, not from a bundle: export the skill first "
+                              f"(hrobot export {src} --out policies/<name>) and train the high level on it")
+        dst = out / "skills" / src.name
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("skills"))
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+def read_metadata(path: Path) -> dict:
+    import onnx
+
+    onnx_path = Path(path) / "policy.onnx" if Path(path).is_dir() else Path(path)
+    if not onnx_path.is_file():
+        raise HRobotError(f"{path}: no policy.onnx (not a policy bundle)")
+    try:
+        model = onnx.load(str(onnx_path))
+        onnx.checker.check_model(model)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise HRobotError(f"{onnx_path}: not a valid ONNX model (truncated or corrupt?): {first}") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if META_KEY not in props:
+        raise HRobotError(f"{onnx_path}: missing metadata key '{META_KEY}' (not exported by hrobot export/import)")
+    try:
+        meta = json.loads(props[META_KEY])
+    except json.JSONDecodeError as e:
+        raise HRobotError(f"{onnx_path}: metadata '{META_KEY}' is not valid JSON: {e.msg}") from None
+    for key in REQUIRED_KEYS:
+        if key not in meta:
+            raise HRobotError(f"{onnx_path}: missing metadata key '{key}'")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise HRobotError(f"{onnx_path}: metadata format_version: expected {FORMAT_VERSION}, "
+                          f"found {meta['format_version']}")
+    return meta
+
+
+def _mismatch(where: Path, field: str, expected, found) -> HRobotError:
+    return HRobotError(f"{where}: bundle does not match the robot: {field}: expected {expected}, found {found}")
+
+
+def validate(meta: dict, robot: RobotSpec, where: Path) -> np.ndarray:
+    """Check a bundle against the robot it will drive; returns the policy->robot joint index map."""
+    if meta["robot"]["name"] != robot.name:
+        raise _mismatch(where, "robot", robot.name, meta["robot"]["name"])
+    names = list(meta["joint_names"])
+    if sorted(names) != sorted(robot.joint_names):
+        missing = [j for j in robot.joint_names if j not in names]
+        extra = [j for j in names if j not in robot.joint_names]
+        raise _mismatch(where, "joint_names", f"the robot's {robot.num_joints} joints",
+                        f"missing {missing}, unknown {extra}")
+    bundle_joints = {j["name"]: j for j in meta["robot"]["joints"]}
+    for j in robot.joints:
+        b = bundle_joints.get(j.name)
+        if b is None:
+            raise _mismatch(where, f"robot.joints[{j.name}]", "present", "absent")
+        for field, mine, theirs in (("range", [j.lower, j.upper], b["range"]),
+                                    ("velocity", j.velocity_limit, b["velocity"]),
+                                    ("torque", j.torque_limit, b["torque"])):
+            if not np.allclose(mine, theirs, atol=1e-6):
+                raise _mismatch(where, f"joints[{j.name}].{field}", mine, theirs)
+    for field in ("policy_rate_hz", "pd_rate_hz"):
+        if not np.isclose(meta[field], getattr(robot, field)):
+            raise _mismatch(where, field, getattr(robot, field), meta[field])
+    n = robot.num_joints
+    for field in ("default_joint_pos", "kp", "kd"):
+        if len(meta[field]) != n:
+            raise _mismatch(where, f"{field} length", n, len(meta[field]))
+    if meta["level"] == "low" and meta["action_dim"] != n:
+        raise _mismatch(where, "action_dim", n, meta["action_dim"])
+    sizes = sum(t["size"] for t in meta["observation"])
+    if sizes != meta["obs_dim"]:
+        raise HRobotError(f"{where}: metadata observation terms add up to {sizes}, but obs_dim is {meta['obs_dim']}")
+    return np.array([robot.joint_names.index(j) for j in names], dtype=np.int64)
+
+
+def _session(onnx_path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # one thread each: a thread pool per core starves a control loop
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def load_bundle(path: str | Path, robot: RobotSpec | None = None) -> Bundle:
+    """Load and validate a bundle. Without `robot`, it is validated against its own robot's spec."""
+    from hrobot.robots import load_robot
+
+    path = Path(path)
+    meta = read_metadata(path)
+    onnx_path = path / "policy.onnx" if path.is_dir() else path
+    target = robot or load_robot(meta["robot"]["name"])
+    index = validate(meta, target, onnx_path)
+    embedded = RobotSpec.from_dict({**meta["robot"], "model": "builtin"} if meta["robot"]["model"] == "builtin"
+                                   else {**meta["robot"], "model": target.model}, source=str(onnx_path))
+    session = _session(onnx_path)
+    inp, out = session.get_inputs()[0], session.get_outputs()[0]
+    expected_in = meta["obs_dim"] * meta["history_length"]
+    if inp.name != meta["input_name"] or inp.shape[-1] != expected_in:
+        raise _mismatch(onnx_path, "ONNX input", f"{meta['input_name']} with {expected_in} values",
+                        f"{inp.name} with {inp.shape[-1]}")
+    if out.shape[-1] != meta["action_dim"]:
+        raise _mismatch(onnx_path, "ONNX output size", meta["action_dim"], out.shape[-1])
+    terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], 0.0, t["clip"])
+             for t in meta["observation"]]
+    sizes = {t["name"]: t["size"] for t in meta["observation"]}
+    layout = _layout(terms, embedded, sizes, meta)
+    return Bundle(path=path, meta=meta, robot=embedded, session=session, layout=layout, policy_to_robot=index)
+
+
+def _layout(terms, robot: RobotSpec, sizes: dict, meta: dict) -> ObservationLayout | None:
+    """Low-level bundles use the shared observation terms; the high level builds its own vector."""
+    if meta["level"] == "high":
+        return None
+    policy_robot = _policy_order_spec(robot, meta)
+    return ObservationLayout(terms, policy_robot, sizes)
+
+
+def _policy_order_spec(robot: RobotSpec, meta: dict) -> RobotSpec:
+    """The robot spec with joints in the policy's order and the policy's default pose and gains."""
+    from dataclasses import replace
+
+    by_name = {j.name: j for j in robot.joints}
+    joints = tuple(replace(by_name[n], default=float(d), kp=float(kp), kd=float(kd))
+                   for n, d, kp, kd in zip(meta["joint_names"], meta["default_joint_pos"], meta["kp"], meta["kd"]))
+    return replace(robot, joints=joints)
+
+
+def skill_from_bundle(path: Path, device: str = "cpu"):
+    """A frozen skill (for a high level) backed by the bundle's ONNX policy."""
+    from hrobot.skills import Skill
+
+    b = load_bundle(path)
+    if b.level != "low":
+        raise HRobotError(f"{path}: a skill must be a low-level bundle, found level '{b.level}'")
+    if not np.array_equal(b.policy_to_robot, np.arange(b.robot.num_joints)):
+        raise HRobotError(f"{path}: skills must use the robot's joint order")
+    layout = ObservationLayout(b.layout.terms, b.robot, b.layout.sizes, device)
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(b.run(obs.detach().cpu().numpy())).to(obs.device)
+
+    c = b.meta["command"]
+    return Skill(name=b.meta["name"], robot=b.robot, layout=layout, command_names=tuple(c["names"]),
+                 command_low=torch.tensor(c["low"], device=device, dtype=torch.float32),
+                 command_high=torch.tensor(c["high"], device=device, dtype=torch.float32),
+                 policy=policy, source=str(path))

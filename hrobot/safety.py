@@ -1,0 +1,209 @@
+"""The safety layer: the one place where every command to a robot is checked.
+
+Every path that moves a robot (the simulated robot, the ROS nodes, hardware drivers)
+sends through `SafetyLayer.filter`, which returns the only command the robot may
+receive. It enforces, every control period:
+
+- joint position targets inside the spec's limits, and a per-step rate limit;
+- estimated PD torque (kp (q* - q) + kd (dq* - dq) + tau_ff) inside the torque limits;
+- gains inside [0, kp_max] and [0, kd_max];
+- NaN / inf guard on state and command;
+- tilt / fall detection from the IMU orientation;
+- stale-input watchdogs: no fresh state, or no fresh command, for more than the limit;
+- an e-stop latch that needs an explicit `reset()`.
+
+Each trip latches damping mode (kp = 0, kd = damping gains, no feed-forward) and is
+recorded with its reason; only `reset()` leaves it, and only when the state is sane.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hrobot.spec import RobotSpec
+
+POSITION, DAMPING = "position", "damping"
+
+
+@dataclass(frozen=True)
+class JointCommand:
+    """A command for every joint, in spec order. mode 'damping' means kp = 0 (q and dq are ignored)."""
+
+    q: np.ndarray
+    dq: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    tau: np.ndarray
+    mode: str = POSITION
+
+    @staticmethod
+    def hold(robot: RobotSpec, q: np.ndarray) -> JointCommand:
+        """Position targets q with the spec's gains."""
+        n = robot.num_joints
+        return JointCommand(np.asarray(q, dtype=np.float64), np.zeros(n), robot.kp.copy(), robot.kd.copy(), np.zeros(n))
+
+
+@dataclass
+class MeasuredState:
+    """What the robot reports: joints in spec order, IMU, and when it was measured (monotonic seconds)."""
+
+    joint_pos: np.ndarray
+    joint_vel: np.ndarray
+    base_quat: np.ndarray  # w, x, y, z (IMU orientation)
+    base_ang_vel: np.ndarray  # base frame (gyro)
+    stamp: float
+    base_lin_vel: np.ndarray | None = None  # base frame, from a state estimator (only some policies use it)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    max_step: float = 0.25  # rad: largest change of a position target per control period
+    max_tilt: float = 1.0  # rad from upright before the fall detector trips
+    state_timeout: float | None = None  # s without a fresh state; default 2 control periods
+    command_timeout: float | None = None  # s without a fresh command; default 2 control periods
+    kp_max_factor: float = 1.5  # gains above 1.5x the spec's are refused
+    damping_kd_factor: float = 1.0  # damping mode uses kd = factor * spec kd
+    limit_margin: float = 0.0  # rad kept inside the joint limits
+
+
+@dataclass
+class Trip:
+    reason: str
+    stamp: float
+
+
+class SafetyLayer:
+    def __init__(self, robot: RobotSpec, config: SafetyConfig | None = None, control_period: float | None = None,
+                 floating_base: bool | None = None):
+        self.robot, self.cfg = robot, config or SafetyConfig()
+        period = control_period or robot.policy_dt
+        self.state_timeout = self.cfg.state_timeout or 2.0 * period
+        self.command_timeout = self.cfg.command_timeout or 2.0 * period
+        self.lower = robot.lower + self.cfg.limit_margin
+        self.upper = robot.upper - self.cfg.limit_margin
+        self.tau_max = robot.torque_limits
+        self.kp_max = robot.kp * self.cfg.kp_max_factor
+        self.kd_max = np.maximum(robot.kd * self.cfg.kp_max_factor, 1e-6)
+        self.damping_kd = robot.kd * self.cfg.damping_kd_factor
+        self.check_tilt = robot.floating_base if floating_base is None else floating_base
+        self.trips: list[Trip] = []
+        self.tripped = True  # a robot starts in damping until reset() confirms a sane state
+        self._reason = "not started"
+        self._last_q: np.ndarray | None = None
+        self._last_cmd_stamp: float | None = None
+        self._last_command: JointCommand | None = None
+        self._estop = False
+
+    # ---- latch control
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def estop(self, reason: str = "e-stop", now: float | None = None) -> None:
+        self._estop = True
+        self._trip(f"e-stop: {reason}", now)
+
+    def reset(self, state: MeasuredState, now: float | None = None) -> bool:
+        """Leave damping: only with a fresh, finite, upright state. Returns whether it reset."""
+        now = time.monotonic() if now is None else now
+        problem = self._state_problem(state, now)
+        if problem:
+            self._reason = f"reset refused: {problem}"
+            return False
+        self._estop = False
+        self.tripped = False
+        self._reason = ""
+        self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
+        self._last_cmd_stamp = now  # the command watchdog starts now
+        self._last_command = None
+        return True
+
+    def _trip(self, reason: str, now: float | None) -> None:
+        if not self.tripped:
+            self.trips.append(Trip(reason, time.monotonic() if now is None else now))
+        self.tripped = True
+        self._reason = reason
+
+    # ---- checks
+    def _state_problem(self, s: MeasuredState | None, now: float) -> str:
+        if s is None:
+            return "no state received"
+        for name in ("joint_pos", "joint_vel", "base_quat", "base_ang_vel"):
+            v = np.asarray(getattr(s, name), dtype=np.float64)
+            if not np.all(np.isfinite(v)):
+                return f"non-finite {name} in the state"
+        if not math.isfinite(s.stamp) or now - s.stamp > self.state_timeout:
+            return f"stale state ({now - s.stamp:.3f} s old > {self.state_timeout:.3f} s)"
+        if self.check_tilt:
+            w, x, y, z = np.asarray(s.base_quat, dtype=np.float64)
+            norm = w * w + x * x + y * y + z * z
+            if norm < 0.5 or norm > 1.5:
+                return f"invalid IMU quaternion (norm^2 {norm:.2f})"
+            up_z = (1.0 - 2.0 * (x * x + y * y)) / norm  # z of the base z axis in the world
+            tilt = math.acos(max(-1.0, min(1.0, up_z)))
+            if tilt > self.cfg.max_tilt:
+                return f"tilt {math.degrees(tilt):.0f} deg > {math.degrees(self.cfg.max_tilt):.0f} deg (fall)"
+        return ""
+
+    def damping(self, state: MeasuredState | None = None) -> JointCommand:
+        """kp = 0, kd = damping: q is only informative, kept inside the limits (default pose where unknown)."""
+        n = self.robot.num_joints
+        q = self.robot.default_pose.copy()
+        if state is not None:
+            measured = np.asarray(state.joint_pos, dtype=np.float64)
+            if measured.shape == (n,):
+                q = np.where(np.isfinite(measured), measured, q)
+        return JointCommand(np.clip(q, self.lower, self.upper), np.zeros(n), np.zeros(n), self.damping_kd.copy(),
+                            np.zeros(n), DAMPING)
+
+    def filter(self, command: JointCommand | None, state: MeasuredState | None, now: float | None = None) -> JointCommand:
+        """The command the robot may receive this control period (damping once anything is wrong)."""
+        now = time.monotonic() if now is None else now
+        if self.tripped:
+            return self.damping(state)
+        problem = self._state_problem(state, now)
+        if problem:
+            self._trip(problem, now)
+            return self.damping(state)
+        if command is not None:
+            self._last_cmd_stamp = now
+            self._last_command = command
+        elif self._last_cmd_stamp is None or now - self._last_cmd_stamp > self.command_timeout:
+            age = "never" if self._last_cmd_stamp is None else f"{now - self._last_cmd_stamp:.3f} s ago"
+            self._trip(f"stale command (last {age}, limit {self.command_timeout:.3f} s)", now)
+            return self.damping(state)
+        elif self._last_command is None:
+            return self.damping(state)  # reset, waiting for the first command (the watchdog still runs)
+        else:
+            command = self._last_command
+        if command.mode == DAMPING:
+            return self.damping(state)
+        parts = [np.asarray(getattr(command, k), dtype=np.float64) for k in ("q", "dq", "kp", "kd", "tau")]
+        n = self.robot.num_joints
+        if any(p.shape != (n,) for p in parts):
+            self._trip(f"command has wrong size (expected {n} joints)", now)
+            return self.damping(state)
+        if not all(np.all(np.isfinite(p)) for p in parts):
+            self._trip("non-finite value in the command", now)
+            return self.damping(state)
+        q, dq, kp, kd, tau = parts
+        kp = np.clip(kp, 0.0, self.kp_max)
+        kd = np.clip(kd, 0.0, self.kd_max)
+        q = np.clip(q, self.lower, self.upper)
+        last = self._last_q if self._last_q is not None else q
+        q = np.clip(q, last - self.cfg.max_step, last + self.cfg.max_step)
+        vmax = self.robot.velocity_limits
+        dq = np.clip(dq, -vmax, vmax)
+        tau = np.clip(tau, -self.tau_max, self.tau_max)
+        # Torque limit on the law the motor runs, kp (q - q_m) + kd (dq - dq_m) + tau, at the
+        # measured state: where it would exceed the limit, soften that joint (scale kp, kd and
+        # tau together) so it delivers exactly the limit, keeping the target inside the limits.
+        total = np.abs(kp * (q - state.joint_pos) + kd * (dq - state.joint_vel) + tau)
+        scale = np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
+        kp, kd, tau = kp * scale, kd * scale, tau * scale
+        self._last_q = q
+        return JointCommand(q, dq, kp, kd, tau, POSITION)

@@ -1,0 +1,91 @@
+"""`hrobot sim2sim`: a bundle through the deployment runtime against native MuJoCo at another physics rate.
+
+The bundle runs exactly as deployed (PolicyRuntime + SafetyLayer + motor-level PD) on a
+SimRobot with a different PD / physics rate (default 1 kHz), sensor noise and command
+latency, over the same command sweep, pushes and fall rule as `hrobot eval`, and the
+results are reported next to the training-sim evaluation from the bundle's card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hrobot.bundle import load_bundle
+from hrobot.errors import HRobotError
+from hrobot.eval import WARMUP_S, command_sweep
+from hrobot.robot_io import SimConfig, SimRobot
+from hrobot.runtime import PolicyRuntime
+from hrobot.tasks import load_task
+
+
+def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, noise: bool = True,
+            latency: int = 1, seed: int = 7) -> dict:
+    b = load_bundle(bundle_path)
+    if b.level != "low":
+        raise HRobotError(f"{bundle_path}: sim2sim runs low-level (locomotion) bundles, found '{b.level}'")
+    task = b.meta.get("task")
+    cfg = load_task(task).env_cfg("flat")
+    rt = PolicyRuntime(b)
+    sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
+                        joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0,
+                        gyro_noise=0.05 if noise else 0.0, tilt_noise=0.02 if noise else 0.0)
+    robot = SimRobot(b.robot, config=sim_cfg)
+    rng = np.random.default_rng(seed)
+    commands = command_sweep(cfg, episodes).numpy()
+    steps = int(round(cfg.episode_s / rt.robot.policy_dt))
+    warm = int(round(WARMUP_S / rt.robot.policy_dt))
+    push_every = int(round(cfg.randomization.push_interval_s / rt.robot.policy_dt))
+    lin_err, yaw_err, fell, achieved = [], [], [], []
+    for ep in range(episodes):
+        robot.reset()
+        rt.reset()
+        robot.safety.reset(robot.read_state(), robot.now())
+        cmd = commands[ep]
+        errs_l, errs_y, vel = [], [], []
+        fallen = False
+        for t in range(steps):
+            state = robot.read_state()
+            robot.send(rt.step(state, cmd))
+            robot.advance()
+            if push_every and t % push_every == push_every - 1 and cfg.randomization.push_velocity > 0:
+                a = robot.sm.base_dof_adr
+                robot.data.qvel[a : a + 2] += rng.uniform(-1, 1, 2) * cfg.randomization.push_velocity
+            pos, quat = robot.base_pose()
+            up_z = 1.0 - 2.0 * (quat[1] ** 2 + quat[2] ** 2)
+            if robot.safety.tripped or pos[2] < cfg.termination_height or math.acos(np.clip(up_z, -1, 1)) > cfg.termination_tilt:
+                fallen = True
+                break
+            if t >= warm:
+                lin, ang = robot.base_velocity()
+                errs_l.append(float(np.linalg.norm(cmd[:2] - lin[:2])))
+                errs_y.append(float(abs(cmd[2] - ang[2])))
+                vel.append([lin[0], lin[1], ang[2]])
+        fell.append(fallen)
+        lin_err.append(np.mean(errs_l) if errs_l else np.nan)
+        yaw_err.append(np.mean(errs_y) if errs_y else np.nan)
+        achieved.append(np.mean(vel, axis=0).tolist() if vel else [np.nan] * 3)
+    res = {
+        "bundle": str(bundle_path),
+        "conditions": {"pd_rate_hz": pd_rate_hz, "training_pd_rate_hz": rt.robot.pd_rate_hz, "command_latency_steps": latency,
+                       "sensor_noise": {k: getattr(sim_cfg, k) for k in ("joint_pos_noise", "joint_vel_noise",
+                                                                          "gyro_noise", "tilt_noise")},
+                       "pushes": {"interval_s": cfg.randomization.push_interval_s,
+                                  "velocity": cfg.randomization.push_velocity},
+                       "episodes": episodes, "episode_s": cfg.episode_s},
+        "lin_vel_error": float(np.nanmean(lin_err)),
+        "yaw_rate_error": float(np.nanmean(yaw_err)),
+        "fall_rate": float(np.mean(fell)),
+        "episodes": episodes,
+        "safety_trips": [t.reason for t in robot.safety.trips],
+    }
+    card = Path(bundle_path) / "card.json"
+    train_eval = json.loads(card.read_text()).get("evaluation") if card.is_file() else None
+    if train_eval:
+        res["training_sim"] = {k: train_eval[k] for k in ("lin_vel_error", "yaw_rate_error", "fall_rate", "episodes")}
+        res["lin_vel_error_ratio"] = res["lin_vel_error"] / train_eval["lin_vel_error"]
+        res["yaw_rate_error_ratio"] = res["yaw_rate_error"] / train_eval["yaw_rate_error"]
+    return res

@@ -1,0 +1,89 @@
+"""Skills: frozen, command-conditioned low-level policies used as building blocks by a high level.
+
+A skill is a policy plus what it needs to run: the robot spec, its observation layout
+and the command ranges it was trained on. It is loaded from a training run (rsl_rl
+checkpoint) or from an exported policy bundle, and never trained further.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hrobot.errors import HRobotError
+from hrobot.obs import ObservationLayout, RobotState
+from hrobot.robots import load_robot
+from hrobot.spec import RobotSpec
+
+
+@dataclass
+class Skill:
+    name: str
+    robot: RobotSpec
+    layout: ObservationLayout
+    command_names: tuple[str, ...]
+    command_low: torch.Tensor  # (nc,)
+    command_high: torch.Tensor  # (nc,)
+    policy: Callable[[torch.Tensor], torch.Tensor]  # observation (N, dim) -> action (N, nj)
+    source: str
+
+    def squash(self, raw: torch.Tensor) -> torch.Tensor:
+        """Map an unbounded high-level output into the trained command range (tanh): never outside it."""
+        return self.command_low + (torch.tanh(raw) + 1.0) * 0.5 * (self.command_high - self.command_low)
+
+    def act(self, state: RobotState, noise: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.policy(self.layout.compute(state, noise=noise, generator=generator))
+
+
+def load_skill(path: str | Path, device: str = "cpu") -> Skill:
+    """A skill from a training run folder (run.json + checkpoint) or an exported bundle (policy.onnx)."""
+    path = Path(path)
+    if (path / "policy.onnx").is_file():
+        from hrobot.bundle import skill_from_bundle
+
+        return skill_from_bundle(path, device=device)
+    if (path / "run.json").is_file():
+        return _skill_from_run(path, device)
+    raise HRobotError(f"{path}: not a skill (expected a training run with run.json or a bundle with policy.onnx)")
+
+
+def _skill_from_run(run_dir: Path, device: str) -> Skill:
+    """Everything comes from the run's own saved configs, so later code changes cannot alter the skill."""
+    from rsl_rl.models import MLPModel
+    from tensordict import TensorDict
+
+    from hrobot.obs import ObsTerm
+    from hrobot.train import latest_checkpoint
+
+    info = json.loads((run_dir / "run.json").read_text())
+    env_cfg = json.loads((run_dir / "env_cfg.json").read_text())
+    train_cfg = json.loads((run_dir / "train_cfg.json").read_text())
+    robot = load_robot(env_cfg["robot"])
+    terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], t["noise"],
+                     t["clip"]) for t in env_cfg["policy_obs"]]
+    layout = ObservationLayout(terms, robot, ObservationLayout.standard_sizes(robot, 3), device)
+    actor_cfg = dict(train_cfg["actor"])
+    actor_cfg.pop("class_name")
+    dummy = TensorDict({"policy": torch.zeros(1, layout.dim)}, batch_size=[1])
+    actor = MLPModel(dummy, {"actor": ["policy"]}, "actor", robot.num_joints, **actor_cfg).to(device)
+    ckpt = torch.load(latest_checkpoint(run_dir), map_location=device, weights_only=False)
+    actor.load_state_dict(ckpt["actor_state_dict"])
+    actor.eval()
+    for p in actor.parameters():
+        p.requires_grad_(False)
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        return actor(TensorDict({"policy": obs}, batch_size=[obs.shape[0]]))
+
+    c = env_cfg["commands"]
+    return Skill(
+        name=info["task"], robot=robot, layout=layout, command_names=("vx", "vy", "wz"),
+        command_low=torch.tensor([c["lin_vel_x"][0], c["lin_vel_y"][0], c["ang_vel_z"][0]], device=device),
+        command_high=torch.tensor([c["lin_vel_x"][1], c["lin_vel_y"][1], c["ang_vel_z"][1]], device=device),
+        policy=policy, source=str(run_dir),
+    )

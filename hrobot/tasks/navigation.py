@@ -1,0 +1,367 @@
+"""Goal-conditioned navigation: a high-level policy commands frozen low-level skills.
+
+The high level acts at `hl_rate_hz` (10 Hz); its action is the skill command (vx, vy, wz),
+squashed into the skill's trained range, or, with several skills, one preference per
+skill (the largest wins) followed by the command. In between, the chosen skill runs the
+robot at the policy rate (50 Hz) inside the batched low-level environment: one skill
+forward pass per skill per low-level step for all environments, no per-environment loop.
+
+The task: reach a goal pose (x, y, heading) up to 5 m away in an arena with random box
+obstacles (and, for skill choice, a low bar across the arena that only a crouched robot
+passes), sensed through a two-height ray scan. Success: within 0.25 m and 0.3 rad inside
+20 s without a fall or a collision.
+
+With `flat=True` the same task is posed to a flat policy that outputs joint targets
+directly at 50 Hz (the baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tensordict import TensorDict
+
+from hrobot.errors import HRobotError
+from hrobot.geometry import wrap_to_pi, yaw_from_quat
+from hrobot.sim.scene import BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
+from hrobot.skills import Skill, load_skill
+from hrobot.tasks import load_task
+from hrobot.tasks.locomotion import LocomotionEnv
+
+try:
+    from rsl_rl.env import VecEnv
+except ImportError:  # pragma: no cover
+    VecEnv = object
+
+BAR_BOTTOM = 0.26  # m: a standing Go2 (base top ~0.36 m) hits it, a crouched one (~0.23 m) passes
+
+
+@dataclass
+class NavigationCfg:
+    locomotion_task: str = "go2_walk"  # robot, low-level observation layout and randomisation
+    skills: tuple[str, ...] = ("policies/go2_walk",)  # run folders or bundles
+    num_envs: int = 512
+    hl_rate_hz: float = 10.0
+    episode_s: float = 20.0
+    arena_half_size: float = 4.0
+    num_obstacles: int = 6
+    obstacle_prob: float = 0.8  # each obstacle is placed with this probability
+    bar_prob: float = 0.0  # share of episodes with a low bar between start and goal
+    goal_distance: tuple[float, float] = (1.0, 5.0)
+    clearance: float = 0.7  # free radius around start and goal (m), plus the obstacle's size
+    success_distance: float = 0.25
+    success_yaw: float = 0.3
+    num_rays: int = 16
+    ray_range: float = 3.0
+    ray_heights: tuple[float, float] = (0.12, 0.32)  # above the ground: under and at the bar
+    rewards: dict[str, float] = field(default_factory=lambda: {
+        "progress": 2.0, "heading": 0.3, "success": 10.0, "collision": -10.0, "fall": -10.0, "time": -0.02,
+    })
+    flat: bool = False  # baseline: the policy outputs joint targets at the low-level rate
+    flat_regularizers: dict[str, float] = field(default_factory=lambda: {
+        "orientation": -1.0, "base_height": -10.0, "action_rate": -0.01, "torques": -2e-4, "feet_air_time": 1.0,
+    })
+
+
+def navigation_observation(base_xy: torch.Tensor, base_yaw: torch.Tensor, base_lin_vel: torch.Tensor,
+                           yaw_rate: torch.Tensor, goal: torch.Tensor, rays: torch.Tensor, last_action: torch.Tensor,
+                           time_left: torch.Tensor, ray_range: float) -> torch.Tensor:
+    """High-level observation, the same in training and deployment (all inputs batched).
+
+    goal: (N, 3) x, y, heading in the world; base_lin_vel: (N, 2) base frame; rays: (N, R) distances (m).
+    """
+    d = goal[:, :2] - base_xy
+    c, s = torch.cos(base_yaw), torch.sin(base_yaw)
+    local = torch.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], dim=1)
+    dist = d.norm(dim=1, keepdim=True)
+    yaw_err = wrap_to_pi(goal[:, 2] - base_yaw)[:, None]
+    return torch.cat([
+        (local / 5.0).clamp(-1.5, 1.5), (dist / 5.0).clamp(max=1.5), torch.sin(yaw_err), torch.cos(yaw_err),
+        base_lin_vel, yaw_rate[:, None] * 0.5, rays / ray_range, last_action, time_left[:, None],
+    ], dim=1)
+
+
+class NavigationEnv(VecEnv):
+    def __init__(self, cfg: NavigationCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
+                 eval_mode: bool = False, skills: list[Skill] | None = None):
+        self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
+        self.skills = skills if skills is not None else [load_skill(p, device) for p in cfg.skills]
+        if not self.skills and not cfg.flat:
+            raise HRobotError("navigation needs at least one skill (or flat=True for the baseline)")
+        mod = load_task(cfg.locomotion_task)
+        ll_cfg = mod.env_cfg("flat")
+        ll_cfg.num_envs = cfg.num_envs
+        ll_cfg.auto_reset = False
+        ll_cfg.episode_s = 1e6  # the high level ends episodes
+        ll_cfg.commands.resample_s = 1e9
+        ll_cfg.randomization.push_velocity = 0.0  # pushes would shove robots into obstacles
+        ll_cfg.rewards = dict(cfg.flat_regularizers) if cfg.flat else {}
+        scene = SceneConfig(kind="arena", num_obstacles=cfg.num_obstacles, arena_half_size=cfg.arena_half_size,
+                            seed=seed, visual=False)
+        self.ll = LocomotionEnv(ll_cfg, backend=backend, device=device, seed=seed, scene=scene, eval_mode=eval_mode)
+        for s in self.skills:
+            if s.robot.joint_names != self.ll.robot.joint_names:
+                raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name}")
+        self.robot = self.ll.robot
+        self.gen = self.ll.gen
+        self.num_envs = cfg.num_envs
+        self.ll_steps = 1 if cfg.flat else int(round(self.robot.policy_rate_hz / cfg.hl_rate_hz))
+        self.dt = self.ll_steps * self.robot.policy_dt
+        self.max_episode_length = int(round(cfg.episode_s / self.dt))
+        self.num_skills = len(self.skills)
+        self.num_actions = self.robot.num_joints if cfg.flat else 3 + (self.num_skills if self.num_skills > 1 else 0)
+        self._init_geometry()
+        n, dev = self.num_envs, self.device
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.goal = torch.zeros(n, 3, device=dev)
+        self.start = torch.zeros(n, 3, device=dev)
+        self.prev_dist = torch.zeros(n, device=dev)
+        self.last_action = torch.zeros(n, self.num_actions, device=dev)
+        self.skill_index = torch.zeros(n, dtype=torch.long, device=dev)
+        self.command = torch.zeros(n, 3, device=dev)
+        self.has_bar = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.ll_step_count = 0  # low-level steps taken (for tests and budgets)
+        self.extras: dict = {"log": {}}
+        self._reset(torch.arange(n, device=dev))
+        self._observe()
+
+    # ------------------------------------------------------------------ geometry
+    def _init_geometry(self) -> None:
+        m, dev = self.ll.sm.model, self.device
+        self.obstacle_mocap = []
+        for i in range(self.cfg.num_obstacles):
+            self.obstacle_mocap.append(int(m.body_mocapid[m.body(f"obstacle{i}").id]))
+        self.bar_mocap = int(m.body_mocapid[m.body("bar").id])
+        half = self.cfg.arena_half_size
+        sizes = [OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)] for i in range(self.cfg.num_obstacles)]
+        sizes.append((BAR_HALF_THICKNESS[0], half, BAR_HALF_THICKNESS[1]))
+        self.box_half = torch.tensor(sizes, device=dev)  # (B, 3) for the mocap boxes
+        # mocap body origin -> box centre offset (obstacles stand on the floor, the bar is centred)
+        offs = [(0.0, 0.0, s[2]) for s in sizes[:-1]] + [(0.0, 0.0, 0.0)]
+        self.box_offset = torch.tensor(offs, device=dev)
+        t = 0.1
+        walls = [((half + t, 0, 0.5), (t, half + 2 * t, 0.5)), ((-half - t, 0, 0.5), (t, half + 2 * t, 0.5)),
+                 ((0, half + t, 0.5), (half, t, 0.5)), ((0, -half - t, 0.5), (half, t, 0.5))]
+        self.wall_centre = torch.tensor([w[0] for w in walls], device=dev)
+        self.wall_half = torch.tensor([w[1] for w in walls], device=dev)
+        ang = torch.arange(self.cfg.num_rays, device=dev) * (2 * math.pi / self.cfg.num_rays)
+        self.ray_angles = ang
+
+    def boxes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Axis-aligned boxes per env: centres (N, B, 3) and half sizes (N, B, 3), walls included."""
+        mocap = self.ll.mocap_pos[:, self.obstacle_mocap + [self.bar_mocap]]
+        centres = torch.cat([mocap + self.box_offset, self.wall_centre.expand(self.num_envs, -1, -1)], dim=1)
+        halves = torch.cat([self.box_half, self.wall_half], dim=0).expand(self.num_envs, -1, -1)
+        return centres, halves
+
+    def rays(self) -> torch.Tensor:
+        """Distances (N, 2 * num_rays) along horizontal rays from the base, at two heights above the ground."""
+        centres, halves = self.boxes()
+        yaw = yaw_from_quat(self.ll.base_quat)
+        ang = yaw[:, None] + self.ray_angles[None]  # (N, R)
+        dx, dy = torch.cos(ang), torch.sin(ang)
+        out = []
+        for h in self.cfg.ray_heights:
+            ox, oy = self.ll.base_pos[:, 0:1, None], self.ll.base_pos[:, 1:2, None]  # (N, 1, 1)
+            cx, cy, cz = centres[..., 0][:, None], centres[..., 1][:, None], centres[..., 2][:, None]  # (N, 1, B)
+            hx, hy, hz = halves[..., 0][:, None], halves[..., 1][:, None], halves[..., 2][:, None]
+            ddx, ddy = dx[..., None], dy[..., None]  # (N, R, 1)
+            inv_x = 1.0 / torch.where(ddx.abs() < 1e-9, torch.full_like(ddx, 1e-9), ddx)
+            inv_y = 1.0 / torch.where(ddy.abs() < 1e-9, torch.full_like(ddy, 1e-9), ddy)
+            t1, t2 = (cx - hx - ox) * inv_x, (cx + hx - ox) * inv_x
+            t3, t4 = (cy - hy - oy) * inv_y, (cy + hy - oy) * inv_y
+            t_near = torch.maximum(torch.minimum(t1, t2), torch.minimum(t3, t4))
+            t_far = torch.minimum(torch.maximum(t1, t2), torch.maximum(t3, t4))
+            in_z = (h >= cz - hz) & (h <= cz + hz)
+            hit = (t_near <= t_far) & (t_far >= 0) & in_z
+            dist = torch.where(hit, t_near.clamp(min=0.0), torch.full_like(t_near, self.cfg.ray_range))
+            out.append(dist.amin(dim=2).clamp(max=self.cfg.ray_range))
+        return torch.cat(out, dim=1)
+
+    # ------------------------------------------------------------------ episodes
+    def _rand(self, lo, hi, *shape) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, device=self.device, generator=self.gen)
+
+    def _reset(self, ids: torch.Tensor) -> None:
+        n, c, a = len(ids), self.cfg, self.cfg.arena_half_size
+        if n == 0:
+            return
+        start = self._rand(-a + 0.8, a - 0.8, n, 2)
+        yaw = self._rand(-math.pi, math.pi, n)
+        goal = torch.zeros(n, 2, device=self.device)
+        pending = torch.ones(n, dtype=torch.bool, device=self.device)
+        for _ in range(20):  # rejection sampling, batched: keep goals inside the arena
+            d = self._rand(*c.goal_distance, n)
+            th = self._rand(-math.pi, math.pi, n)
+            cand = start + d[:, None] * torch.stack([torch.cos(th), torch.sin(th)], 1)
+            ok = (cand.abs() < a - 0.6).all(dim=1) & pending
+            goal[ok] = cand[ok]
+            pending &= ~ok
+        goal[pending] = -start[pending] * 0.5  # rare fallback: towards the centre
+        goal_yaw = self._rand(-math.pi, math.pi, n)
+
+        # obstacles: uniform, dropped (parked) when too close to start or goal
+        mocap = torch.zeros(n, self.ll.mocap_pos.shape[1], 3, device=self.device)
+        mocap[:, :, 2] = -10.0
+        k = c.num_obstacles
+        pos = self._rand(-a + 0.4, a - 0.4, n, k, 2)
+        radius = self.box_half[:k, :2].norm(dim=1)[None]
+        clear = ((pos - start[:, None]).norm(dim=2) > c.clearance + radius) & \
+                ((pos - goal[:, None]).norm(dim=2) > c.clearance + radius)
+        present = clear & (torch.rand(n, k, device=self.device, generator=self.gen) < c.obstacle_prob)
+        has_bar = (torch.rand(n, device=self.device, generator=self.gen) < c.bar_prob) & \
+                  ((goal[:, 0] - start[:, 0]).abs() > 1.6)
+        bar_x = (goal[:, 0] + start[:, 0]) / 2
+        near_bar = (pos[:, :, 0] - bar_x[:, None]).abs() < 0.8
+        present &= ~(has_bar[:, None] & near_bar)  # keep the passage under the bar free
+        mocap[:, :k, :2] = pos
+        mocap[:, :k, 2] = torch.where(present, torch.zeros_like(pos[:, :, 0]), torch.full_like(pos[:, :, 0], -10.0))
+        bar = torch.zeros(n, 3, device=self.device)
+        bar[:, 0] = bar_x
+        bar[:, 2] = torch.where(has_bar, torch.full_like(bar_x, BAR_BOTTOM + BAR_HALF_THICKNESS[1]),
+                                torch.full_like(bar_x, -10.0))
+        mocap[:, self.bar_mocap] = bar
+        self.ll.mocap_pos[ids] = mocap
+        self.has_bar[ids] = has_bar
+
+        self.start[ids] = torch.cat([start, yaw[:, None]], 1)
+        self.goal[ids] = torch.cat([goal, goal_yaw[:, None]], 1)
+        self.ll.reset_envs(ids, xy=start, yaw=yaw)
+        self.ll.commands[ids] = 0.0
+        self.episode_length_buf[ids] = 0
+        self.last_action[ids] = 0.0
+        self.command[ids] = 0.0
+        self.skill_index[ids] = 0
+        self.prev_dist[ids] = (goal - start).norm(dim=1)
+
+    # ------------------------------------------------------------------ stepping
+    def decode(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """High-level action -> (skill index, command squashed into that skill's range)."""
+        if self.num_skills > 1:
+            index = action[:, : self.num_skills].argmax(dim=1)
+            raw = action[:, self.num_skills :]
+        else:
+            index = torch.zeros(action.shape[0], dtype=torch.long, device=action.device)
+            raw = action
+        low = torch.stack([s.command_low for s in self.skills])[index]
+        high = torch.stack([s.command_high for s in self.skills])[index]
+        command = low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
+        return index, command
+
+    def low_level_actions(self) -> torch.Tensor:
+        state = self.ll.robot_state()
+        noise = not self.eval_mode
+        acts = [s.act(state, noise=noise, generator=self.gen) for s in self.skills]
+        out = acts[0]
+        for i in range(1, len(acts)):
+            out = torch.where((self.skill_index == i)[:, None], acts[i], out)
+        return out
+
+    def step(self, action: torch.Tensor):
+        action = action.to(self.device)
+        if not bool(torch.isfinite(action).all()):
+            raise HRobotError("the high-level policy produced NaN/inf actions; stopping")
+        if self.cfg.flat:
+            return self._advance(action, None, None)
+        index, command = self.decode(action)
+        return self._advance(action, index, command)
+
+    def step_commands(self, index: torch.Tensor, command: torch.Tensor):
+        """Drive the skills with explicit commands (scripted baselines); commands are clamped to the skill range."""
+        low = torch.stack([s.command_low for s in self.skills])[index]
+        high = torch.stack([s.command_high for s in self.skills])[index]
+        command = torch.maximum(torch.minimum(command.to(self.device), high), low)
+        return self._advance(torch.zeros(self.num_envs, self.num_actions, device=self.device), index, command)
+
+    def _advance(self, action: torch.Tensor, index: torch.Tensor | None, command: torch.Tensor | None):
+        collided = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        fell = torch.zeros_like(collided)
+        ll_reward = torch.zeros(self.num_envs, device=self.device)
+        if self.cfg.flat:
+            _, r, _, _ = self.ll.step(action)
+            ll_reward += r
+            collided |= self.ll.collided
+            fell |= self.ll.terminated
+            self.ll_step_count += 1
+        else:
+            self.skill_index, self.command = index, command
+            self.ll.commands.copy_(self.command)
+            for _ in range(self.ll_steps):
+                self.ll.step(self.low_level_actions())
+                collided |= self.ll.collided
+                fell |= self.ll.terminated
+                self.ll_step_count += 1
+        self.last_action = action.clamp(-5.0, 5.0)
+        self.episode_length_buf += 1
+
+        dist, yaw_err = self._goal_error()
+        success = (dist < self.cfg.success_distance) & (yaw_err.abs() < self.cfg.success_yaw) & ~collided & ~fell
+        time_outs = (self.episode_length_buf >= self.max_episode_length) & ~success & ~collided & ~fell
+        terminated = success | collided | fell
+        w = self.cfg.rewards
+        reward = (w["progress"] * (self.prev_dist - dist)
+                  + w["heading"] * torch.cos(yaw_err) * (dist < 1.0).float() * self.dt
+                  + w["success"] * success.float() + w["collision"] * collided.float()
+                  + w["fall"] * fell.float() + w["time"] * self.dt) + ll_reward
+        self.prev_dist = dist
+        dones = terminated | time_outs
+        self.extras = {"time_outs": time_outs, "log": {}}
+        ids = torch.nonzero(dones).flatten()
+        if len(ids):
+            log = self.extras["log"]
+            log["Nav/success_rate"] = success[ids].float().mean()
+            log["Nav/collision_rate"] = collided[ids].float().mean()
+            log["Nav/fall_rate"] = fell[ids].float().mean()
+            log["Nav/episode_s"] = self.episode_length_buf[ids].float().mean() * self.dt
+        self.last_outcome = {"success": success, "collided": collided, "fell": fell, "time_outs": time_outs,
+                             "dones": dones, "time_s": self.episode_length_buf.float() * self.dt}
+        self._reset(ids)
+        return self._observe(), reward, dones, self.extras
+
+    def _goal_error(self) -> tuple[torch.Tensor, torch.Tensor]:
+        dist = (self.goal[:, :2] - self.ll.base_pos[:, :2]).norm(dim=1)
+        yaw_err = wrap_to_pi(self.goal[:, 2] - yaw_from_quat(self.ll.base_quat))
+        return dist, yaw_err
+
+    def _observe(self) -> TensorDict:
+        ll = self.ll
+        time_left = 1.0 - self.episode_length_buf.float() / self.max_episode_length
+        nav = navigation_observation(ll.base_pos[:, :2], yaw_from_quat(ll.base_quat), ll.base_lin_vel[:, :2],
+                                     ll.base_ang_vel[:, 2], self.goal, self.rays(), self.last_action, time_left,
+                                     self.cfg.ray_range)
+        if self.cfg.flat:
+            proprio = ll.policy_layout.compute(ll.robot_state(), noise=not self.eval_mode, generator=self.gen)
+            policy = torch.cat([proprio, nav], dim=1)
+        else:
+            policy = nav
+        critic = torch.cat([policy, ll.base_lin_vel, self.has_bar.float()[:, None]], dim=1)
+        self.obs = TensorDict({"policy": policy, "critic": critic}, batch_size=[self.num_envs], device=self.device)
+        return self.obs
+
+    def get_observations(self) -> TensorDict:
+        return self.obs
+
+    def reset_all(self) -> None:
+        self._reset(torch.arange(self.num_envs, device=self.device))
+        self._observe()
+
+    def goal_in_base_frame(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(goal x, y in the base yaw frame, heading error) for scripted controllers."""
+        yaw = yaw_from_quat(self.ll.base_quat)
+        d = self.goal[:, :2] - self.ll.base_pos[:, :2]
+        c, s = torch.cos(yaw), torch.sin(yaw)
+        return c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], wrap_to_pi(self.goal[:, 2] - yaw)
+
+
+def pure_pursuit(env: NavigationEnv, v_max: float = 0.8, w_max: float = 1.0) -> torch.Tensor:
+    """Scripted baseline: turn towards the goal and walk to it, then align the heading (no obstacle avoidance)."""
+    gx, gy, heading = env.goal_in_base_frame()
+    dist = torch.sqrt(gx**2 + gy**2)
+    alpha = torch.atan2(gy, gx)
+    far = dist > 0.4
+    vx = torch.where(far, (1.0 * dist).clamp(max=v_max) * torch.cos(alpha).clamp(min=0.0), (1.5 * gx).clamp(-0.4, 0.4))
+    vy = torch.where(far, (0.5 * gy).clamp(-0.3, 0.3) * (alpha.abs() < 0.8).float(), (1.5 * gy).clamp(-0.4, 0.4))
+    wz = torch.where(far, (2.0 * alpha).clamp(-w_max, w_max), (2.0 * heading).clamp(-w_max, w_max))
+    return torch.stack([vx, vy, wz], dim=1)

@@ -1,0 +1,222 @@
+"""Policy bundles: ONNX export with metadata, validating loader, runtime, sim2sim, imports (issue: bundles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+
+from hrobot.bundle import export_run, load_bundle, read_metadata, write_metadata
+from hrobot.cli import main
+from hrobot.errors import HRobotError
+from hrobot.robot_io import SimRobot
+from hrobot.robots import load_robot
+from hrobot.runtime import POLICY, STANDUP, Controller, PolicyRuntime
+from hrobot.safety import DAMPING, MeasuredState
+from hrobot.tasks import load_task
+from hrobot.train import load_actor
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _one_line_error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+# ---------------------------------------------------------------- export parity
+
+
+def test_low_level_export_parity(short_run, skill_bundle):
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 2
+    env = mod.make_env(cfg, eval_mode=True)
+    actor = load_actor(short_run[0], env)
+    b = load_bundle(skill_bundle)
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn(1000, b.meta["obs_dim"], generator=gen) * 2.0
+    with torch.inference_mode():
+        ref = actor(TensorDict({"policy": obs}, batch_size=[1000])).numpy()
+    np.testing.assert_allclose(b.run(obs.numpy()), ref, atol=1e-5, rtol=0)
+
+
+def test_high_level_export_parity(nav_run, tmp_path):
+    run, _ = nav_run
+    out = export_run(run, tmp_path / "go2_nav")
+    b = load_bundle(out)
+    assert b.level == "high" and b.meta["skills"] and (out / b.meta["skills"][0]["path"] / "policy.onnx").is_file()
+    mod = load_task("go2_nav")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 2
+    cfg.skills = tuple(json.loads((run / "run.json").read_text())["skills"])
+    env = mod.make_env(cfg, eval_mode=True)
+    actor = load_actor(run, env)
+    obs = torch.randn(1000, b.meta["obs_dim"], generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref = actor(TensorDict({"policy": obs}, batch_size=[1000])).numpy()
+    np.testing.assert_allclose(b.run(obs.numpy()), ref, atol=1e-5, rtol=0)
+
+
+def test_metadata_carries_what_deployment_needs(skill_bundle):
+    meta = read_metadata(skill_bundle)
+    robot = load_robot("go2")
+    assert meta["joint_names"] == robot.joint_names
+    np.testing.assert_allclose(meta["default_joint_pos"], robot.default_pose)
+    np.testing.assert_allclose(meta["kp"], robot.kp)
+    assert meta["action_scale"] == robot.action_scale and meta["policy_rate_hz"] == 50 and meta["pd_rate_hz"] == 200
+    assert [t["name"] for t in meta["observation"]] == ["base_ang_vel", "projected_gravity", "command", "joint_pos",
+                                                         "joint_vel", "last_action"]
+    assert meta["command"]["names"] == ["vx", "vy", "wz"] and meta["level"] == "low" and meta["format_version"] == 1
+    card = json.loads((skill_bundle / "card.json").read_text())
+    assert card["training"]["iterations"] == 16 and card["training"]["seed"] == 3
+
+
+# ---------------------------------------------------------------- bad bundles: one line, non-zero exit
+
+
+def test_bundle_for_another_robot(skill_bundle, capsys):
+    line = _one_line_error(["validate", str(skill_bundle), "--robot", "g1"], capsys)
+    assert "robot: expected g1, found go2" in line
+
+
+def test_truncated_onnx(skill_bundle, tmp_path, capsys):
+    bad = tmp_path / "truncated"
+    bad.mkdir()
+    data = (skill_bundle / "policy.onnx").read_bytes()
+    (bad / "policy.onnx").write_bytes(data[: len(data) // 2])
+    line = _one_line_error(["validate", str(bad)], capsys)
+    assert "not a valid ONNX model" in line and "policy.onnx" in line
+
+
+def test_missing_metadata_key(skill_bundle, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "nokey"
+    shutil.copytree(skill_bundle, bad)
+    meta = read_metadata(bad)
+    del meta["default_joint_pos"]
+    write_metadata(bad / "policy.onnx", {**meta, "joint_names": meta["joint_names"]})
+    line = _one_line_error(["validate", str(bad)], capsys)
+    assert "missing metadata key 'default_joint_pos'" in line
+
+
+def test_changed_limit_is_refused_with_expected_and_found(skill_bundle, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "limit"
+    shutil.copytree(skill_bundle, bad)
+    meta = read_metadata(bad)
+    meta["robot"]["joints"][2]["torque"] = 99.0
+    write_metadata(bad / "policy.onnx", meta)
+    line = _one_line_error(["validate", str(bad)], capsys)
+    assert "joints[FR_calf_joint].torque: expected 35.55, found 99.0" in line
+
+
+def test_observation_of_the_wrong_size(skill_bundle):
+    rt = PolicyRuntime(load_bundle(skill_bundle))
+    with pytest.raises(HRobotError, match="observation of the wrong size: expected 45, got 44"):
+        rt.act(np.zeros((1, 44), dtype=np.float32))
+    state = SimRobot(rt.robot).read_state()
+    with pytest.raises(HRobotError, match="command: expected 3 values"):
+        rt.observation(state, np.zeros(2))
+
+
+# ---------------------------------------------------------------- runtime and state machine
+
+
+def test_runtime_matches_the_training_observation(skill_bundle):
+    """The runtime builds the same observation the training env builds for the same state."""
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 1
+    env = mod.make_env(cfg, eval_mode=True)
+    env.hold_commands(torch.tensor([[0.4, -0.1, 0.3]]))
+    for _ in range(5):
+        env.step(torch.randn(1, 12) * 0.3)
+    rt = PolicyRuntime(load_bundle(skill_bundle))
+    rt.last_action = env.actions[0].numpy().copy()
+    state = MeasuredState(env.joint_pos[0].numpy(), env.joint_vel[0].numpy(), env.base_quat[0].numpy(),
+                          env.base_ang_vel[0].numpy(), 0.0)
+    ours = rt.observation(state, env.commands[0].numpy())
+    np.testing.assert_allclose(ours, env.get_observations()["policy"].numpy(), atol=1e-5)
+
+
+def test_state_machine_passive_standup_policy_sit(skill_bundle):
+    rt = PolicyRuntime(load_bundle(skill_bundle))
+    robot = SimRobot(rt.robot)
+    ctrl = Controller(rt)
+    robot.safety.reset(robot.read_state(), robot.now())
+    cmd = np.zeros(3)
+    out = robot.send(ctrl.step(robot.read_state(), cmd, robot.now()))
+    assert ctrl.mode == "passive" and out.mode == DAMPING
+    ctrl.request("stand")
+    t_start, kps, reached = robot.now(), [], None
+    for _ in range(200):
+        st = robot.read_state()
+        c = ctrl.step(st, cmd, robot.now())
+        kps.append(float(c.kp.mean()))
+        robot.send(c)
+        robot.advance()
+        if ctrl.mode == POLICY and reached is None:
+            reached = robot.now() - t_start
+    assert reached is not None and reached >= 2.0  # stand-up takes at least 2 s
+    assert kps[0] < 0.2 * rt.robot.kp.mean() and max(kps) == pytest.approx(rt.robot.kp.mean())  # gains ramp in
+    ctrl.request("sit")
+    for _ in range(150):
+        robot.send(ctrl.step(robot.read_state(), cmd, robot.now()))
+        robot.advance()
+    assert ctrl.mode == "passive"
+
+
+def test_estop_reaches_damping_within_two_control_periods(skill_bundle):
+    rt = PolicyRuntime(load_bundle(skill_bundle))
+    robot = SimRobot(rt.robot)
+    robot.safety.reset(robot.read_state(), robot.now())
+    robot.safety.estop("test", robot.now())
+    periods = 0
+    while True:
+        out = robot.send(rt.step(robot.read_state(), np.zeros(3)))
+        robot.advance()
+        periods += 1
+        if out.mode == DAMPING:
+            break
+    assert periods <= 2
+
+
+# ---------------------------------------------------------------- sim2sim and bench
+
+
+def test_sim2sim_reports_eval_metrics(skill_bundle, tmp_path):
+    js = tmp_path / "s2s.json"
+    assert main(["sim2sim", str(skill_bundle), "--episodes", "2", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert res["episodes"] == 2 and res["conditions"]["pd_rate_hz"] == 1000.0
+    for k in ("lin_vel_error", "yaw_rate_error", "fall_rate"):
+        assert np.isfinite(res[k])
+
+
+def test_bench_runtime_reports_latencies(skill_bundle, tmp_path):
+    js = tmp_path / "rt.json"
+    assert main(["bench", "runtime", str(skill_bundle), "--iterations", "300", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    for k in ("inference_us_p50", "inference_us_p99", "step_us_p50", "step_us_p99"):
+        assert res[k] > 0
+
+
+# ---------------------------------------------------------------- shipped policies
+
+
+def test_shipped_policies_are_validated_bundles():
+    bundles = sorted(p.parent for p in (REPO / "policies").glob("*/policy.onnx"))
+    for path in bundles:
+        b = load_bundle(path)
+        card = json.loads((path / "card.json").read_text())
+        assert card["training"]["commands"], f"{path}: card must say how it was trained"
+        assert b.meta["name"] == path.name
