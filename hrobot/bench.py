@@ -117,3 +117,45 @@ def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: 
     return {"bundle": str(bundle_path), "iterations": iterations, "inference_us_p50": p(inf, 50),
             "inference_us_p99": p(inf, 99), "step_us_p50": p(step, 50), "step_us_p99": p(step, 99),
             "hardware": hardware()}
+
+
+def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
+    """The sim bringup (all nodes, real processes, Fast DDS) for `seconds`; the nodes' own measurements:
+
+    - controller_period_jitter_us_p50/p99 and deadline_misses of skill_controller's 50 Hz loop;
+    - sim_robot_rate_hz: achieved physics / state rate of sim_robot;
+    - state_to_command_latency_us_p50/p99: from sim_robot publishing a state to sim_robot receiving the
+      command skill_controller computed from it (two process hops).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from hrobot.deploy import REPO, launch
+
+    bringup = Path(bringup or REPO / "deploy" / "go2" / "sim.yaml")
+    cfg = yaml.safe_load(bringup.read_text())
+    with tempfile.TemporaryDirectory(prefix="hrobot-bench-ros-") as tmp:
+        cfg["root"] = str((bringup.parent / cfg.get("root", ".")).resolve())
+        cfg["nodes"]["sim_robot"]["stats_file"] = f"{tmp}/sim_robot.json"
+        cfg["nodes"]["skill_controller"]["stats_file"] = f"{tmp}/skill_controller.json"
+        f = Path(tmp) / "bringup.yaml"
+        f.write_text(yaml.safe_dump(cfg))
+        code = launch(f, duration=seconds, log=lambda *a: None)
+        import json
+
+        sim = json.loads(Path(f"{tmp}/sim_robot.json").read_text())
+        ctrl = json.loads(Path(f"{tmp}/skill_controller.json").read_text())
+    return {
+        "bringup": str(bringup), "seconds": seconds, "launch_exit_code": code,
+        "controller_rate_hz": ctrl["rate_hz"], "controller_iterations": ctrl["iterations"],
+        "controller_period_jitter_us_p50": ctrl["period_jitter_us_p50"],
+        "controller_period_jitter_us_p99": ctrl["period_jitter_us_p99"],
+        "deadline_misses": ctrl["deadline_misses"],
+        "sim_robot_rate_hz": sim["sim_robot_rate_hz"], "sim_robot_deadline_misses": sim["loop"]["deadline_misses"],
+        "state_to_command_latency_us_p50": sim["state_to_command_latency_us_p50"],
+        "state_to_command_latency_us_p99": sim["state_to_command_latency_us_p99"],
+        "safety": {"sim_robot": sim["safety"], "skill_controller": ctrl["safety"]},
+        "hardware": hardware(),
+    }

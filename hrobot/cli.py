@@ -221,6 +221,34 @@ def cmd_bench_runtime(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ros(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_ros
+
+    with _console().status(f"running the go2 sim bringup for {args.seconds:g} s"):
+        res = bench_ros(seconds=args.seconds, bringup=args.bringup)
+    _console().print(
+        f"controller jitter p99 {res['controller_period_jitter_us_p99']:.0f} us, deadline misses "
+        f"{res['deadline_misses']}, sim_robot {res['sim_robot_rate_hz']:.1f} Hz, state->command latency p50 "
+        f"{res['state_to_command_latency_us_p50']:.0f} us / p99 {res['state_to_command_latency_us_p99']:.0f} us")
+    _write_json(args.json, res)
+    return 0
+
+
+def cmd_bench_all(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_ros, bench_runtime, bench_sim
+
+    out = Path(args.out)
+    runs = [("sim", lambda: bench_sim(num_envs=1024)),
+            ("runtime", lambda: bench_runtime(Path("policies/go2_walk"))),
+            ("ros", lambda: bench_ros(seconds=60.0))]
+    for name, fn in runs:
+        with _console().status(f"bench {name}"):
+            res = fn()
+        _write_json(str(out / f"{name}.json"), res)
+        _console().print(f"bench {name}: wrote {out / f'{name}.json'}")
+    return 0
+
+
 # ---------------------------------------------------------------- bundles
 
 
@@ -278,6 +306,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"wrote {out}/policy.onnx: {args.tool} policy for {args.robot} ({b.meta['obs_dim']} obs -> "
           f"{b.meta['action_dim']} actions), joint order mapped")
     return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from hrobot.deploy import launch, load_bringup
+
+    load_bringup(args.bringup)  # validate before starting anything
+    return launch(args.bringup, duration=args.duration)
 
 
 # ---------------------------------------------------------------- demo
@@ -383,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--json", metavar="FILE")
     br.set_defaults(func=cmd_bench_runtime)
 
+    bro = bsub.add_parser("ros", help="ROS 2 loop jitter, deadline misses, rates and latency over the sim bringup")
+    bro.add_argument("--seconds", type=float, default=60.0)
+    bro.add_argument("--bringup", default=None, help="bringup YAML (default deploy/go2/sim.yaml)")
+    bro.add_argument("--json", metavar="FILE")
+    bro.set_defaults(func=cmd_bench_ros)
+
+    ba = bsub.add_parser("all", help="every benchmark, JSON results in --out (what `make bench` runs)")
+    ba.add_argument("--out", default="out/bench")
+    ba.set_defaults(func=cmd_bench_all)
+
     ex = sub.add_parser("export", help="export a trained run as a policy bundle (ONNX + metadata + card)",
                         description="Write policy.onnx (with the metadata deployment needs) and card.json.")
     ex.add_argument("run", help="run folder (from hrobot train)")
@@ -417,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True, help="bundle folder")
     im.add_argument("--joint-order", help="comma-separated joint names in the policy's order (if not known)")
     im.set_defaults(func=cmd_import)
+
+    la = sub.add_parser("launch", help="run a bringup YAML: one process per ROS 2 node, supervised",
+                        description="Start every node of a bringup (deploy/ROBOT/*.yaml) as its own process; Ctrl-C "
+                                    "stops them cleanly; if a node dies the others are stopped and the exit code is 1.")
+    la.add_argument("bringup", help="bringup YAML, e.g. deploy/go2/sim.yaml")
+    la.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    la.set_defaults(func=cmd_launch)
 
     demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)")
     demo.add_argument("--robot", default="go2", help="robot (default go2)")

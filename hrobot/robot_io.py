@@ -148,3 +148,51 @@ class SimRobot(RobotInterface):
         mujoco.mju_negQuat(neg, quat)
         mujoco.mju_rotVecQuat(lin, lin_world, neg)
         return lin, self.data.qvel[a + 3 : a + 6].copy()
+
+    def ray_scan(self, num_rays: int, heights: tuple[float, ...], max_range: float) -> np.ndarray:
+        """Horizontal range readings around the base (like a 2D lidar per height above the ground).
+
+        Ray i points at base yaw + i * 2 pi / num_rays; only world geoms are seen (never the robot).
+        Returns (len(heights), num_rays) distances, inf where nothing is within max_range.
+        """
+        from hrobot.sim.scene import WORLD_GROUP
+
+        pos, quat = self.base_pose()
+        yaw = np.arctan2(2 * (quat[0] * quat[3] + quat[1] * quat[2]), 1 - 2 * (quat[2] ** 2 + quat[3] ** 2))
+        groups = np.zeros(6, dtype=np.uint8)
+        groups[WORLD_GROUP] = 1
+        geomid = np.zeros(1, dtype=np.int32)
+        out = np.full((len(heights), num_rays), np.inf)
+        for k, h in enumerate(heights):
+            origin = np.array([pos[0], pos[1], h])
+            for i in range(num_rays):
+                a = yaw + 2 * np.pi * i / num_rays
+                d = mujoco.mj_ray(self.model, self.data, origin, np.array([np.cos(a), np.sin(a), 0.0]), groups, 1, -1,
+                                  geomid)
+                if 0 <= d <= max_range:
+                    out[k, i] = d
+        return out
+
+    def place(self, x: float, y: float, yaw: float, obstacles: np.ndarray | None = None,
+              bar_x: float | None = None) -> None:
+        """Put the robot at (x, y, yaw) on the ground and the arena's obstacles (mocap boxes) in place."""
+        from hrobot.sim.scene import BAR_HALF_THICKNESS
+
+        a = self.sm.base_qpos_adr
+        self.data.qpos[a : a + 2] = [x, y]
+        self.data.qpos[a + 3 : a + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        m = self.model
+        for i in range(m.nmocap):
+            self.data.mocap_pos[i] = [0.0, 0.0, -10.0]
+        if obstacles is not None:
+            for i, (ox, oy) in enumerate(np.asarray(obstacles).reshape(-1, 2)):
+                body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"obstacle{i}")
+                if body < 0:
+                    raise ValueError(f"the scene has no obstacle{i} (too many obstacles)")
+                self.data.mocap_pos[m.body_mocapid[body]] = [ox, oy, 0.0]
+        if bar_x is not None and np.isfinite(bar_x):
+            body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "bar")
+            from hrobot.tasks.navigation import BAR_BOTTOM
+
+            self.data.mocap_pos[m.body_mocapid[body]] = [bar_x, 0.0, BAR_BOTTOM + BAR_HALF_THICKNESS[1]]
+        mujoco.mj_forward(m, self.data)

@@ -193,3 +193,51 @@ class Controller:
                 self.mode, self.requested = PASSIVE, "passive"
             return cmd
         return self.rt.step(state, command)
+
+
+class HighLevelRuntime:
+    """A high-level (navigation) bundle: goal + odometry + ray scan -> skill choice and skill command.
+
+    The observation comes from `navigation_observation` and the action decoding from
+    `decode_action`, the functions training uses.
+    """
+
+    def __init__(self, bundle: Bundle):
+        import torch
+
+        from hrobot.bundle import load_bundle
+
+        if bundle.level != "high":
+            raise HRobotError(f"{bundle.path}: HighLevelRuntime runs high-level bundles, found level '{bundle.level}'")
+        self.bundle, self.meta, self.hl = bundle, bundle.meta, bundle.meta["high_level"]
+        self.skills = [load_bundle(bundle.path / s["path"], bundle.robot) for s in self.meta["skills"]]
+        self.skill_names = [s["name"] for s in self.meta["skills"]]
+        self.lows = torch.tensor([s.meta["command"]["low"] for s in self.skills], dtype=torch.float32)
+        self.highs = torch.tensor([s.meta["command"]["high"] for s in self.skills], dtype=torch.float32)
+        self.num_rays = 2 * self.hl["num_rays"]
+        self.period = 1.0 / self.hl["rate_hz"]
+        self.episode_s = self.hl["episode_s"]
+        self.last_action = np.zeros(self.meta["action_dim"], dtype=np.float32)
+
+    def reset(self) -> None:
+        self.last_action[:] = 0.0
+
+    def step(self, base_xy, base_yaw: float, base_lin_vel_xy, yaw_rate: float, goal, rays, time_left: float):
+        """One high-level decision: returns (skill index, command (3,))."""
+        import torch
+
+        from hrobot.tasks.navigation import decode_action, navigation_observation
+
+        rays = np.asarray(rays, dtype=np.float32).reshape(-1)
+        if rays.shape[0] != self.num_rays:
+            raise HRobotError(f"ray scan: expected {self.num_rays} ranges, got {rays.shape[0]}")
+        t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(1, -1)  # noqa: E731
+        obs = navigation_observation(t(base_xy), t([base_yaw])[:, 0], t(base_lin_vel_xy), t([yaw_rate])[:, 0],
+                                     t(goal), t(np.minimum(rays, self.hl["ray_range"])), t(self.last_action),
+                                     t([time_left])[:, 0], self.hl["ray_range"]).numpy()
+        if obs.shape[1] != self.meta["obs_dim"]:
+            raise HRobotError(f"high-level observation: expected {self.meta['obs_dim']} values, got {obs.shape[1]}")
+        action = self.bundle.run(obs)[0]
+        self.last_action = np.clip(action, -5.0, 5.0).astype(np.float32)
+        index, command = decode_action(torch.from_numpy(action[None]), self.lows, self.highs)
+        return int(index[0]), command[0].numpy()

@@ -17,6 +17,7 @@ from hrobot.sim.terrain import Terrain, TerrainConfig
 
 SCENES = ("flat", "rough", "arena", "hand_object")
 WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
+WORLD_GROUP = 2  # world geoms' group: range sensors (mj_ray) see this group only, never the robot
 OBSTACLE_SIZES = ((0.25, 0.25, 0.4), (0.4, 0.2, 0.4), (0.2, 0.5, 0.4))  # box half sizes (m)
 BAR_HALF_THICKNESS = (0.06, 0.05)  # a low bar across the arena (x, z half sizes): only a crouched robot passes
 
@@ -113,6 +114,7 @@ def _add_visuals(s: mujoco.MjSpec) -> None:
 
 def _world_geom(g: mujoco.MjsGeom) -> mujoco.MjsGeom:
     g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+    g.group = WORLD_GROUP
     g.friction = [1.0, 0.005, 0.0001]
     return g
 

@@ -20,11 +20,9 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
     return LocomotionCfg(
         robot="go2",
         terrain=terrain,
-        commands=CommandCfg(lin_vel_x=(-0.6, 0.6), lin_vel_y=(-0.3, 0.3), ang_vel_z=(-1.0, 1.0),
-                            curriculum_start=1.0),
+        commands=CommandCfg(lin_vel_x=(-0.6, 0.6), lin_vel_y=(-0.3, 0.3), ang_vel_z=(-1.0, 1.0)),
         rewards=rewards,
         base_height_target=0.17,
-        feet_air_time_threshold=0.25,
         termination_height=0.08,
         policy_obs=POLICY_OBS,
     )

@@ -27,7 +27,7 @@ REWARDS = {
     "torques": -2e-4,
     "dof_acc": -2.5e-7,
     "action_rate": -0.01,
-    "feet_air_time": 1.0,
+    "feet_air_time": 0.5,
     "collision": -1.0,
     "dof_pos_limits": -10.0,
     "stand_still": -0.5,
@@ -42,7 +42,6 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
         commands=CommandCfg(lin_vel_x=(-1.0, 1.0), lin_vel_y=(-0.5, 0.5), ang_vel_z=(-1.0, 1.0)),
         rewards=dict(REWARDS),
         base_height_target=0.30,
-        feet_air_time_threshold=0.3,
         termination_height=0.12,
         policy_obs=POLICY_OBS,
     )

@@ -40,7 +40,7 @@ class CommandCfg:
     ang_vel_z: tuple[float, float] = (-1.0, 1.0)  # rad/s
     resample_s: float = 10.0
     standing_prob: float = 0.1  # share of commands that are zero
-    curriculum_start: float = 0.5  # fraction of the ranges at the start (1.0: no curriculum)
+    curriculum_start: float = 1.0  # fraction of the ranges at the start (1.0: no curriculum)
     curriculum_step: float = 0.1  # growth (at most once per episode length) when the velocity is tracked well
     curriculum_threshold: float = 0.75  # tracking reward / its maximum that counts as "well"
 
@@ -73,7 +73,8 @@ class LocomotionCfg:
     rewards: dict[str, float] = field(default_factory=dict)  # name -> scale (multiplied by the policy dt)
     tracking_sigma: float = 0.25
     base_height_target: float = 0.3
-    feet_air_time_threshold: float = 0.5
+    feet_air_time_threshold: float = 0.1  # s: swings longer than this are rewarded at touchdown
+    feet_air_time_max: float = 0.4  # s: reward saturates here (no incentive for hopping)
     feet_swing_height: float = 0.08
     gait_period_s: float = 0.8  # clock for the gait_phase observation and the gait_contact reward
     stance_fraction: float = 0.55
@@ -295,7 +296,10 @@ class LocomotionEnv(VecEnv):
         contact = self.foot_contact
         first = (self.air_time > 0) & contact & ~self.last_contact
         self.air_time += self.dt
-        self.feet_air_time_reward = ((self.air_time - self.cfg.feet_air_time_threshold) * first).sum(dim=1)
+        # positive only (as MuJoCo Playground): a step is never worse than standing still
+        gain = (self.air_time - self.cfg.feet_air_time_threshold).clamp(
+            0.0, self.cfg.feet_air_time_max - self.cfg.feet_air_time_threshold)
+        self.feet_air_time_reward = (gain * first).sum(dim=1)
         self.air_time = self.air_time * ~contact
         self.last_contact = contact
 

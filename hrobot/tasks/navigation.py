@@ -83,6 +83,24 @@ def navigation_observation(base_xy: torch.Tensor, base_yaw: torch.Tensor, base_l
     ], dim=1)
 
 
+def decode_action(action: torch.Tensor, lows: torch.Tensor, highs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The high level's action (N, [S preferences,] 3) -> skill index (N,) and command (N, 3).
+
+    With several skills the largest preference picks the skill; the command is tanh-squashed
+    into the chosen skill's trained range (lows / highs: (S, 3)), so it can never leave it.
+    Used by training and by the deployment runtime.
+    """
+    num_skills = lows.shape[0]
+    if num_skills > 1:
+        index = action[:, :num_skills].argmax(dim=1)
+        raw = action[:, num_skills:]
+    else:
+        index = torch.zeros(action.shape[0], dtype=torch.long, device=action.device)
+        raw = action
+    low, high = lows[index], highs[index]
+    return index, low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
+
+
 class NavigationEnv(VecEnv):
     def __init__(self, cfg: NavigationCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
                  eval_mode: bool = False, skills: list[Skill] | None = None):
@@ -239,16 +257,8 @@ class NavigationEnv(VecEnv):
     # ------------------------------------------------------------------ stepping
     def decode(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """High-level action -> (skill index, command squashed into that skill's range)."""
-        if self.num_skills > 1:
-            index = action[:, : self.num_skills].argmax(dim=1)
-            raw = action[:, self.num_skills :]
-        else:
-            index = torch.zeros(action.shape[0], dtype=torch.long, device=action.device)
-            raw = action
-        low = torch.stack([s.command_low for s in self.skills])[index]
-        high = torch.stack([s.command_high for s in self.skills])[index]
-        command = low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
-        return index, command
+        return decode_action(action, torch.stack([s.command_low for s in self.skills]),
+                             torch.stack([s.command_high for s in self.skills]))
 
     def low_level_actions(self) -> torch.Tensor:
         state = self.ll.robot_state()

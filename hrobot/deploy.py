@@ -1,0 +1,229 @@
+"""Deployment through ROS 2: node parameter schemas, bringup files and `hrobot launch`.
+
+A bringup YAML (deploy/<robot>/<name>.yaml) names the nodes to run and their parameters.
+The ROS 2 launch files in ros_ws/src/hrobot_bringup read the same file, and `hrobot
+launch` runs it here (the `launch` package is not installable from the registries): one
+process per node, clean shutdown on Ctrl-C, and a clear message and non-zero exit if a
+node dies. Parameter names and types are defined once, in NODE_PARAMS: the launcher
+validates a bringup against them and the nodes declare their parameters from them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hrobot.errors import HRobotError
+
+REPO = Path(__file__).resolve().parents[1]
+ROS_WS = Path(os.environ.get("HROBOT_ROS_WS", REPO / "ros_ws"))
+ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
+
+# node -> parameter -> (type, default, description). Types: string, path (an existing file or folder),
+# double, bool, double_array. A default of None means required.
+NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
+    "sim_robot": {
+        "robot": ("string", "go2", "built-in robot name or spec YAML"),
+        "scene": ("string", "flat", "flat | arena"),
+        "obstacles": ("double_array", [], "arena box obstacles: x0, y0, x1, y1, ... (index order)"),
+        "bar_x": ("double", math.nan, "x of a low bar across the arena (nan: none)"),
+        "start": ("double_array", [0.0, 0.0, 0.0], "start pose x, y, yaw"),
+        "pd_rate_hz": ("double", 0.0, "physics and PD rate (0: the spec's)"),
+        "state_rate_hz": ("double", 0.0, "joint state / IMU / odometry rate (0: the PD rate)"),
+        "scan_rate_hz": ("double", 10.0, "ray scan rate"),
+        "command_timeout": ("double", 0.0, "seconds without a command before damping (0: 2 control periods)"),
+        "stats_file": ("string", "", "write rate and latency statistics here (JSON) on shutdown"),
+    },
+    "skill_controller": {
+        "bundle": ("path", None, "low-level policy bundle"),
+        "robot": ("string", "", "robot to validate the bundle against (default: the bundle's own)"),
+        "cmd_vel_timeout": ("double", 0.25, "seconds without /cmd_vel before commanding a stand-still"),
+        "autostart": ("bool", True, "stand up and start the policy as soon as the robot state arrives"),
+        "stats_file": ("string", "", "write loop timing statistics here (JSON) on shutdown"),
+    },
+    "goal_planner": {
+        "bundle": ("path", None, "high-level policy bundle"),
+        "goal_frame": ("string", "odom", "frame goals must be given in"),
+    },
+}
+
+
+@dataclass
+class Bringup:
+    path: Path
+    robot: str
+    nodes: dict[str, dict]  # node name -> validated parameters (paths absolute)
+
+
+def load_bringup(path: str | Path) -> Bringup:
+    path = Path(path)
+    if not path.is_file():
+        raise HRobotError(f"{path}: bringup file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise HRobotError(f"{path}: malformed YAML{f' at line {mark.line + 1}' if mark else ''}: "
+                          f"{getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict) or not data["nodes"]:
+        raise HRobotError(f"{path}: expected a mapping with a non-empty 'nodes' mapping")
+    root = (path.parent / str(data.get("root", "."))).resolve()
+    unknown = sorted(set(data) - {"robot", "root", "nodes", "description"})
+    if unknown:
+        raise HRobotError(f"{path}: unknown field '{unknown[0]}'")
+    nodes = {}
+    for name, params in data["nodes"].items():
+        if name not in NODE_PARAMS:
+            raise HRobotError(f"{path}: nodes.{name}: unknown node (expected one of {', '.join(NODE_PARAMS)})")
+        nodes[name] = validate_params(name, params or {}, f"{path}: nodes.{name}", root)
+    return Bringup(path=path, robot=str(data.get("robot", "")), nodes=nodes)
+
+
+def validate_params(node: str, params: dict, where: str, root: Path) -> dict:
+    schema = NODE_PARAMS[node]
+    if not isinstance(params, dict):
+        raise HRobotError(f"{where}: expected a mapping of parameters")
+    for key in params:
+        if key not in schema:
+            raise HRobotError(f"{where}.{key}: unknown parameter (expected one of {', '.join(schema)})")
+    out = {}
+    for key, (kind, default, _) in schema.items():
+        if key not in params:
+            if default is None:
+                raise HRobotError(f"{where}.{key}: required parameter missing")
+            out[key] = default
+            continue
+        v = params[key]
+        if kind in ("string", "path"):
+            if not isinstance(v, str):
+                raise HRobotError(f"{where}.{key}: expected a string, got {v!r}")
+            if kind == "path":
+                p = (root / v).resolve()
+                if not p.exists():
+                    raise HRobotError(f"{where}.{key}: not found: {p}")
+                v = str(p)
+        elif kind == "double":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise HRobotError(f"{where}.{key}: expected a number, got {v!r}")
+            v = float(v)
+        elif kind == "bool":
+            if not isinstance(v, bool):
+                raise HRobotError(f"{where}.{key}: expected true or false, got {v!r}")
+        elif kind == "double_array":
+            if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise HRobotError(f"{where}.{key}: expected a list of numbers, got {v!r}")
+            v = [float(x) for x in v]
+        out[key] = v
+    return out
+
+
+# ---------------------------------------------------------------- environment
+
+
+def ros_env(base: dict | None = None) -> dict:
+    """Environment for processes that use rclpy and the workspace's packages (like sourcing setup.bash)."""
+    env = dict(os.environ if base is None else base)
+    venv = Path(sys.prefix)
+    install = ROS_WS / "install"
+    py = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+    def prepend(key: str, paths: list[Path]) -> None:
+        old = [p for p in env.get(key, "").split(os.pathsep) if p]
+        new = [str(p) for p in paths if str(p) not in old]
+        env[key] = os.pathsep.join(new + old)
+
+    prepend("LD_LIBRARY_PATH", [venv / "lib"] + [install / p / "lib" for p in ROS_PACKAGES])
+    prepend("PYTHONPATH", [install / p / "lib" / py / "site-packages" for p in ROS_PACKAGES])
+    prepend("AMENT_PREFIX_PATH", [install / p for p in ROS_PACKAGES] + [venv])
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    return env
+
+
+def ensure_ros_env() -> None:
+    """Re-execute this process with the ROS environment if rclpy could not load its libraries."""
+    venv_lib = str(Path(sys.prefix) / "lib")
+    if venv_lib in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) and os.environ.get("HROBOT_ROS_ENV"):
+        return
+    env = ros_env()
+    env["HROBOT_ROS_ENV"] = "1"
+    os.execve(sys.executable, [sys.executable, "-m", "hrobot.cli", *sys.argv[1:]], env)
+
+
+def node_executable(node: str) -> Path:
+    exe = ROS_WS / "install" / "hrobot_ros" / "lib" / "hrobot_ros" / node
+    if not exe.is_file():
+        raise HRobotError(f"ROS node '{node}' is not built ({exe} missing): run `make ros` (colcon build in ros_ws)")
+    return exe
+
+
+def params_file(bringup: Bringup, node: str, folder: Path) -> Path:
+    f = folder / f"{node}.yaml"
+    params = {k: v for k, v in bringup.nodes[node].items()}
+    f.write_text(yaml.safe_dump({node: {"ros__parameters": params}}))
+    return f
+
+
+# ---------------------------------------------------------------- launcher
+
+
+def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None) -> int:
+    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying."""
+    b = load_bringup(path)
+    exes = {name: node_executable(name) for name in b.nodes}
+    env = ros_env()
+    env.update(env_extra or {})
+    stop = {"signal": None}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    procs: dict[str, subprocess.Popen] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="hrobot-launch-")
+    code = 0
+    try:
+        for name, exe in exes.items():
+            pf = params_file(b, name, Path(tmp.name))
+            procs[name] = subprocess.Popen([str(exe), "--ros-args", "-r", f"__node:={name}", "--params-file", str(pf)],
+                                           env=env, start_new_session=True)
+            log(f"hrobot launch: started {name} (pid {procs[name].pid})")
+        t0 = time.monotonic()
+        while stop["signal"] is None:
+            for name, p in procs.items():
+                rc = p.poll()
+                if rc is not None:
+                    log(f"hrobot launch: node '{name}' died (exit code {rc}); stopping the other nodes")
+                    code = 1
+                    stop["signal"] = "died"
+                    break
+            if duration is not None and time.monotonic() - t0 >= duration:
+                break
+            time.sleep(0.1)
+    finally:
+        _shutdown(procs)
+        tmp.cleanup()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return code
+
+
+def _shutdown(procs: dict[str, subprocess.Popen], timeout: float = 5.0) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for p in procs.values():
+        try:
+            p.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -1,0 +1,160 @@
+"""Shared node plumbing: typed parameters from hrobot.deploy.NODE_PARAMS, QoS, stamps, timing, main()."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from hrobot.deploy import NODE_PARAMS
+from hrobot.errors import HRobotError
+
+# High-rate state: newest sample only, never wait for retransmission.
+STATE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
+# Commands and goals: every message delivered.
+COMMAND_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+GOAL_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+_TYPES = {"string": Parameter.Type.STRING, "path": Parameter.Type.STRING, "double": Parameter.Type.DOUBLE,
+          "bool": Parameter.Type.BOOL, "double_array": Parameter.Type.DOUBLE_ARRAY}
+_NAMES = {"string": "a string", "path": "a path (string)", "double": "a double", "bool": "a bool",
+          "double_array": "a list of doubles"}
+
+
+def declare_params(node: Node, schema_name: str) -> dict:
+    """Declare the node's parameters with fixed types; a wrong type or a missing required one is an HRobotError."""
+    out = {}
+    for key, (kind, default, desc) in NODE_PARAMS[schema_name].items():
+        try:
+            node.declare_parameter(key, _TYPES[kind])
+            value = node.get_parameter(key).value
+        except rclpy.exceptions.InvalidParameterTypeException as e:
+            raise HRobotError(f"parameter '{key}' of node '{node.get_name()}': expected {_NAMES[kind]} "
+                              f"({str(e).splitlines()[0]})") from None
+        except rclpy.exceptions.ParameterUninitializedException:
+            value = None
+        if value is None:
+            if default is None:
+                raise HRobotError(f"parameter '{key}' of node '{node.get_name()}' is required ({desc})")
+            value = default
+        out[key] = list(value) if kind == "double_array" else value
+    return out
+
+
+def stamp_to_float(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def wall_now(node: Node):
+    return node.get_clock().now().to_msg()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    if not samples:
+        return float("nan"), float("nan")
+    a = np.asarray(samples)
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def diagnostics(node: Node, name: str, level: int, message: str, values: dict) -> DiagnosticArray:
+    arr = DiagnosticArray()
+    arr.header.stamp = wall_now(node)
+    st = DiagnosticStatus(level=bytes([level]), name=name, message=message, hardware_id=node.get_name())
+    st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    arr.status = [st]
+    return arr
+
+
+class Loop:
+    """A fixed-rate loop in its own thread (absolute deadlines), recording jitter and deadline misses."""
+
+    def __init__(self, period: float, body: Callable[[], None], logger=None):
+        self.period, self.body, self.logger = period, body, logger
+        self.running = threading.Event()
+        self.jitter_us: list[float] = []
+        self.deadline_misses = 0
+        self.iterations = 0
+        self.started = 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.running.set()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.running.clear()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        next_t = time.monotonic()
+        self.started = next_t
+        while self.running.is_set():
+            now = time.monotonic()
+            if now < next_t:
+                time.sleep(next_t - now)
+                now = time.monotonic()
+            self.jitter_us.append((now - next_t) * 1e6)
+            try:
+                self.body()
+            except Exception as e:  # a dead control loop must not leave a live-looking node behind
+                if not self.running.is_set() or not rclpy.ok():
+                    return  # shutting down
+                if self.logger is not None:
+                    self.logger.fatal(f"control loop failed: {type(e).__name__}: {e}; exiting")
+                os._exit(1)
+            self.iterations += 1
+            next_t += self.period
+            end = time.monotonic()
+            if end > next_t:
+                self.deadline_misses += 1
+                if end - next_t > 10 * self.period:  # far behind (e.g. suspended): resynchronise
+                    next_t = end
+
+    def rate_hz(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.iterations / elapsed if elapsed > 0 else 0.0
+
+    def stats(self) -> dict:
+        p50, p99 = percentiles(self.jitter_us[10:])
+        return {"period_s": self.period, "iterations": self.iterations, "rate_hz": self.rate_hz(),
+                "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
+
+
+def write_stats(path: str, stats: dict) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(stats, f, indent=2)
+
+
+def main(node_factory: Callable[[], Node], name: str) -> int:
+    rclpy.init(args=sys.argv)
+    try:
+        node = node_factory()
+    except HRobotError as e:
+        print(f"{name}: error: {e}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 2
+    rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

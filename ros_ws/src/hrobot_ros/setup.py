@@ -1,0 +1,23 @@
+from setuptools import setup
+
+package_name = "hrobot_ros"
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=[package_name],
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="hrobot developers",
+    maintainer_email="dev@hrobot.dev",
+    description="hrobot ROS 2 nodes",
+    license="Apache-2.0",
+    entry_points={"console_scripts": [
+        "sim_robot = hrobot_ros.sim_robot:main",
+        "skill_controller = hrobot_ros.skill_controller:main",
+        "goal_planner = hrobot_ros.goal_planner:main",
+    ]},
+)

@@ -1,0 +1,138 @@
+"""Test harness: run a bringup with `hrobot launch` in a subprocess and talk to it with a real rclpy node."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from hrobot.deploy import ros_env
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = ros_env()
+for p in reversed([p for p in ENV["PYTHONPATH"].split(os.pathsep) if p]):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def bringup_file(tmp: Path, nodes: dict, name: str = "bringup.yaml") -> Path:
+    f = tmp / name
+    f.write_text(yaml.safe_dump({"robot": "go2", "root": str(REPO), "nodes": nodes}))
+    return f
+
+
+class Launched:
+    """`hrobot launch BRINGUP` in its own ROS domain, plus an rclpy client node in this process."""
+
+    def __init__(self, bringup: Path, domain: int | None = None):
+        self.domain = domain if domain is not None else random.randint(1, 200)
+        env = dict(ENV, ROS_DOMAIN_ID=str(self.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "launch", str(bringup)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        os.environ["ROS_DOMAIN_ID"] = str(self.domain)
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.node import Node
+
+        self.rclpy = rclpy
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=self.domain)
+        self.node = Node("hrobot_test_client", context=self.context)
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.messages: dict[str, list] = {}
+
+    def subscribe(self, topic: str, msg_type, qos=None) -> list:
+        from rclpy.qos import qos_profile_sensor_data
+
+        box = self.messages.setdefault(topic, [])
+        self.node.create_subscription(msg_type, topic, lambda m: box.append((time.monotonic(), m)),
+                                      qos or qos_profile_sensor_data)
+        return box
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+            v = predicate()
+            if v:
+                return v
+            if self.proc.poll() is not None:
+                raise AssertionError(f"launch exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}")
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.output()}")
+
+    def call(self, service: str, timeout: float = 5.0):
+        from std_srvs.srv import Trigger
+
+        client = self.node.create_client(Trigger, service)
+        self.wait_for(lambda: client.service_is_ready(), timeout, f"service {service}")
+        fut = client.call_async(Trigger.Request())
+        self.wait_for(lambda: fut.done(), timeout, f"reply from {service}")
+        return fut.result()
+
+    def node_pids(self) -> dict[str, int]:
+        """Child processes of the launcher, by node name (from its 'started NAME (pid N)' lines)."""
+        pids = {}
+        out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            pid, args = line.strip().split(" ", 1)
+            for name in ("sim_robot", "skill_controller", "goal_planner"):
+                if f"/{name} " in args or args.endswith(f"/{name}"):
+                    pids[name] = int(pid)
+        return pids
+
+    def kill_node(self, name: str) -> None:
+        pids = self.node_pids()
+        if name not in pids:
+            ps = subprocess.run(["ps", "-ww", "-o", "pid=,ppid=,args=", "--ppid", str(self.proc.pid)], capture_output=True,
+                                text=True).stdout
+            raise AssertionError(f"no '{name}' process under launcher {self.proc.pid}: {ps}\n{self.output()}")
+        os.kill(pids[name], signal.SIGKILL)
+
+    def output(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.node.destroy_node()
+        self.rclpy.shutdown(context=self.context)
+        return self.proc.returncode, self.proc.stdout.read() if self.proc.stdout else ""
+
+
+def goal_msg(x: float, y: float, yaw: float, frame: str = "odom"):
+    from geometry_msgs.msg import PoseStamped
+
+    g = PoseStamped()
+    g.header.frame_id = frame
+    g.pose.position.x, g.pose.position.y = float(x), float(y)
+    g.pose.orientation.w, g.pose.orientation.z = math.cos(yaw / 2), math.sin(yaw / 2)
+    return g
+
+
+def statuses(box: list) -> list[dict]:
+    return [json.loads(m.data) for _, m in box]

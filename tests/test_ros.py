@@ -1,0 +1,263 @@
+"""ROS 2 deployment: real rclpy nodes over real DDS (Fast DDS), started by `hrobot launch` (issue: ROS 2)."""
+
+from __future__ import annotations
+
+import json
+import math
+import runpy
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hrobot.cli import main
+from hrobot.deploy import load_bringup, node_executable, ros_env
+
+from ros_harness import REPO, Launched, bringup_file, goal_msg, statuses
+
+WALK, NAV = REPO / "policies" / "go2_walk", REPO / "policies" / "go2_nav"
+
+
+# ---------------------------------------------------------------- launch files and bringup YAMLs
+
+
+class _Recorder:
+    """Stand-ins for the `launch` / `launch_ros` APIs the launch files use (those packages are not on PyPI)."""
+
+    def __init__(self):
+        self.nodes = []
+        rec = self
+
+        class Node:
+            def __init__(self, package, executable, name, parameters, output=None):
+                rec.nodes.append({"package": package, "executable": executable, "name": name, "parameters": parameters})
+
+        class DeclareLaunchArgument:
+            def __init__(self, name, default_value="", description=""):
+                self.name, self.default = name, default_value
+
+        class OpaqueFunction:
+            def __init__(self, function):
+                self.function = function
+
+        class LaunchConfiguration:
+            def __init__(self, name):
+                self.name = name
+
+            def perform(self, context):
+                return context[self.name]
+
+        self.modules = {
+            "launch": types.SimpleNamespace(LaunchDescription=list),
+            "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=DeclareLaunchArgument,
+                                                    OpaqueFunction=OpaqueFunction),
+            "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
+            "launch_ros.actions": types.SimpleNamespace(Node=Node),
+        }
+
+
+@pytest.mark.parametrize("kind", ["sim", "real"])
+def test_launch_file_yields_the_node_set_of_its_yaml(kind, monkeypatch):
+    rec = _Recorder()
+    for name, mod in rec.modules.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    bringup_pkg = REPO / "ros_ws" / "src" / "hrobot_bringup"
+    monkeypatch.syspath_prepend(str(bringup_pkg))
+    ns = runpy.run_path(str(bringup_pkg / "launch" / f"{kind}.launch.py"))
+    actions = ns["generate_launch_description"]()
+    args = {a.name: a.default for a in actions if hasattr(a, "default")}
+    opaque = [a for a in actions if hasattr(a, "function")][0]
+    opaque.function(args)
+    expected = load_bringup(REPO / "deploy" / "go2" / f"{kind}.yaml")
+    assert [n["name"] for n in rec.nodes] == list(expected.nodes)
+    for n in rec.nodes:
+        assert n["package"] == "hrobot_ros" and n["executable"] == n["name"]
+        assert n["parameters"] == [expected.nodes[n["name"]]]
+
+
+def test_launch_file_can_leave_out_the_high_level(monkeypatch):
+    rec = _Recorder()
+    for name, mod in rec.modules.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.syspath_prepend(str(REPO / "ros_ws" / "src" / "hrobot_bringup"))
+    ns = runpy.run_path(str(REPO / "ros_ws" / "src" / "hrobot_bringup" / "launch" / "sim.launch.py"))
+    actions = ns["generate_launch_description"]()
+    args = {a.name: a.default for a in actions if hasattr(a, "default")} | {"high_level": "false"}
+    [a for a in actions if hasattr(a, "function")][0].function(args)
+    assert [n["name"] for n in rec.nodes] == ["sim_robot", "skill_controller"]
+
+
+def _error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_bringup_naming_a_missing_bundle_is_rejected(tmp_path, capsys):
+    f = bringup_file(tmp_path, {"skill_controller": {"bundle": "policies/no_such_policy"}})
+    line = _error(["launch", str(f)], capsys)
+    assert "nodes.skill_controller.bundle: not found" in line and "no_such_policy" in line
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"sim_robot": {"pd_rate_hz": "fast"}}, "nodes.sim_robot.pd_rate_hz: expected a number, got 'fast'"),
+    ({"sim_robot": {"autostart": True}}, "nodes.sim_robot.autostart: unknown parameter"),
+    ({"planner": {}}, "nodes.planner: unknown node"),
+])
+def test_bringup_with_bad_parameters_is_rejected(tmp_path, capsys, params, expected):
+    line = _error(["launch", str(bringup_file(tmp_path, params))], capsys)
+    assert expected in line
+
+
+def test_node_parameter_of_the_wrong_type_exits_with_a_clear_message(tmp_path, skill_bundle):
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({"skill_controller": {"ros__parameters": {
+        "bundle": str(skill_bundle), "cmd_vel_timeout": "soon"}}}))
+    r = subprocess.run([str(node_executable("skill_controller")), "--ros-args", "--params-file", str(params)],
+                       env=ros_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "parameter 'cmd_vel_timeout'" in r.stderr + r.stdout or "cmd_vel_timeout" in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- live nodes
+
+
+def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_path, skill_bundle):
+    from hrobot_msgs.msg import JointCommand
+    from sensor_msgs.msg import JointState
+
+    stats = tmp_path / "sim_stats.json"
+    f = bringup_file(tmp_path, {"sim_robot": {"robot": "go2", "stats_file": str(stats)},
+                                "skill_controller": {"bundle": str(skill_bundle)}})
+    ros = Launched(f)
+    try:
+        cmds = ros.subscribe("/joint_commands", JointCommand, qos=1)
+        ros.subscribe("/joint_states", JointState)
+        ros.wait_for(lambda: len(cmds) > 20, 30, "joint commands from skill_controller")
+        ros.kill_node("skill_controller")
+        code, out = None, ""
+        ros.wait_for(lambda: ros.proc.poll() is not None, 20, "the launcher to notice the dead node")
+        code, out = ros.stop()
+    finally:
+        if ros.proc.poll() is None:
+            ros.stop()
+    assert code == 1
+    assert "node 'skill_controller' died" in out
+    s = json.loads(stats.read_text())  # written by sim_robot on its clean shutdown
+    assert s["safety"] == "tripped" and "stale command" in s["last_trip_reason"]
+
+
+@pytest.fixture
+def go2_sim(tmp_path):
+    for b in (WALK, NAV):
+        assert (b / "policy.onnx").is_file(), f"{b} must be shipped (hrobot export)"
+    cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim.yaml").read_text())
+    cfg["root"] = str(REPO)
+    cfg["nodes"]["sim_robot"]["stats_file"] = str(tmp_path / "sim.json")
+    cfg["nodes"]["skill_controller"]["stats_file"] = str(tmp_path / "ctrl.json")
+    f = tmp_path / "sim.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    ros = Launched(f)
+    yield ros
+    if ros.proc.poll() is None:
+        ros.stop()
+
+
+def _odom_xy(box):
+    p = box[-1][1].pose.pose.position
+    return np.array([p.x, p.y])
+
+
+def test_end_to_end_goal_over_ros(go2_sim):
+    from nav_msgs.msg import Odometry
+    from std_msgs.msg import String
+
+    ros = go2_sim
+    odom = ros.subscribe("/odom", Odometry)
+    status = ros.subscribe("/goal_status", String, qos=10)
+    ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
+    ros.spin(4.0)  # stand up (2.5 s) and settle
+    start = _odom_xy(odom)
+    goal = start + np.array([1.6, 0.6])
+    pub = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
+    ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "goal_planner to subscribe")
+    pub.publish(goal_msg(goal[0], goal[1], 0.5))
+    t0 = time.monotonic()
+    reached = ros.wait_for(lambda: np.linalg.norm(_odom_xy(odom) - goal) < 0.25 and time.monotonic() - t0, 20,
+                           "the robot to come within 0.25 m of the goal (20 s)")
+    assert reached <= 20.0
+    ros.spin(1.0)
+    assert any(s["result"] == "accepted" for s in statuses(status))
+
+
+def test_faults_planner_death_estop_and_bad_goals(go2_sim):
+    from hrobot_msgs.msg import JointCommand
+    from nav_msgs.msg import Odometry
+    from std_msgs.msg import String
+
+    ros = go2_sim
+    odom = ros.subscribe("/odom", Odometry)
+    cmds = ros.subscribe("/joint_commands", JointCommand, qos=10)
+    status = ros.subscribe("/goal_status", String, qos=10)
+    ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
+    ros.spin(4.0)
+    pub = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
+    ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "goal_planner to subscribe")
+
+    # bad goals are rejected and the robot stays put
+    here = _odom_xy(odom)
+    pub.publish(goal_msg(here[0] + 2.0, here[1], 0.0, frame="map"))
+    bad = goal_msg(0.0, 0.0, 0.0)
+    bad.pose.position.x = float("nan")
+    pub.publish(bad)
+    ros.wait_for(lambda: sum(s["result"] == "rejected" for s in statuses(status)) >= 2, 5, "two rejections")
+    reasons = [s["reason"] for s in statuses(status) if s["result"] == "rejected"]
+    assert any("frame 'map'" in r for r in reasons) and any("NaN" in r for r in reasons)
+    ros.spin(1.0)
+    assert np.linalg.norm(_odom_xy(odom) - here) < 0.1
+
+    # kill the planner while walking: the cmd_vel watchdog stops the robot within 0.5 s
+    pub.publish(goal_msg(here[0] + 3.0, here[1] + 1.0, 0.0))
+    ros.wait_for(lambda: np.hypot(odom[-1][1].twist.twist.linear.x, odom[-1][1].twist.twist.linear.y) > 0.2, 10,
+                 "the robot to walk")
+    ros.kill_node("goal_planner")
+    t_kill = time.monotonic()
+    ros.wait_for(lambda: ros.proc.poll() is not None or (time.monotonic() - t_kill > 0.05 and all(
+        np.hypot(m.twist.twist.linear.x, m.twist.twist.linear.y) < 0.1 for t, m in odom if t > time.monotonic() - 0.1)),
+        2.0, "the robot to stand still")
+    assert time.monotonic() - t_kill <= 0.5 + 0.15  # + one odometry window / spin granularity
+
+
+def test_estop_reaches_damping_within_two_control_periods(go2_sim):
+    from hrobot_msgs.msg import JointCommand
+    from nav_msgs.msg import Odometry
+
+    ros = go2_sim
+    odom = ros.subscribe("/odom", Odometry)
+    cmds = ros.subscribe("/joint_commands", JointCommand, qos=10)
+    ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
+    ros.spin(4.0)
+    assert cmds[-1][1].mode == JointCommand.MODE_POSITION
+    t_call = time.monotonic()
+    reply = ros.call("/skill_controller/estop")
+    assert reply.success
+    first_damping = ros.wait_for(lambda: next((t for t, m in cmds if t >= t_call and m.mode == 1), None), 2.0,
+                                 "a damping command")
+    assert first_damping - t_call <= 2 * 0.02 + 0.01  # two control periods (+ service round trip)
+
+
+def test_bench_ros_short(tmp_path):
+    js = tmp_path / "bench_ros.json"
+    assert main(["bench", "ros", "--seconds", "8", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    for key in ("controller_period_jitter_us_p99", "deadline_misses", "sim_robot_rate_hz",
+                "state_to_command_latency_us_p50", "state_to_command_latency_us_p99"):
+        assert key in res and res[key] == res[key]  # present and not NaN
+    assert res["sim_robot_rate_hz"] > 100
