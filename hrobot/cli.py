@@ -319,9 +319,14 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hrobot.demo import stand_demo
+    from hrobot.demo import demo, stand_demo
 
-    return stand_demo(args.robot, Path(args.out), _console())
+    if args.stand:
+        return stand_demo(args.robot, Path(args.out), _console())
+    from hrobot.deploy import ensure_ros_env
+
+    ensure_ros_env()  # rclpy needs the venv's and the workspace's libraries on the loader path
+    return demo(Path(args.out), _console())
 
 
 # ---------------------------------------------------------------- parser
@@ -470,8 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     la.set_defaults(func=cmd_launch)
 
-    demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)")
-    demo.add_argument("--robot", default="go2", help="robot (default go2)")
+    demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)",
+                          description="Go2 in simulation reaching a sequence of goals around obstacles through ROS 2 "
+                                      "(sim_robot, skill_controller, goal_planner), with the shipped policies; prints "
+                                      "per-goal results, writes a trajectory plot and a video.")
+    demo.add_argument("--stand", action="store_true", help="instead: stand a robot under PD and render it")
+    demo.add_argument("--robot", default="go2", help="robot for --stand (default go2)")
     demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     demo.set_defaults(func=cmd_demo)
     return p

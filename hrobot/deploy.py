@@ -65,15 +65,10 @@ class Bringup:
 
 
 def load_bringup(path: str | Path) -> Bringup:
+    from hrobot.files import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise HRobotError(f"{path}: bringup file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise HRobotError(f"{path}: malformed YAML{f' at line {mark.line + 1}' if mark else ''}: "
-                          f"{getattr(e, 'problem', e)}") from None
+    data = read_yaml(path, what="bringup file")
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict) or not data["nodes"]:
         raise HRobotError(f"{path}: expected a mapping with a non-empty 'nodes' mapping")
     root = (path.parent / str(data.get("root", "."))).resolve()

@@ -48,14 +48,9 @@ _IsaacLabLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda ld, su
 
 
 def _load_yaml(path: Path, loader=yaml.SafeLoader) -> dict:
-    if not path.is_file():
-        raise HRobotError(f"{path}: file not found")
-    try:
-        data = yaml.load(path.read_text(), Loader=loader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HRobotError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    from hrobot.files import read_yaml
+
+    data = read_yaml(path, loader)
     if not isinstance(data, dict):
         raise HRobotError(f"{path}: expected a mapping at the top level")
     return data

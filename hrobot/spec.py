@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from hrobot.errors import HRobotError, fail
 
@@ -201,17 +200,10 @@ class RobotSpec:
 
 def load_spec_file(path: str | Path) -> RobotSpec:
     """Load and validate a spec YAML; the model path is relative to the YAML file."""
+    from hrobot.files import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise HRobotError(f"{path}: spec file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise HRobotError(f"{path}: malformed YAML{where}: {problem}") from None
-    return RobotSpec.from_dict(data, source=str(path), base_dir=path.parent)
+    return RobotSpec.from_dict(read_yaml(path, what="spec file"), source=str(path), base_dir=path.parent)
 
 
 # ---------------------------------------------------------------- field reading

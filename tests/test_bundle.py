@@ -15,7 +15,7 @@ from hrobot.cli import main
 from hrobot.errors import HRobotError
 from hrobot.robot_io import SimRobot
 from hrobot.robots import load_robot
-from hrobot.runtime import POLICY, STANDUP, Controller, PolicyRuntime
+from hrobot.runtime import POLICY, Controller, PolicyRuntime
 from hrobot.safety import DAMPING, MeasuredState
 from hrobot.tasks import load_task
 from hrobot.train import load_actor

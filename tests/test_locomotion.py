@@ -47,6 +47,24 @@ def test_resets_put_every_env_back_in_range():
     assert seen > 0, "no env was reset: the test did not exercise resets"
 
 
+def test_a_reset_does_not_leak_the_previous_episode_into_rewards():
+    """Sensors lag a reset by one step: slip must not see the jump from the old episode's feet to the spawn."""
+    mod, cfg, env = _env(8, seed=4)
+    cfg.only_positive_rewards = False
+    env.hold_commands(torch.tensor([[1.0, 0.0, 0.0]] * 8))
+    for _ in range(60):
+        env.step(torch.zeros(8, 12))
+    env.base_pos[:, 0] += 5.0  # pretend the robots walked away, then reset them at the spawn
+    env.sim.qpos[:, env.base_q] += 5.0
+    env.step(torch.zeros(8, 12))
+    env.reset_envs(torch.arange(8))
+    env.step(torch.zeros(8, 12))
+    assert torch.all(env.episode_length_buf == 1)
+    assert torch.all(env._reward_feet_slip() == 0.0)
+    env.step(torch.zeros(8, 12))
+    assert torch.all(env._reward_feet_slip() < 10.0)  # standing feet barely move
+
+
 def test_domain_randomization_ranges_are_applied():
     _, cfg, env = _env(64, seed=2)
     rc, m, base = cfg.randomization, env.sm.model, env.base_body

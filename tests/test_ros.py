@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import runpy
 import subprocess
 import sys
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +52,7 @@ class _Recorder:
 
         self.modules = {
             "launch": types.SimpleNamespace(LaunchDescription=list),
+            "hrobot_bringup": None,  # re-imported under the stand-ins
             "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=DeclareLaunchArgument,
                                                     OpaqueFunction=OpaqueFunction),
             "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
@@ -61,13 +60,21 @@ class _Recorder:
         }
 
 
+def _install(rec: _Recorder, monkeypatch) -> None:
+    for name, mod in rec.modules.items():
+        if mod is None:
+            for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+                monkeypatch.delitem(sys.modules, key)
+        else:
+            monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.syspath_prepend(str(REPO / "ros_ws" / "src" / "hrobot_bringup"))
+
+
 @pytest.mark.parametrize("kind", ["sim", "real"])
 def test_launch_file_yields_the_node_set_of_its_yaml(kind, monkeypatch):
     rec = _Recorder()
-    for name, mod in rec.modules.items():
-        monkeypatch.setitem(sys.modules, name, mod)
+    _install(rec, monkeypatch)
     bringup_pkg = REPO / "ros_ws" / "src" / "hrobot_bringup"
-    monkeypatch.syspath_prepend(str(bringup_pkg))
     ns = runpy.run_path(str(bringup_pkg / "launch" / f"{kind}.launch.py"))
     actions = ns["generate_launch_description"]()
     args = {a.name: a.default for a in actions if hasattr(a, "default")}
@@ -82,9 +89,7 @@ def test_launch_file_yields_the_node_set_of_its_yaml(kind, monkeypatch):
 
 def test_launch_file_can_leave_out_the_high_level(monkeypatch):
     rec = _Recorder()
-    for name, mod in rec.modules.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.syspath_prepend(str(REPO / "ros_ws" / "src" / "hrobot_bringup"))
+    _install(rec, monkeypatch)
     ns = runpy.run_path(str(REPO / "ros_ws" / "src" / "hrobot_bringup" / "launch" / "sim.launch.py"))
     actions = ns["generate_launch_description"]()
     args = {a.name: a.default for a in actions if hasattr(a, "default")} | {"high_level": "false"}
@@ -198,13 +203,11 @@ def test_end_to_end_goal_over_ros(go2_sim):
 
 
 def test_faults_planner_death_estop_and_bad_goals(go2_sim):
-    from hrobot_msgs.msg import JointCommand
     from nav_msgs.msg import Odometry
     from std_msgs.msg import String
 
     ros = go2_sim
     odom = ros.subscribe("/odom", Odometry)
-    cmds = ros.subscribe("/joint_commands", JointCommand, qos=10)
     status = ros.subscribe("/goal_status", String, qos=10)
     ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
     ros.spin(4.0)

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from hrobot.obs import ObsTerm
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.locomotion import CommandCfg, LocomotionCfg, LocomotionEnv
+from hrobot.tasks.locomotion import PROPRIO_OBS, CommandCfg, LocomotionCfg, LocomotionEnv
 
 KIND = "locomotion"
 
-POLICY_OBS = (
-    ObsTerm("base_ang_vel", 0.25, noise=0.2),
-    ObsTerm("projected_gravity", 1.0, noise=0.05),
-    ObsTerm("command", (2.0, 2.0, 0.25)),
-    ObsTerm("joint_pos", 1.0, noise=0.01),
-    ObsTerm("joint_vel", 0.05, noise=1.5),
-    ObsTerm("last_action", 1.0),
-    ObsTerm("gait_phase", 1.0),
-)
+POLICY_OBS = PROPRIO_OBS + (ObsTerm("gait_phase", 1.0),)
 
 REWARDS = {
     "tracking_lin_vel": 1.0,

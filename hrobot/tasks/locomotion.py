@@ -33,6 +33,18 @@ except ImportError:  # pragma: no cover - rsl_rl is a core dependency
     VecEnv = object
 
 
+# What a blind legged robot measures (IMU, encoders, its last action) plus the velocity command;
+# noise half-widths are in physical units (legged_gym / Isaac Lab values).
+PROPRIO_OBS = (
+    ObsTerm("base_ang_vel", 0.25, noise=0.2),
+    ObsTerm("projected_gravity", 1.0, noise=0.05),
+    ObsTerm("command", (2.0, 2.0, 0.25)),
+    ObsTerm("joint_pos", 1.0, noise=0.01),
+    ObsTerm("joint_vel", 0.05, noise=1.5),
+    ObsTerm("last_action", 1.0),
+)
+
+
 @dataclass
 class CommandCfg:
     lin_vel_x: tuple[float, float] = (-1.0, 1.0)  # m/s
@@ -83,6 +95,7 @@ class LocomotionCfg:
     termination_tilt: float = 1.0  # rad from upright
     termination_height: float = 0.0  # m above the terrain below which the episode ends
     soft_joint_limit: float = 0.9  # share of the joint range inside which no penalty applies
+    only_positive_rewards: bool = True  # clip each step's total at 0 (legged_gym): falling never pays
     action_clip: float = 10.0
     auto_reset: bool = True  # False: a wrapping env (the high level) decides when episodes end
     policy_obs: tuple[ObsTerm, ...] = ()
@@ -315,7 +328,7 @@ class LocomotionEnv(VecEnv):
             r = self.reward_fns[name]() * scale * self.dt
             total += r
             self.episode_sums[name] += r
-        return total
+        return total.clamp(min=0.0) if self.cfg.only_positive_rewards else total
 
     def _log_metrics(self) -> None:
         log = self.extras["log"]
@@ -534,12 +547,17 @@ class LocomotionEnv(VecEnv):
     def _foot_height(self) -> torch.Tensor:
         return self.foot_pos[:, :, 2] - self.heights(self.foot_pos[:, :, :2])
 
+    def _settled(self) -> torch.Tensor:
+        """False on an episode's first step: sensors (foot positions) still show the previous episode then."""
+        return (self.episode_length_buf > 1).float()
+
     def _reward_feet_swing_height(self):
-        return (((self._foot_height() - self.cfg.feet_swing_height) ** 2) * ~self.foot_contact).sum(dim=1)
+        return (((self._foot_height() - self.cfg.feet_swing_height) ** 2) * ~self.foot_contact).sum(dim=1) \
+            * self._settled()
 
     def _reward_feet_slip(self):
         vel = (self.foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / self.dt
-        return ((vel**2).sum(dim=2) * self.foot_contact).sum(dim=1)
+        return ((vel**2).sum(dim=2) * self.foot_contact).sum(dim=1) * self._settled()
 
     def _reward_gait_contact(self):
         """Biped clock: each foot should be in stance for the first part of its half-cycle-shifted phase."""

@@ -34,3 +34,29 @@ def node_descriptions(path: str | Path, high_level: bool = True, skill_bundle: s
             params["bundle"] = str(Path(planner_bundle).resolve())
         nodes.append(NodeDescription(name=name, executable=name, parameters=params))
     return nodes
+
+
+def launch_description(kind: str):
+    """The LaunchDescription of deploy/ROBOT/<kind>.yaml, with its launch arguments (ROS 2 `launch` API)."""
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    def nodes(context, *args, **kwargs):
+        arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+        path = bringup_path(arg("robot"), kind, arg("bringup"))
+        return [
+            Node(package="hrobot_ros", executable=n.executable, name=n.name, parameters=[n.parameters], output="screen")
+            for n in node_descriptions(path, high_level=arg("high_level") == "true",
+                                       skill_bundle=arg("skill_bundle"), planner_bundle=arg("planner_bundle"))
+        ]
+
+    return LaunchDescription([
+        DeclareLaunchArgument("robot", default_value="go2", description=f"robot (deploy/ROBOT/{kind}.yaml)"),
+        DeclareLaunchArgument("bringup", default_value="", description="bringup YAML (overrides robot)"),
+        DeclareLaunchArgument("high_level", default_value="true", description="start the goal planner"),
+        DeclareLaunchArgument("skill_bundle", default_value="", description="low-level bundle override"),
+        DeclareLaunchArgument("planner_bundle", default_value="", description="high-level bundle override"),
+        OpaqueFunction(function=nodes),
+    ])

@@ -52,10 +52,6 @@ def declare_params(node: Node, schema_name: str) -> dict:
     return out
 
 
-def stamp_to_float(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def wall_now(node: Node):
     return node.get_clock().now().to_msg()
 
@@ -136,6 +132,37 @@ def write_stats(path: str, stats: dict) -> None:
     if path:
         with open(path, "w") as f:
             json.dump(stats, f, indent=2)
+
+
+class HRobotNode(Node):
+    """A node with one fixed-rate loop, /diagnostics from `stats()` at 1 Hz, and a stats file on shutdown."""
+
+    stats_file = ""
+
+    def start_loop(self, period: float, body: Callable[[], None]) -> None:
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.loop = Loop(period, body, self.get_logger())
+        self.loop.start()
+
+    def stats(self) -> dict:
+        return self.loop.stats()
+
+    def status(self, stats: dict) -> tuple[int, str]:
+        """Diagnostic level (0 ok, 1 warn, 2 error) and message."""
+        return 0, "running"
+
+    def publish_diagnostics(self) -> None:
+        st = self.stats()
+        level, message = self.status(st)
+        self.pub_diag.publish(diagnostics(self, self.get_name(), level, message,
+                                          {k: v for k, v in st.items() if not isinstance(v, dict)}))
+
+    def shutdown(self) -> None:
+        if not self.loop.running.is_set():
+            return
+        self.loop.stop()
+        write_stats(self.stats_file, self.stats())
 
 
 def main(node_factory: Callable[[], Node], name: str) -> int:

@@ -13,23 +13,21 @@ import threading
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
 from hrobot.bundle import load_bundle
 from hrobot.runtime import HighLevelRuntime
-from hrobot_ros.common import GOAL_QOS, STATE_QOS, Loop, declare_params, diagnostics, main as run
+from hrobot_ros.common import GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
 
 
 def yaw_of(q) -> float:
     return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
-class GoalPlannerNode(Node):
+class GoalPlannerNode(HRobotNode):
     def __init__(self):
         super().__init__("goal_planner")
         p = self.params = declare_params(self, "goal_planner")
@@ -46,13 +44,10 @@ class GoalPlannerNode(Node):
             self.create_subscription(LaserScan, topic, lambda m, i=i: self.on_scan(i, m), STATE_QOS)
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", GOAL_QOS)
         self.pub_status = self.create_publisher(String, "goal_status", GOAL_QOS)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self.publish_diagnostics)
-        self.loop = Loop(self.hl.period, self.plan_step, self.get_logger())
-        self.loop.start()
+        self.start_loop(self.hl.period, self.plan_step)
         self.get_logger().info(f"bundle {p['bundle']} at {1 / self.hl.period:g} Hz, skills {self.hl.skill_names}")
 
-    def status(self, **fields) -> None:
+    def report(self, **fields) -> None:
         self.pub_status.publish(String(data=json.dumps(fields)))
 
     def on_goal(self, msg: PoseStamped) -> None:
@@ -66,12 +61,12 @@ class GoalPlannerNode(Node):
             reason = ""
         if reason:
             self.get_logger().warning(f"rejected: {reason}")
-            self.status(result="rejected", reason=reason)
+            self.report(result="rejected", reason=reason)
             return
         with self.lock:
             self.goal, self.goal_time = g, time.monotonic()
         self.hl.reset()
-        self.status(result="accepted", goal=g.tolist())
+        self.report(result="accepted", goal=g.tolist())
 
     def on_odom(self, msg: Odometry) -> None:
         with self.lock:
@@ -109,17 +104,14 @@ class GoalPlannerNode(Node):
         r = {"result": result, "goal": goal.tolist(), "time_s": round(elapsed, 2), "distance": round(dist, 3),
              "yaw_error": round(yaw_err, 3)}
         self.results.append(r)
-        self.status(**r)
+        self.report(**r)
         self.get_logger().info(f"goal {result}: {r}")
 
-    def publish_diagnostics(self) -> None:
-        st = {**self.loop.stats(), "goals_finished": len(self.results), "active": self.goal is not None}
-        self.pub_diag.publish(diagnostics(self, "goal_planner", 0, "active" if st["active"] else "idle", st))
+    def stats(self) -> dict:
+        return {**self.loop.stats(), "goals_finished": len(self.results), "active": self.goal is not None}
 
-    def shutdown(self) -> None:
-        if not self.loop.running.is_set():
-            return
-        self.loop.stop()
+    def status(self, stats: dict) -> tuple[int, str]:
+        return 0, "active" if stats["active"] else "idle"
 
 
 def main() -> int:

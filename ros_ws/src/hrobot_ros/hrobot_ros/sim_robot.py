@@ -11,11 +11,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Quaternion, Vector3
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_srvs.srv import Trigger
 
@@ -23,13 +21,13 @@ from hrobot.robot_io import SimConfig, SimRobot
 from hrobot.robots import load_robot
 from hrobot.safety import DAMPING, POSITION, JointCommand, SafetyConfig
 from hrobot.sim.scene import SceneConfig
-from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, Loop, declare_params, diagnostics, main as run, percentiles,
-                               stamp_to_float, wall_now, write_stats)
+from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, percentiles,
+                               wall_now)
 
 RAY_HEIGHTS, NUM_RAYS, RAY_RANGE = (0.12, 0.32), 16, 3.0  # the navigation policies' ray scan
 
 
-class SimRobotNode(Node):
+class SimRobotNode(HRobotNode):
     def __init__(self):
         super().__init__("sim_robot")
         p = self.params = declare_params(self, "sim_robot")
@@ -50,18 +48,16 @@ class SimRobotNode(Node):
         self.pub_imu = self.create_publisher(Imu, "imu", STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, "odom", STATE_QOS)
         self.pub_scan = [self.create_publisher(LaserScan, t, STATE_QOS) for t in ("scan_low", "scan_high")]
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointCommandMsg, "joint_commands", self.on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self.on_reset)
-        self.create_timer(1.0, self.publish_diagnostics)
 
         dt = self.robot.model.opt.timestep
         state_rate = p["state_rate_hz"] or 1.0 / dt
         self.state_every = max(int(round(1.0 / (state_rate * dt))), 1)
         self.scan_every = max(int(round(1.0 / (p["scan_rate_hz"] * dt))), 1)
         self.steps = 0
-        self.loop = Loop(dt, self.physics_step, self.get_logger())
-        self.loop.start()
+        self.stats_file = p["stats_file"]
+        self.start_loop(dt, self.physics_step)
         self.get_logger().info(f"{spec.name} in '{p['scene']}' at {1 / dt:.0f} Hz physics, state at {state_rate:.0f} Hz")
 
     # ---- commands in
@@ -81,7 +77,7 @@ class SimRobotNode(Node):
             a[order] = v
             arrays.append(a)
         cmd = JointCommand(*arrays, mode=DAMPING if msg.mode == JointCommandMsg.MODE_DAMPING else POSITION)
-        now = stamp_to_float(wall_now(self))
+        now = self.get_clock().now().nanoseconds * 1e-9
         with self.lock:
             self.pending = cmd
             self.latency_us.append((now - (msg.stamp_sec + msg.stamp_nanosec * 1e-9)) * 1e6)
@@ -158,17 +154,8 @@ class SimRobotNode(Node):
                 "commands_received": len(lat), "safety": "tripped" if s.tripped else "ok",
                 "last_trip_reason": s.trips[-1].reason if s.trips else "", "loop": self.loop.stats()}
 
-    def publish_diagnostics(self) -> None:
-        st = self.stats()
-        level = 2 if st["safety"] == "tripped" else 0
-        self.pub_diag.publish(diagnostics(self, "sim_robot", level, st["safety"],
-                                          {k: v for k, v in st.items() if k != "loop"}))
-
-    def shutdown(self) -> None:
-        if not self.loop.running.is_set():
-            return
-        self.loop.stop()
-        write_stats(self.params["stats_file"], self.stats())
+    def status(self, stats: dict) -> tuple[int, str]:
+        return (2, f"safety tripped: {stats['last_trip_reason']}") if stats["safety"] == "tripped" else (0, "ok")
 
 
 def main() -> int:

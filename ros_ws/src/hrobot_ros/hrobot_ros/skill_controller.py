@@ -12,10 +12,8 @@ import threading
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
-from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_srvs.srv import Trigger
 
@@ -23,10 +21,10 @@ from hrobot.bundle import load_bundle
 from hrobot.robots import load_robot
 from hrobot.runtime import Controller, PolicyRuntime
 from hrobot.safety import DAMPING, MeasuredState, SafetyLayer
-from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, Loop, declare_params, diagnostics, main as run, write_stats
+from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
 
 
-class SkillControllerNode(Node):
+class SkillControllerNode(HRobotNode):
     def __init__(self):
         super().__init__("skill_controller")
         p = self.params = declare_params(self, "skill_controller")
@@ -50,13 +48,11 @@ class SkillControllerNode(Node):
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
         self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, GOAL_QOS)
         self.pub = self.create_publisher(JointCommandMsg, "joint_commands", COMMAND_QOS)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for name, fn in (("stand", self.srv_stand), ("sit", self.srv_sit), ("estop", self.srv_estop),
                          ("reset", self.srv_reset)):
             self.create_service(Trigger, f"~/{name}", fn)
-        self.create_timer(1.0, self.publish_diagnostics)
-        self.loop = Loop(self.robot.policy_dt, self.control_step, self.get_logger())
-        self.loop.start()
+        self.stats_file = p["stats_file"]
+        self.start_loop(self.robot.policy_dt, self.control_step)
         self.get_logger().info(f"bundle {bundle.path} ({self.robot.name}) at {self.robot.policy_rate_hz:g} Hz")
 
     # ---- inputs
@@ -149,16 +145,8 @@ class SkillControllerNode(Node):
         return {"mode": self.ctrl.mode, "safety": "tripped" if self.safety.tripped else "ok",
                 "last_trip_reason": self.safety.trips[-1].reason if self.safety.trips else "", **self.loop.stats()}
 
-    def publish_diagnostics(self) -> None:
-        st = self.stats()
-        self.pub_diag.publish(diagnostics(self, "skill_controller", 2 if st["safety"] == "tripped" else 0,
-                                          f"{st['mode']}, safety {st['safety']}", st))
-
-    def shutdown(self) -> None:
-        if not self.loop.running.is_set():
-            return
-        self.loop.stop()
-        write_stats(self.params["stats_file"], self.stats())
+    def status(self, stats: dict) -> tuple[int, str]:
+        return (2 if stats["safety"] == "tripped" else 0), f"{stats['mode']}, safety {stats['safety']}"
 
 
 def main() -> int:

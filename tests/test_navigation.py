@@ -1,0 +1,88 @@
+"""The high level on frozen skills (issue: hierarchical navigation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from hrobot.tasks.navigation import NavigationCfg, NavigationEnv, decode_action, pure_pursuit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def nav_env(skill_bundle):
+    cfg = NavigationCfg(skills=(str(skill_bundle),), num_envs=8, hl_rate_hz=10.0)
+    return NavigationEnv(cfg, seed=0)
+
+
+def test_high_level_steps_the_low_level_the_right_number_of_times(nav_env):
+    env = nav_env
+    assert env.ll_steps == 5  # 50 Hz skill under a 10 Hz high level
+    before_ll, before_len = env.ll_step_count, env.ll.episode_length_buf.clone()
+    env.step(torch.zeros(8, 3))
+    assert env.ll_step_count - before_ll == 5
+    assert torch.all(env.ll.episode_length_buf - before_len == 5)
+    env.step(torch.zeros(8, 3))
+    assert env.ll_step_count - before_ll == 10
+
+
+def test_actions_outside_the_skill_range_are_squashed_never_passed_through(nav_env):
+    env = nav_env
+    skill = env.skills[0]
+    huge = torch.tensor([[1e6, -1e6, 1e6], [-50.0, 50.0, -50.0], [3.0, 0.0, -3.0]] + [[0.0, 0.0, 0.0]] * 5)
+    env.step(huge)
+    lo, hi = skill.command_low, skill.command_high
+    assert torch.all(env.ll.commands >= lo - 1e-6) and torch.all(env.ll.commands <= hi + 1e-6)
+    assert torch.allclose(env.ll.commands[0], torch.tensor([hi[0], lo[1], hi[2]]))
+    # the decoding itself, on random actions of every magnitude, with two skills of different ranges
+    lows = torch.tensor([[-1.0, -0.5, -1.0], [-0.6, -0.3, -1.0]])
+    highs = torch.tensor([[1.0, 0.5, 1.0], [0.6, 0.3, 1.0]])
+    a = torch.randn(10000, 5) * torch.logspace(-2, 6, 10000)[:, None]
+    index, command = decode_action(a, lows, highs)
+    assert torch.all(command >= lows[index] - 1e-6) and torch.all(command <= highs[index] + 1e-6)
+    assert torch.equal(index, a[:, :2].argmax(dim=1))
+
+
+def test_nan_high_level_actions_stop_with_a_clear_message(nav_env):
+    from hrobot.errors import HRobotError
+
+    with pytest.raises(HRobotError, match="NaN"):
+        nav_env.step(torch.full((8, 3), float("nan")))
+
+
+def test_ray_scan_sees_a_wall_at_the_right_distance(nav_env):
+    env = nav_env
+    env.ll.base_pos[:] = 0.0
+    env.ll.base_quat[:] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    env.ll.mocap_pos[:, :, 2] = -10.0  # no obstacles, no bar: only the walls at +-4 m
+    rays = env.rays()
+    assert rays.shape == (8, 32)
+    # ray 0 points along +x: the wall's inner face is 4.0 m away, beyond the 3 m range
+    assert torch.allclose(rays[:, 0], torch.tensor(3.0))
+    env.ll.base_pos[:, 0] = 2.5
+    assert torch.allclose(env.rays()[:, 0], torch.tensor(1.5), atol=1e-5)
+
+
+def test_pure_pursuit_turns_towards_the_goal(nav_env):
+    env = nav_env
+    env.ll.base_pos[:, :2] = 0.0
+    env.ll.base_quat[:] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    env.goal[:] = torch.tensor([0.0, 2.0, 0.0])  # to the left
+    cmd = pure_pursuit(env)
+    assert torch.all(cmd[:, 2] > 0.5)  # turn left
+
+
+def test_g1_walk_env_builds_with_the_gait_clock():
+    from hrobot.tasks import load_task
+
+    mod = load_task("g1_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 4
+    env = mod.make_env(cfg, seed=0)
+    obs = env.get_observations()
+    assert obs["policy"].shape == (4, 3 + 3 + 3 + 23 * 3 + 2)
+    _, _, dones, _ = env.step(torch.zeros(4, 23))
+    assert env.robot.decimation == 5 and not bool(dones.any())
