@@ -151,7 +151,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if load_task(run_info(run)["task"]).KIND == "navigation":
         return _eval_navigation(args, run, plot)
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
-        res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot)
+        res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
+                       checkpoint=args.checkpoint)
     c = _console()
     c.print(f"[bold]{res['task']}[/bold] flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
             f"yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % "
@@ -394,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rough-levels", type=int, default=5, help="rough-terrain levels to test (0: none)")
     ev.add_argument("--seed", type=int, default=123, help="layout / episode seed (held out from training)")
     ev.add_argument("--flat-run", metavar="RUN", help="navigation: also evaluate this flat-baseline run")
+    ev.add_argument("--checkpoint", metavar="model_N.pt", help="a specific checkpoint of the run (default: the latest)")
     ev.set_defaults(func=cmd_eval)
 
     pl = sub.add_parser("play", help="render a trained policy to a video")

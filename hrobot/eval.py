@@ -70,16 +70,16 @@ def _summary(r: dict) -> dict:
 
 
 def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: int = 123,
-             plot: Path | None = None, backend: str = "mujoco") -> dict:
+             plot: Path | None = None, backend: str = "mujoco", checkpoint: str | None = None) -> dict:
     """Flat-ground sweep (`episodes` episodes) and, for tasks with rough terrain, per-level results."""
     info = run_info(run_dir)
     mod = load_task(info["task"])
-    results: dict = {"task": info["task"], "run": str(run_dir), "checkpoint": info.get("checkpoint"),
+    results: dict = {"task": info["task"], "run": str(run_dir), "checkpoint": checkpoint or info.get("checkpoint"),
                      "protocol": __doc__.split("Evaluation protocol")[1].strip()}
     cfg = mod.env_cfg("flat")
     cfg.num_envs = episodes
     env = mod.make_env(cfg, backend=backend, seed=seed, eval_mode=True)
-    actor = load_actor(run_dir, env)
+    actor = load_actor(run_dir, env, checkpoint=checkpoint)
     commands = command_sweep(cfg, episodes)
     flat = _episodes(env, actor, commands)
     results.update(_summary(flat))
@@ -90,7 +90,7 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
         per = max(episodes // rough_levels, 4)
         rcfg.num_envs = per * rough_levels
         renv = mod.make_env(rcfg, backend=backend, seed=seed, eval_mode=True)
-        ractor = load_actor(run_dir, renv)
+        ractor = load_actor(run_dir, renv, checkpoint=checkpoint)
         top = rcfg.terrain_cfg.num_levels - 1
         level_ids = np.linspace(0, top, rough_levels).round().astype(int)
         levels = torch.tensor(np.repeat(level_ids, per))

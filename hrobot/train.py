@@ -46,6 +46,16 @@ class HRobotRunner(OnPolicyRunner):
             self.logger.init_logging_writer()
         start_it = self.current_learning_iteration + (1 if self.current_learning_iteration else 0)
         total_it = start_it + num_learning_iterations
+        self.iterations_done = 0
+        try:
+            self._iterations(start_it, total_it, num_learning_iterations, obs, on_iteration)
+        except KeyboardInterrupt:
+            self.interrupted = True  # Ctrl-C: keep what was learned, stop cleanly
+        if self.logger.writer is not None:
+            self.save(os.path.join(self.logger.log_dir, f"model_{self.current_learning_iteration}.pt"))
+            self.logger.stop_logging_writer()
+
+    def _iterations(self, start_it: int, total_it: int, num_learning_iterations: int, obs, on_iteration) -> None:
         for it in range(start_it, total_it):
             start = time.time()
             metrics: dict[str, list[float]] = {}
@@ -72,6 +82,7 @@ class HRobotRunner(OnPolicyRunner):
                                 action_std=self.alg.get_policy().output_std, rnd_weight=None)
             if self.logger.writer is not None and it % self.cfg["save_interval"] == 0:
                 self.save(os.path.join(self.logger.log_dir, f"model_{it}.pt"))
+            self.iterations_done += 1
             if on_iteration is not None:
                 rew = list(self.logger.rewbuffer)
                 on_iteration(it - start_it + 1, num_learning_iterations, {
@@ -80,9 +91,6 @@ class HRobotRunner(OnPolicyRunner):
                     "mean_reward": float(np.mean(rew)) if rew else float("nan"),
                     **{k.split("/")[1]: float(np.mean(v)) for k, v in metrics.items()},
                 })
-        if self.logger.writer is not None:
-            self.save(os.path.join(self.logger.log_dir, f"model_{self.current_learning_iteration}.pt"))
-            self.logger.stop_logging_writer()
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -149,13 +157,22 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     train_cfg["seed"] = seed
     runner = HRobotRunner(env, train_cfg, log_dir=str(out), device=device)
     previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
+    init_note = None
     if ckpt is not None:
         runner.load(str(ckpt))
     elif init_from is not None:  # warm start: weights only (fresh optimizer and iteration count)
         src = latest_checkpoint(Path(init_from))
         if src is None:
             raise HRobotError(f"{init_from}: --init-from needs a run folder with a checkpoint (model_*.pt)")
-        runner.load(str(src), load_cfg={"actor": True, "critic": True}, strict=True)
+        saved = torch.load(str(src), map_location=device, weights_only=False)
+        mine = runner.alg.get_policy().state_dict()
+        if any(saved["actor_state_dict"][k].shape != v.shape for k, v in mine.items()):
+            raise HRobotError(f"{init_from}: its actor does not fit task {task} (different observation or action size)")
+        critic = {k: v.shape for k, v in runner.alg._raw_critic.state_dict().items()}
+        same_critic = all(saved["critic_state_dict"][k].shape == s for k, s in critic.items())
+        runner.load(str(src), load_cfg={"actor": True, "critic": same_critic}, strict=True)
+        init_note = f"{init_from}/{src.name}: actor" + (" and critic" if same_critic else
+                                                          " (critic re-initialised: its observation differs)")
     (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
 
@@ -176,6 +193,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     finally:
         progress_log.close()
     wall = time.time() - t0
+    iterations = runner.iterations_done  # fewer than asked if stopped with Ctrl-C
     steps = iterations * train_cfg["num_steps_per_env"] * cfg.num_envs
     summary = {
         "task": task,
@@ -183,7 +201,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         "robot": env.robot.name,
         "terrain": getattr(cfg, "terrain", "arena"),
         "skills": list(getattr(cfg, "skills", [])),
-        "init_from": previous.get("init_from") or (str(init_from) if init_from else None),
+        "init_from": previous.get("init_from") or (init_note if init_from else None),
         "backend": backend,
         "num_envs": cfg.num_envs,
         "seed": seed,
@@ -195,6 +213,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         "git_commit": git_commit(),
         "commands": previous.get("commands", []) + ([command] if command else []),
         "final": last,
+        "interrupted": bool(getattr(runner, "interrupted", False)),
         "checkpoint": str(latest_checkpoint(out).name),
     }
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -210,10 +229,13 @@ def run_info(run_dir: Path) -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
 
-def load_actor(run_dir: Path, env, device: str = "cpu"):
+def load_actor(run_dir: Path, env, device: str = "cpu", checkpoint: str | None = None):
     """The run's trained actor (deterministic output), built for `env`'s observation groups."""
     run_dir = Path(run_dir)
     train_cfg = json.loads((run_dir / "train_cfg.json").read_text())
     runner = HRobotRunner(env, train_cfg, log_dir=None, device=device)
-    runner.load(str(latest_checkpoint(run_dir)), load_cfg={"actor": True}, strict=True)
+    ckpt = run_dir / checkpoint if checkpoint else latest_checkpoint(run_dir)
+    if not ckpt.is_file():
+        raise HRobotError(f"{ckpt}: checkpoint not found")
+    runner.load(str(ckpt), load_cfg={"actor": True}, strict=True)
     return runner.get_inference_policy(device)

@@ -171,3 +171,26 @@ def test_bench_sim_reports_the_three_rates(tmp_path):
     for key in ("bare_physics_steps_per_s", "env_physics_steps_per_s", "train_samples_per_s"):
         assert res[key] > 0
     assert res["ratio_env_to_bare"] == pytest.approx(res["env_physics_steps_per_s"] / res["bare_physics_steps_per_s"])
+
+
+def test_ctrl_c_stops_training_cleanly_and_records_what_was_done(tmp_path):
+    def stop_after_two(done, total, info):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    summary = train("go2_walk", tmp_path / "run", num_envs=16, iterations=10, seed=0, on_iteration=stop_after_two)
+    assert summary["interrupted"] and summary["iterations"] == 2 and summary["env_steps"] == 2 * 24 * 16
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["iterations"] == 2 and (tmp_path / "run" / info["checkpoint"]).is_file()
+
+
+def test_rough_terrain_env_spawns_on_its_levels_and_steps():
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg("rough")
+    cfg.num_envs = 16
+    env = mod.make_env(cfg, seed=0)
+    assert env.scene.kind == "rough" and env.get_observations()["critic"].shape[1] > 52  # height scan for the critic
+    _check_in_range(env, torch.arange(16))  # base height measured above the terrain under it
+    for _ in range(5):
+        env.step(torch.zeros(16, 12))
+    assert int(env.terrain_levels.max()) <= cfg.max_init_level

@@ -40,7 +40,7 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
     return LocomotionCfg(
         robot="g1",
         terrain=terrain,
-        commands=CommandCfg(lin_vel_x=(-0.8, 1.0), lin_vel_y=(-0.5, 0.5), ang_vel_z=(-1.0, 1.0)),
+        commands=CommandCfg(lin_vel_x=(-0.6, 0.8), lin_vel_y=(-0.4, 0.4), ang_vel_z=(-0.8, 0.8)),
         rewards=dict(REWARDS),
         base_height_target=0.76,
         feet_swing_height=0.08,
@@ -53,7 +53,7 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
 
 
 def train_cfg() -> dict:
-    return ppo_cfg(hidden=(512, 256, 128))
+    return ppo_cfg(hidden=(256, 128, 64), init_std=0.8)
 
 
 make_env = LocomotionEnv

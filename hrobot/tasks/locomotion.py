@@ -340,6 +340,7 @@ class LocomotionEnv(VecEnv):
 
     # ------------------------------------------------------------------ resets
     def reset_all(self) -> None:
+        self._refresh()  # the curriculum reads where the robots are before moving them
         self._reset_envs(torch.arange(self.num_envs, device=self.device))
         self._refresh()
         self._observations()
