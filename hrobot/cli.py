@@ -142,13 +142,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from hrobot.eval import evaluate, write_json
+    from hrobot.eval import evaluate, policy_source, write_json
     from hrobot.tasks import load_task
-    from hrobot.train import run_info
 
     run = Path(args.run)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
-    if load_task(run_info(run)["task"]).KIND == "navigation":
+    if load_task(policy_source(run)[0]["task"]).KIND == "navigation":
         return _eval_navigation(args, run, plot)
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
@@ -171,7 +170,7 @@ def _eval_navigation(args: argparse.Namespace, run: Path, plot: Path | None) -> 
 
     with _console().status(f"evaluating {run}: {args.episodes} navigation episodes and baselines"):
         res = evaluate_navigation(run, episodes=args.episodes, seed=args.seed, plot=plot,
-                                  flat_run=Path(args.flat_run) if args.flat_run else None)
+                                  flat_run=Path(args.flat_run) if args.flat_run else None, checkpoint=args.checkpoint)
     c = _console()
     for name in ("high_level", "pure_pursuit", "flat"):
         if name in res:

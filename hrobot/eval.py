@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hrobot.errors import HRobotError
 from hrobot.tasks import load_task
 from hrobot.train import load_actor, run_info
 
@@ -43,7 +44,7 @@ def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = 
     fell = torch.zeros(n, dtype=torch.bool)
     warm = int(round(WARMUP_S / env.dt))
     lin_err, yaw_err, count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
-    vel = torch.zeros(n, 3)
+    vel, height = torch.zeros(n, 3), torch.zeros(n)
     with torch.inference_mode():
         for t in range(env.max_episode_length):
             obs, _, dones, extras = env.step(actor(obs))
@@ -52,12 +53,14 @@ def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = 
                 lin_err += m * (env.commands[:, :2] - env.base_lin_vel[:, :2]).norm(dim=1).cpu()
                 yaw_err += m * (env.commands[:, 2] - env.base_ang_vel[:, 2]).abs().cpu()
                 vel += m[:, None] * torch.cat([env.base_lin_vel[:, :2], env.base_ang_vel[:, 2:3]], 1).cpu()
+                height += m * (env.base_pos[:, 2] - env.terrain_h).cpu()  # above the ground below it
                 count += m
             ended = dones.cpu() & alive
             fell |= ended & ~extras["time_outs"].cpu()
             alive &= ~dones.cpu()
     count = count.clamp(min=1)
-    return {"lin_err": lin_err / count, "yaw_err": yaw_err / count, "vel": vel / count[:, None], "fell": fell}
+    return {"lin_err": lin_err / count, "yaw_err": yaw_err / count, "vel": vel / count[:, None], "fell": fell,
+            "height": height / count}
 
 
 def _summary(r: dict) -> dict:
@@ -65,21 +68,46 @@ def _summary(r: dict) -> dict:
         "lin_vel_error": float(r["lin_err"].mean()),
         "yaw_rate_error": float(r["yaw_err"].mean()),
         "fall_rate": float(r["fell"].float().mean()),
+        "base_height_m": float(r["height"].mean()),
         "episodes": int(len(r["fell"])),
     }
+
+
+def policy_source(path: Path, checkpoint: str | None = None):
+    """A training run or an exported bundle -> (info with task, skills and checkpoint, actor factory).
+
+    The factory builds a batched actor (observations -> actions) for an environment; a bundle's
+    actor is its ONNX graph in onnxruntime, so a shipped policy is evaluated exactly as exported.
+    """
+    from hrobot.bundle import load_bundle
+
+    path = Path(path)
+    if (path / "policy.onnx").is_file():
+        b = load_bundle(path)
+        if b.meta["history_length"] != 1:
+            raise HRobotError(f"{path}: evaluating bundles with observation history is not supported; use the run")
+        info = {"task": b.meta["task"], "checkpoint": "policy.onnx", "env_steps": None,
+                "skills": [str(path / s["path"]) for s in b.meta.get("skills", [])]}
+
+        def bundle_actor(env):
+            return lambda obs: torch.from_numpy(b.run(obs["policy"].cpu().numpy())).to(env.device)
+
+        return info, bundle_actor
+    info = run_info(path)
+    return info, lambda env: load_actor(path, env, checkpoint=checkpoint)
 
 
 def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: int = 123,
              plot: Path | None = None, backend: str = "mujoco", checkpoint: str | None = None) -> dict:
     """Flat-ground sweep (`episodes` episodes) and, for tasks with rough terrain, per-level results."""
-    info = run_info(run_dir)
+    info, make_actor = policy_source(run_dir, checkpoint)
     mod = load_task(info["task"])
     results: dict = {"task": info["task"], "run": str(run_dir), "checkpoint": checkpoint or info.get("checkpoint"),
                      "protocol": __doc__.split("Evaluation protocol")[1].strip()}
     cfg = mod.env_cfg("flat")
     cfg.num_envs = episodes
     env = mod.make_env(cfg, backend=backend, seed=seed, eval_mode=True)
-    actor = load_actor(run_dir, env, checkpoint=checkpoint)
+    actor = make_actor(env)
     commands = command_sweep(cfg, episodes)
     flat = _episodes(env, actor, commands)
     results.update(_summary(flat))
@@ -90,7 +118,7 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
         per = max(episodes // rough_levels, 4)
         rcfg.num_envs = per * rough_levels
         renv = mod.make_env(rcfg, backend=backend, seed=seed, eval_mode=True)
-        ractor = load_actor(run_dir, renv, checkpoint=checkpoint)
+        ractor = make_actor(renv)
         top = rcfg.terrain_cfg.num_levels - 1
         level_ids = np.linspace(0, top, rough_levels).round().astype(int)
         levels = torch.tensor(np.repeat(level_ids, per))
@@ -141,13 +169,13 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
     from hrobot.sim.model import build_sim_model
     from hrobot.sim.render import Renderer, save_video
 
-    info = run_info(run_dir)
+    info, make_actor = policy_source(run_dir)
     mod = load_task(info["task"])
     cfg = mod.env_cfg(terrain)
     cfg.num_envs = 1
     cfg.randomization.push_velocity = 0.0
     env = mod.make_env(cfg, seed=0, eval_mode=True)
-    actor = load_actor(run_dir, env)
+    actor = make_actor(env)
     vis = build_sim_model(env.robot, dataclasses.replace(env.scene, visual=True))
     data = mujoco.MjData(vis.model)
     renderer = Renderer(vis, width, height)
@@ -247,26 +275,26 @@ def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
 
 
 def evaluate_navigation(run_dir: Path, episodes: int = 200, seed: int = 1000, plot: Path | None = None,
-                        flat_run: Path | None = None, keep: int = 6) -> dict:
+                        flat_run: Path | None = None, keep: int = 6, checkpoint: str | None = None) -> dict:
     """The high level, pure pursuit on the same skill, and (if given) the flat baseline, on the same layouts."""
-    info = run_info(run_dir)
+    info, make_actor = policy_source(run_dir, checkpoint)
     mod = load_task(info["task"])
     cfg = mod.env_cfg()
     cfg.num_envs = episodes
     cfg.skills = tuple(info.get("skills") or cfg.skills)
     env = mod.make_env(cfg, seed=seed, eval_mode=True)
-    actor = load_actor(run_dir, env)
+    actor = make_actor(env)
     results: dict = {"task": info["task"], "run": str(run_dir), "protocol": NAV_PROTOCOL, "skills": list(cfg.skills)}
     runs = {"high_level": _nav_run(env, actor, keep)}
     env_pp = mod.make_env(cfg, seed=seed, eval_mode=True, skills=env.skills[:1])
     runs["pure_pursuit"] = _nav_run(env_pp, "pure_pursuit", keep)
     if flat_run is not None:
-        finfo = run_info(flat_run)
+        finfo, make_flat = policy_source(flat_run)
         fmod = load_task(finfo["task"])
         fcfg = fmod.env_cfg()
         fcfg.num_envs = episodes
         fenv = fmod.make_env(fcfg, seed=seed, eval_mode=True)
-        runs["flat"] = _nav_run(fenv, load_actor(flat_run, fenv), keep)
+        runs["flat"] = _nav_run(fenv, make_flat(fenv), keep)
         results["flat_run"] = str(flat_run)
         results["flat_env_steps"] = finfo["env_steps"]
     blocked = runs["high_level"]["blocked"]

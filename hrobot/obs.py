@@ -142,7 +142,7 @@ class ObservationLayout:
                     f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
                 )
             if term.clip is not None:
-                v = np.clip(v, -term.clip, term.clip)
+                v = np.minimum(np.maximum(v, -term.clip), term.clip)
             parts.append(v)
         return np.concatenate(parts, axis=1)
 

@@ -47,6 +47,11 @@ class PolicyRuntime:
         self.last_action = np.zeros(meta["action_dim"], dtype=np.float32)
         self.phase_period = meta.get("gait_period_s", 0.8)
         self.lower, self.upper = self.robot.lower, self.robot.upper
+        self._kp_robot, self._kd_robot = np.empty_like(self.kp), np.empty_like(self.kd)  # robot order
+        self._kp_robot[self.to_robot], self._kd_robot[self.to_robot] = self.kp, self.kd
+        self._zeros = np.zeros(self.robot.num_joints)
+        for a in (self._kp_robot, self._kd_robot, self._zeros):
+            a.flags.writeable = False  # shared by every command step() returns
         self.reset()
 
     def reset(self) -> None:
@@ -99,9 +104,8 @@ class PolicyRuntime:
         return q
 
     def gains(self) -> tuple[np.ndarray, np.ndarray]:
-        kp, kd = np.empty_like(self.kp), np.empty_like(self.kd)
-        kp[self.to_robot], kd[self.to_robot] = self.kp, self.kd
-        return kp, kd
+        """The bundle's kp, kd in the robot's joint order (copies)."""
+        return self._kp_robot.copy(), self._kd_robot.copy()
 
     def default_pose(self) -> np.ndarray:
         q = np.empty_like(self.default)
@@ -111,9 +115,7 @@ class PolicyRuntime:
     def step(self, state: MeasuredState, command: np.ndarray) -> JointCommand:
         """One full control step: observation -> policy -> joint command (robot order, unfiltered)."""
         action = self.act(self.observation(state, command))
-        kp, kd = self.gains()
-        n = self.robot.num_joints
-        return JointCommand(self.targets(action), np.zeros(n), kp, kd, np.zeros(n))
+        return JointCommand(self.targets(action), self._zeros, self._kp_robot, self._kd_robot, self._zeros)
 
 
 @dataclass

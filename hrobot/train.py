@@ -177,13 +177,41 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
 
     last: dict = {}
-
     progress_log = (out / "progress.jsonl").open("a")
+
+    def summary(status: str) -> dict:
+        """run.json: rewritten at every checkpoint (status running) and at the end, so a killed run stays usable."""
+        steps = runner.iterations_done * train_cfg["num_steps_per_env"] * cfg.num_envs
+        info = {
+            "task": task,
+            "kind": mod.KIND,
+            "robot": env.robot.name,
+            "terrain": getattr(cfg, "terrain", "arena"),
+            "skills": list(getattr(cfg, "skills", [])),
+            "init_from": previous.get("init_from") or (init_note if init_from else None),
+            "backend": backend,
+            "num_envs": cfg.num_envs,
+            "seed": seed,
+            "iterations": previous.get("iterations", 0) + runner.iterations_done,
+            "env_steps": previous.get("env_steps", 0) + steps,
+            "wall_time_s": previous.get("wall_time_s", 0.0) + time.time() - t0,
+            "hardware": hardware(),
+            "torch": torch.__version__,
+            "git_commit": git_commit(),
+            "commands": previous.get("commands", []) + ([command] if command else []),
+            "final": dict(last),
+            "status": status,
+            "checkpoint": str(latest_checkpoint(out).name),
+        }
+        (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        return info
 
     def record(done, total, info):
         last.update(info)
         progress_log.write(json.dumps({"t": round(time.time() - t0, 2), **info}) + "\n")
         progress_log.flush()
+        if info["iteration"] % train_cfg["save_interval"] == 0:
+            summary("running")
         if on_iteration:
             on_iteration(done, total, info)
 
@@ -192,32 +220,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         runner.learn(iterations, init_at_random_ep_len=True, on_iteration=record)
     finally:
         progress_log.close()
-    wall = time.time() - t0
-    iterations = runner.iterations_done  # fewer than asked if stopped with Ctrl-C
-    steps = iterations * train_cfg["num_steps_per_env"] * cfg.num_envs
-    summary = {
-        "task": task,
-        "kind": mod.KIND,
-        "robot": env.robot.name,
-        "terrain": getattr(cfg, "terrain", "arena"),
-        "skills": list(getattr(cfg, "skills", [])),
-        "init_from": previous.get("init_from") or (init_note if init_from else None),
-        "backend": backend,
-        "num_envs": cfg.num_envs,
-        "seed": seed,
-        "iterations": previous.get("iterations", 0) + iterations,
-        "env_steps": previous.get("env_steps", 0) + steps,
-        "wall_time_s": previous.get("wall_time_s", 0.0) + wall,
-        "hardware": hardware(),
-        "torch": torch.__version__,
-        "git_commit": git_commit(),
-        "commands": previous.get("commands", []) + ([command] if command else []),
-        "final": last,
-        "interrupted": bool(getattr(runner, "interrupted", False)),
-        "checkpoint": str(latest_checkpoint(out).name),
-    }
-    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return summary("interrupted" if getattr(runner, "interrupted", False) else "done")
 
 
 def run_info(run_dir: Path) -> dict:

@@ -215,8 +215,21 @@ def test_bench_runtime_reports_latencies(skill_bundle, tmp_path):
 
 def test_shipped_policies_are_validated_bundles():
     bundles = sorted(p.parent for p in (REPO / "policies").glob("*/policy.onnx"))
+    assert {"go2_walk", "go2_nav"} <= {p.name for p in bundles}
     for path in bundles:
         b = load_bundle(path)
         card = json.loads((path / "card.json").read_text())
         assert card["training"]["commands"], f"{path}: card must say how it was trained"
         assert b.meta["name"] == path.name
+
+
+def test_shipped_go2_walk_reproduces_its_card_through_onnx():
+    """`hrobot eval` on the bundle itself (ONNX Runtime) gives the card's flat-ground numbers, which meet the floors."""
+    from hrobot.eval import evaluate
+
+    card = json.loads((REPO / "policies" / "go2_walk" / "card.json").read_text())["evaluation"]
+    res = evaluate(REPO / "policies" / "go2_walk", episodes=card["episodes"], rough_levels=0, seed=123)
+    assert res["lin_vel_error"] == pytest.approx(card["lin_vel_error"], abs=0.01)
+    assert res["yaw_rate_error"] == pytest.approx(card["yaw_rate_error"], abs=0.01)
+    assert res["fall_rate"] <= card["fall_rate"] + 0.02
+    assert res["lin_vel_error"] <= 0.15 and res["yaw_rate_error"] <= 0.2 and res["fall_rate"] <= 0.01

@@ -179,7 +179,7 @@ def test_ctrl_c_stops_training_cleanly_and_records_what_was_done(tmp_path):
             raise KeyboardInterrupt
 
     summary = train("go2_walk", tmp_path / "run", num_envs=16, iterations=10, seed=0, on_iteration=stop_after_two)
-    assert summary["interrupted"] and summary["iterations"] == 2 and summary["env_steps"] == 2 * 24 * 16
+    assert summary["status"] == "interrupted" and summary["iterations"] == 2 and summary["env_steps"] == 2 * 24 * 16
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["iterations"] == 2 and (tmp_path / "run" / info["checkpoint"]).is_file()
 

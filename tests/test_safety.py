@@ -153,8 +153,9 @@ def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
     elif event == "stale_state":
         state.stamp = now - 3 * PERIOD
     elif event == "stale_command":
+        assert s.filter(cmd, _ok_state(0.0), 0.0).mode == POSITION  # commands flowing, then they stop
         cmd = None
-        now, state = 0.02 + 3 * PERIOD, _ok_state(0.02 + 3 * PERIOD)
+        now, state = 3 * PERIOD, _ok_state(3 * PERIOD)
     elif event == "tilt":
         state.base_quat = np.array([np.cos(0.7), np.sin(0.7), 0.0, 0.0])  # 80 deg roll
     elif event == "nan_command":
@@ -163,6 +164,19 @@ def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
     assert out.mode == DAMPING and s.tripped and reason in s.reason and s.trips[-1].reason.startswith(s.reason[:8])
     # latched: a perfect command afterwards still gets damping
     assert s.filter(JointCommand.hold(ROBOT, ROBOT.default_pose), _ok_state(now + PERIOD), now + PERIOD).mode == DAMPING
+
+
+def test_damping_until_the_first_command_then_the_watchdog_is_armed():
+    """A robot brought up before its controller waits in damping (no trip); once commands flow, it is guarded."""
+    s = SafetyLayer(ROBOT)
+    assert s.reset(_ok_state(0.0), 0.0)
+    for k in range(1, 50):
+        assert s.filter(None, _ok_state(k * PERIOD), k * PERIOD).mode == DAMPING
+    assert not s.tripped
+    cmd = JointCommand.hold(ROBOT, ROBOT.default_pose)
+    assert s.filter(cmd, _ok_state(50 * PERIOD), 50 * PERIOD).mode == POSITION
+    s.filter(None, _ok_state(53 * PERIOD), 53 * PERIOD)
+    assert s.tripped and "stale command" in s.reason
 
 
 def test_watchdog_trips_within_two_control_periods():

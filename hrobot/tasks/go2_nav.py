@@ -10,7 +10,7 @@ SKILLS = ("policies/go2_walk",)
 
 
 def env_cfg() -> NavigationCfg:
-    return NavigationCfg(locomotion_task="go2_walk", skills=SKILLS, num_envs=512)
+    return NavigationCfg(locomotion_task="go2_walk", skills=SKILLS, num_envs=512, block_prob=0.4)
 
 
 def train_cfg() -> dict:

@@ -1,5 +1,5 @@
 """go2_nav_flat: the flat baseline for go2_nav. One policy maps goal + rays + proprioception
-straight to joint targets at 50 Hz (no skill), trained with the same low-level env-step budget."""
+straight to joint targets at 50 Hz (no skill), trained with the same low-level env-step budget, on go2_nav's layouts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ KIND = "navigation"
 
 
 def env_cfg() -> NavigationCfg:
-    return NavigationCfg(locomotion_task="go2_walk", skills=(), num_envs=1024, flat=True)
+    return NavigationCfg(locomotion_task="go2_walk", skills=(), num_envs=1024, flat=True, block_prob=0.4)
 
 
 def train_cfg() -> dict:

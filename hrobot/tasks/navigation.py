@@ -35,7 +35,7 @@ try:
 except ImportError:  # pragma: no cover
     VecEnv = object
 
-BAR_BOTTOM = 0.26  # m: a standing Go2 (base top ~0.36 m) hits it, a crouched one (~0.23 m) passes
+BAR_BOTTOM = 0.29  # m: a walking Go2 (trunk ~0.24-0.36 m) hits it; crouched (trunk top ~0.25 m) passes
 
 
 @dataclass
@@ -49,6 +49,7 @@ class NavigationCfg:
     num_obstacles: int = 6
     obstacle_prob: float = 0.8  # each obstacle is placed with this probability
     bar_prob: float = 0.0  # share of episodes with a low bar between start and goal
+    block_prob: float = 0.0  # share of episodes with the first obstacle across the straight start-goal line
     goal_distance: tuple[float, float] = (1.0, 5.0)
     clearance: float = 0.7  # free radius around start and goal (m), plus the obstacle's size
     success_distance: float = 0.25
@@ -229,6 +230,15 @@ class NavigationEnv(VecEnv):
         clear = ((pos - start[:, None]).norm(dim=2) > c.clearance + radius) & \
                 ((pos - goal[:, None]).norm(dim=2) > c.clearance + radius)
         present = clear & (torch.rand(n, k, device=self.device, generator=self.gen) < c.obstacle_prob)
+        if k:  # blocking: obstacle 0 on the line, where start and goal both keep their clearance
+            t, side = self._rand(0.35, 0.65, n), self._rand(-0.15, 0.15, n)
+            dist = (goal - start).norm(dim=1)
+            fits = (torch.minimum(t, 1 - t) * dist > c.clearance + radius[0, 0])
+            block = fits & (torch.rand(n, device=self.device, generator=self.gen) < c.block_prob)
+            u = (goal - start) / dist.clamp(min=1e-6)[:, None]
+            on_line = start + t[:, None] * (goal - start) + side[:, None] * torch.stack([-u[:, 1], u[:, 0]], 1)
+            pos[:, 0] = torch.where(block[:, None], on_line, pos[:, 0])
+            present[:, 0] |= block
         has_bar = (torch.rand(n, device=self.device, generator=self.gen) < c.bar_prob) & \
                   ((goal[:, 0] - start[:, 0]).abs() > 1.6)
         bar_x = (goal[:, 0] + start[:, 0]) / 2

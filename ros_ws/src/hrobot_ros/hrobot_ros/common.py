@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -174,10 +175,11 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
         rclpy.try_shutdown()
         return 2
     rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = EventsExecutor()  # callbacks dispatched from C++: a fraction of the Python executors' overhead
     executor.add_node(node)
     try:
-        executor.spin()
+        while rclpy.ok():  # spin in slices: SIGINT (rclpy's handler) ends the loop at the next slice
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
