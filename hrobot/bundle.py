@@ -4,7 +4,9 @@ The ONNX file carries one metadata entry, `hrobot`, a JSON document with everyth
 deployment must agree on: the robot spec, the policy's joint order, default pose, gains,
 action scale, the ordered observation layout (terms, sizes, scales, clips), history
 length, command names and ranges, policy and PD rates, level (low / high), skills and a
-format version. The observation normaliser (if any) is part of the graph.
+format version. The observation normaliser (if any) is part of the graph. Recurrent
+policies (rsl_rl's LSTM / GRU actors) take their hidden state as extra inputs and return
+the next one as extra outputs (`recurrent` in the metadata names them).
 
 `load_bundle` validates a bundle against the robot it will drive and refuses a mismatch
 with one line naming the field, what was expected and what was found.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,19 +47,53 @@ class Bundle:
     def level(self) -> str:
         return self.meta["level"]
 
+    @property
+    def recurrent(self) -> dict | None:
+        """For recurrent policies: rnn type, num_layers, hidden_size, state input and output names."""
+        return self.meta.get("recurrent")
+
+    def initial_state(self, batch: int = 1) -> list[np.ndarray]:
+        """The zero recurrent state for `batch` robots ([] for feed-forward policies)."""
+        r = self.recurrent
+        if not r:
+            return []
+        return [np.zeros((r["num_layers"], batch, r["hidden_size"]), np.float32) for _ in r["state_inputs"]]
+
+    def step(self, obs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Policy output for (N, obs_dim * history) observations and the next recurrent state."""
+        r = self.recurrent
+        if not r:
+            return self.run(obs), state
+        feeds = {self.meta["input_name"]: obs.astype(np.float32), **dict(zip(r["state_inputs"], state))}
+        out = self.session.run([self.meta["output_name"], *r["state_outputs"]], feeds)
+        return out[0], out[1:]
+
     def run(self, obs: np.ndarray) -> np.ndarray:
-        """Raw policy output for observations (N, obs_dim * history) in float32."""
+        """Raw policy output for observations (N, obs_dim * history) in float32 (feed-forward policies)."""
+        if self.recurrent:
+            raise HRobotError(f"{self.path}: a recurrent policy needs its state: use step(obs, state)")
         return self.session.run([self.meta["output_name"]], {self.meta["input_name"]: obs.astype(np.float32)})[0]
 
 
 # ---------------------------------------------------------------- export
 
 
-def _export_onnx(module: torch.nn.Module, obs_dim: int, path: Path, input_name: str, output_name: str) -> None:
-    dummy = torch.zeros(1, obs_dim)
-    torch.onnx.export(module, (dummy,), str(path), input_names=[input_name], output_names=[output_name],
-                      dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, opset_version=17,
-                      dynamo=False)
+def _export_onnx(actor, obs_dim: int, path: Path) -> dict | None:
+    """Export the actor (deterministic, normaliser included); returns the recurrent metadata, if any."""
+    module = actor.as_onnx(verbose=False).eval()
+    if not getattr(actor, "is_recurrent", False):
+        torch.onnx.export(module, (torch.zeros(1, obs_dim),), str(path), input_names=["obs"], output_names=["actions"],
+                          dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}}, opset_version=17, dynamo=False)
+        return None
+    inputs, outputs = module.input_names, module.output_names  # obs, h_in[, c_in] -> actions, h_out[, c_out]
+    axes = {"obs": {0: "batch"}, "actions": {0: "batch"}, **{n: {1: "batch"} for n in inputs[1:] + outputs[1:]}}
+    with warnings.catch_warnings():  # the tracer's RNN notes; the state is an input, so any batch size works
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
+        torch.onnx.export(module, module.get_dummy_inputs(), str(path), input_names=inputs, output_names=outputs,
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+    return {"type": module.rnn_type, "num_layers": module.num_layers, "hidden_size": module.hidden_size,
+            "state_inputs": inputs[1:], "state_outputs": outputs[1:]}
 
 
 def write_metadata(onnx_path: Path, meta: dict) -> None:
@@ -68,17 +105,6 @@ def write_metadata(onnx_path: Path, meta: dict) -> None:
         entry = next((p for p in model.metadata_props if p.key == key), None) or model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(onnx_path))
-
-
-class _Actor(torch.nn.Module):
-    """rsl_rl's ONNX export wrapper of the actor: normaliser + MLP, deterministic output."""
-
-    def __init__(self, actor):
-        super().__init__()
-        self.inner = actor.as_onnx(verbose=False)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.inner(obs)
 
 
 def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
@@ -97,8 +123,7 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     actor = load_actor(run_dir, env)
     out.mkdir(parents=True, exist_ok=True)
     obs_dim = int(env.get_observations()["policy"].shape[1])
-    module = _Actor(actor).eval()
-    _export_onnx(module, obs_dim, out / "policy.onnx", "obs", "actions")
+    recurrent = _export_onnx(actor, obs_dim, out / "policy.onnx")
 
     robot = env.robot
     meta = {
@@ -117,6 +142,7 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
         "pd_rate_hz": robot.pd_rate_hz,
         "input_name": "obs",
         "output_name": "actions",
+        **({"recurrent": recurrent} if recurrent else {}),
         "normalizer": "in the graph" if train_cfg_normalized(run_dir) else "none (observations are pre-scaled)",
         "source": {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"]},
     }
@@ -281,6 +307,12 @@ def load_bundle(path: str | Path, robot: RobotSpec | None = None) -> Bundle:
                         f"{inp.name} with {inp.shape[-1]}")
     if out.shape[-1] != meta["action_dim"]:
         raise _mismatch(onnx_path, "ONNX output size", meta["action_dim"], out.shape[-1])
+    r = meta.get("recurrent")
+    found = ([i.name for i in session.get_inputs()[1:]], [o.name for o in session.get_outputs()[1:]])
+    expected = (r["state_inputs"], r["state_outputs"]) if r else ([], [])
+    if found != expected:
+        raise HRobotError(f"{onnx_path}: recurrent state inputs/outputs: expected {expected} (metadata), "
+                          f"found {found} (ONNX graph)")
     terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], 0.0, t["clip"])
              for t in meta["observation"]]
     sizes = {t["name"]: t["size"] for t in meta["observation"]}
@@ -313,6 +345,8 @@ def skill_from_bundle(path: Path, device: str = "cpu"):
     b = load_bundle(path)
     if b.level != "low":
         raise HRobotError(f"{path}: a skill must be a low-level bundle, found level '{b.level}'")
+    if b.recurrent:
+        raise HRobotError(f"{path}: recurrent skills are not supported under a high level yet")
     if not np.array_equal(b.policy_to_robot, np.arange(b.robot.num_joints)):
         raise HRobotError(f"{path}: skills must use the robot's joint order")
     layout = ObservationLayout(b.layout.terms, b.robot, b.layout.sizes, device)

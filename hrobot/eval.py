@@ -90,7 +90,14 @@ def policy_source(path: Path, checkpoint: str | None = None):
                 "skills": [str(path / s["path"]) for s in b.meta.get("skills", [])]}
 
         def bundle_actor(env):
-            return lambda obs: torch.from_numpy(b.run(obs["policy"].cpu().numpy())).to(env.device)
+            state = b.initial_state(env.num_envs)  # recurrent: carried across steps (one episode per env)
+
+            def act(obs):
+                nonlocal state
+                action, state = b.step(obs["policy"].cpu().numpy(), state)
+                return torch.from_numpy(action).to(env.device)
+
+            return act
 
         return info, bundle_actor
     info = run_info(path)
@@ -253,7 +260,7 @@ def _nav_run(env, controller, keep: int) -> dict:
             if env.num_skills > 1:
                 skill_use[torch.arange(n), env.skill_index.cpu()] += alive.float()
             for i in range(keep):
-                if not done[i]:
+                if alive[i]:  # an env that just ended was already reset: its position is the next start
                     paths[i].append(env.ll.base_pos[i, :2].cpu().tolist())
             done |= o["dones"]
             if bool(done.all()):
@@ -340,8 +347,9 @@ def _plot_navigation(runs: dict, path: Path, title: str, half: float) -> None:
             continue
         lay = hl["layout"]
         centres, halves = lay["boxes"]
-        for c, h in zip(centres[i], halves[i]):
-            if c[2] > -5.0 and h[1] < half:  # obstacles (walls are the frame)
+        bar = len(centres[i]) - 5  # boxes: obstacles, the bar, then the four walls (the frame)
+        for j, (c, h) in enumerate(zip(centres[i][: bar + 1], halves[i][: bar + 1])):
+            if c[2] > -5.0 and j < bar:
                 ax.add_patch(Rectangle((c[0] - h[0], c[1] - h[1]), 2 * h[0], 2 * h[1], color="tab:brown", alpha=0.6))
             elif c[2] > -5.0:
                 ax.axvline(float(c[0]), color="gold", lw=4, alpha=0.8, label="low bar")

@@ -57,6 +57,7 @@ class PolicyRuntime:
     def reset(self) -> None:
         self.last_action[:] = 0.0
         self.history.clear()
+        self.state = self.bundle.initial_state(1)  # recurrent policies: zero hidden state
         self.t = 0.0
 
     def observation(self, state: MeasuredState, command: np.ndarray) -> np.ndarray:
@@ -91,7 +92,8 @@ class PolicyRuntime:
         if obs.shape[-1] != self.obs_dim * self.history.maxlen:
             raise HRobotError(f"observation of the wrong size: expected {self.obs_dim * self.history.maxlen}, "
                               f"got {obs.shape[-1]}")
-        action = self.bundle.run(obs.reshape(1, -1))[0]
+        action, self.state = self.bundle.step(obs.reshape(1, -1), self.state)
+        action = action[0]
         self.last_action = action.astype(np.float32)
         self.t += self.robot.policy_dt
         return action
@@ -220,9 +222,11 @@ class HighLevelRuntime:
         self.period = 1.0 / self.hl["rate_hz"]
         self.episode_s = self.hl["episode_s"]
         self.last_action = np.zeros(self.meta["action_dim"], dtype=np.float32)
+        self.state = bundle.initial_state(1)
 
     def reset(self) -> None:
         self.last_action[:] = 0.0
+        self.state = self.bundle.initial_state(1)
 
     def step(self, base_xy, base_yaw: float, base_lin_vel_xy, yaw_rate: float, goal, rays, time_left: float):
         """One high-level decision: returns (skill index, command (3,))."""
@@ -239,7 +243,8 @@ class HighLevelRuntime:
                                      t([time_left])[:, 0], self.hl["ray_range"]).numpy()
         if obs.shape[1] != self.meta["obs_dim"]:
             raise HRobotError(f"high-level observation: expected {self.meta['obs_dim']} values, got {obs.shape[1]}")
-        action = self.bundle.run(obs)[0]
+        action, self.state = self.bundle.step(obs, self.state)
+        action = action[0]
         self.last_action = np.clip(action, -5.0, 5.0).astype(np.float32)
         index, command = decode_action(torch.from_numpy(action[None]), self.lows, self.highs)
         return int(index[0]), command[0].numpy()

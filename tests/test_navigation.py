@@ -89,7 +89,6 @@ def test_g1_walk_env_builds_with_the_gait_clock():
 
 
 SHIPPED_WALK = REPO / "policies" / "go2_walk"
-SHIPPED_SKILLS_NAV = REPO / "policies" / "go2_nav_skills"
 
 
 def test_short_high_level_training_improves_success(tmp_path):
@@ -102,55 +101,3 @@ def test_short_high_level_training_improves_success(tmp_path):
     before = evaluate_navigation(out, episodes=64, seed=77, keep=0, checkpoint="model_0.pt")
     after = evaluate_navigation(out, episodes=64, seed=77, keep=0)
     assert after["success_rate"] >= before["success_rate"] + 0.1, (before["success_rate"], after["success_rate"])
-
-
-def _bar_layouts(skills, num_envs: int = 24, seed: int = 321) -> NavigationEnv:
-    """Layouts where a low bar lies across the way from start to goal, and nothing else."""
-    from hrobot.tasks import load_task
-
-    cfg = load_task("go2_nav_skills").env_cfg()
-    cfg.num_envs, cfg.bar_prob, cfg.obstacle_prob = num_envs, 1.0, 0.0
-    cfg.goal_distance = (3.0, 5.0)
-    env = NavigationEnv(cfg, seed=seed, eval_mode=True, skills=skills)
-    assert bool(env.has_bar.float().mean() > 0.5)
-    return env
-
-
-def test_high_level_chooses_the_crouch_skill_where_only_it_passes():
-    """Under the bar only go2_crouch fits: the shipped two-skill high level switches to it there and gets
-    through, while the walk skill alone (pure pursuit on it) runs into the bar on the same layouts."""
-    from hrobot.eval import _nav_run, policy_source
-    from hrobot.skills import load_skill
-
-    info, make_actor = policy_source(SHIPPED_SKILLS_NAV)
-    env = _bar_layouts(skills=[load_skill(p) for p in info["skills"]])
-    names = [s.name for s in env.skills]
-    crouch = names.index("go2_crouch")
-    actor = make_actor(env)
-    bar = env.has_bar.clone()
-    bar_x = env.ll.mocap_pos[:, env.bar_mocap, 0].clone()
-    near, crouched = torch.zeros(env.num_envs), torch.zeros(env.num_envs)
-    done = torch.zeros(env.num_envs, dtype=torch.bool)
-    success = torch.zeros(env.num_envs, dtype=torch.bool)
-    obs = env.get_observations()
-    with torch.inference_mode():
-        for _ in range(env.max_episode_length):
-            obs, _, dones, _ = env.step(actor(obs))
-            o = env.last_outcome
-            at_bar = ~done & ~o["dones"] & ((env.ll.base_pos[:, 0] - bar_x).abs() < 0.3)
-            near += at_bar.float()
-            crouched += (at_bar & (env.skill_index == crouch)).float()
-            success |= o["dones"] & ~done & o["success"]
-            done |= o["dones"]
-            if bool(done.all()):
-                break
-    passed = bar & (near > 0)
-    assert int(passed.sum()) >= 8
-    share = float(crouched[passed].sum() / near[passed].sum())
-    assert share > 0.8, f"crouch skill used {share:.0%} of the time under the bar"
-    hl_success = float(success[bar].float().mean())
-
-    walk_only = _nav_run(_bar_layouts(skills=env.skills[:1]), "pure_pursuit", keep=0)
-    pp_success = float(walk_only["success"][bar].float().mean())
-    assert float(walk_only["collided"][bar].float().mean()) > 0.5
-    assert hl_success >= 0.6 and hl_success > pp_success + 0.3, (hl_success, pp_success)

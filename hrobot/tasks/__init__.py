@@ -11,7 +11,7 @@ from types import ModuleType
 
 from hrobot.errors import HRobotError
 
-TASKS = ("go2_walk", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat")
+TASKS = ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat")
 
 
 def load_task(name: str) -> ModuleType:
@@ -22,8 +22,12 @@ def load_task(name: str) -> ModuleType:
 
 def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 128), learning_rate: float = 1e-3,
             entropy_coef: float = 0.01, num_mini_batches: int = 4, init_std: float = 1.0,
-            save_interval: int = 50, obs_normalization: bool = False) -> dict:
+            save_interval: int = 50, obs_normalization: bool = False, recurrent: str | None = None,
+            rnn_hidden_dim: int = 128) -> dict:
     """rsl_rl 5.x OnPolicyRunner config (PPO, Gaussian MLP actor, MLP critic).
+
+    `recurrent` ("lstm" or "gru") puts a recurrent layer in front of the actor's MLP (the critic,
+    which sees the privileged state, stays an MLP).
 
     Observations arrive scaled by their layout; empirical normalisation is off by default (its
     statistics shift when a curriculum widens the commands, which spikes the KL and collapses
@@ -40,9 +44,10 @@ def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 12
             "desired_kl": 0.01, "use_clipped_value_loss": True,
         },
         "actor": {
-            "class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
+            "class_name": "RNNModel" if recurrent else "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
             "obs_normalization": obs_normalization,
             "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": init_std, "std_type": "scalar"},
+            **({"rnn_type": recurrent, "rnn_hidden_dim": rnn_hidden_dim, "rnn_num_layers": 1} if recurrent else {}),
         },
         "critic": {"class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
                    "obs_normalization": obs_normalization},
