@@ -92,7 +92,8 @@ class PolicyRuntime:
         if obs.shape[-1] != self.obs_dim * self.history.maxlen:
             raise HRobotError(f"observation of the wrong size: expected {self.obs_dim * self.history.maxlen}, "
                               f"got {obs.shape[-1]}")
-        action, self.state = self.bundle.step(obs.reshape(1, -1), self.state)
+        self.last_obs, state_in = obs.reshape(1, -1), self.state
+        action, self.state = self.bundle.step(self.last_obs, state_in)
         action = action[0]
         self.last_action = action.astype(np.float32)
         self.t += self.robot.policy_dt
@@ -210,6 +211,10 @@ class HighLevelRuntime:
         import torch
 
         from hrobot.bundle import load_bundle
+        from hrobot.tasks.navigation import decode_action, navigation_observation
+
+        # imported here, not in step(): a first import inside a control loop stalls it for seconds
+        self._torch, self._decode, self._observe = torch, decode_action, navigation_observation
 
         if bundle.level != "high":
             raise HRobotError(f"{bundle.path}: HighLevelRuntime runs high-level bundles, found level '{bundle.level}'")
@@ -230,10 +235,7 @@ class HighLevelRuntime:
 
     def step(self, base_xy, base_yaw: float, base_lin_vel_xy, yaw_rate: float, goal, rays, time_left: float):
         """One high-level decision: returns (skill index, command (3,))."""
-        import torch
-
-        from hrobot.tasks.navigation import decode_action, navigation_observation
-
+        torch, decode_action, navigation_observation = self._torch, self._decode, self._observe
         rays = np.asarray(rays, dtype=np.float32).reshape(-1)
         if rays.shape[0] != self.num_rays:
             raise HRobotError(f"ray scan: expected {self.num_rays} ranges, got {rays.shape[0]}")
