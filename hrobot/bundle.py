@@ -168,8 +168,9 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
                 "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s, "num_rays": cfg.num_rays,
                 "ray_range": cfg.ray_range, "ray_heights": list(cfg.ray_heights),
                 "success_distance": cfg.success_distance, "success_yaw": cfg.success_yaw,
-                "action": "one preference per skill (largest wins, if several), then the command, tanh-squashed "
-                          "into the chosen skill's range",
+                "skill_prior": list(cfg.skill_prior),
+                "action": "one preference per skill (largest, after adding skill_prior, wins, if several), then "
+                          "the command, tanh-squashed into the chosen skill's range",
             },
             "skills": [{"name": s.name, "path": f"skills/{_skill_dir(s)}"} for s in env.skills],
         })

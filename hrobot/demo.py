@@ -30,7 +30,7 @@ from hrobot.sim.render import render_robot
 
 DEMO_BRINGUP = REPO / "deploy" / "go2" / "sim.yaml"
 # Goals (x, y, yaw) in the odometry frame, around the obstacles of deploy/go2/sim.yaml.
-DEMO_GOALS = [(0.2, -2.4, 0.0), (1.8, 0.2, 1.57), (0.0, 2.2, 3.14), (-2.4, 0.2, -1.57)]
+DEMO_GOALS = [(0.2, -2.4, 0.0), (2.0, 0.0, 1.57), (0.0, 2.2, 3.14), (-2.4, 0.2, -1.57)]  # >= 0.9 m from obstacles
 GOAL_TIMEOUT_S = 25.0
 
 

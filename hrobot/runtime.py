@@ -211,7 +211,7 @@ class HighLevelRuntime:
         import torch
 
         from hrobot.bundle import load_bundle
-        from hrobot.tasks.navigation import decode_action, navigation_observation
+        from hrobot.tasks.nav_io import decode_action, navigation_observation
 
         # imported here, not in step(): a first import inside a control loop stalls it for seconds
         self._torch, self._decode, self._observe = torch, decode_action, navigation_observation
@@ -223,6 +223,8 @@ class HighLevelRuntime:
         self.skill_names = [s["name"] for s in self.meta["skills"]]
         self.lows = torch.tensor([s.meta["command"]["low"] for s in self.skills], dtype=torch.float32)
         self.highs = torch.tensor([s.meta["command"]["high"] for s in self.skills], dtype=torch.float32)
+        prior = self.hl.get("skill_prior")
+        self.prior = torch.tensor(prior, dtype=torch.float32) if prior else None
         self.num_rays = 2 * self.hl["num_rays"]
         self.period = 1.0 / self.hl["rate_hz"]
         self.episode_s = self.hl["episode_s"]
@@ -248,5 +250,5 @@ class HighLevelRuntime:
         action, self.state = self.bundle.step(obs, self.state)
         action = action[0]
         self.last_action = np.clip(action, -5.0, 5.0).astype(np.float32)
-        index, command = decode_action(torch.from_numpy(action[None]), self.lows, self.highs)
+        index, command = decode_action(torch.from_numpy(action[None]), self.lows, self.highs, self.prior)
         return int(index[0]), command[0].numpy()

@@ -76,6 +76,7 @@ class Launched:
                 return v
             if self.proc.poll() is not None:
                 raise AssertionError(f"launch exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}")
+        what = what() if callable(what) else what  # a callable describes the state at the time of failure
         raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.output()}")
 
     def call(self, service: str, timeout: float = 5.0):

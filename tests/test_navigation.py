@@ -44,6 +44,10 @@ def test_actions_outside_the_skill_range_are_squashed_never_passed_through(nav_e
     index, command = decode_action(a, lows, highs)
     assert torch.all(command >= lows[index] - 1e-6) and torch.all(command <= highs[index] + 1e-6)
     assert torch.equal(index, a[:, :2].argmax(dim=1))
+    prior = torch.tensor([0.0, 1.5])  # a task's default skill: the prior shifts the choice, never the range
+    index, command = decode_action(a, lows, highs, prior)
+    assert torch.equal(index, (a[:, :2] + prior).argmax(dim=1))
+    assert torch.all(command >= lows[index] - 1e-6) and torch.all(command <= highs[index] + 1e-6)
 
 
 def test_nan_high_level_actions_stop_with_a_clear_message(nav_env):

@@ -25,6 +25,7 @@ from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
+from hrobot.tasks.nav_io import decode_action, navigation_observation  # noqa: F401 (shared with deployment)
 from hrobot.sim.scene import BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
@@ -49,6 +50,7 @@ class NavigationCfg:
     num_obstacles: int = 6
     obstacle_prob: float = 0.8  # each obstacle is placed with this probability
     bar_prob: float = 0.0  # share of episodes with a low bar between start and goal
+    skill_prior: tuple[float, ...] = ()  # added to the skill preferences (empty: none)
     block_prob: float = 0.0  # share of episodes with the first obstacle across the straight start-goal line
     goal_distance: tuple[float, float] = (1.0, 5.0)
     clearance: float = 0.7  # free radius around start and goal (m), plus the obstacle's size
@@ -64,42 +66,6 @@ class NavigationCfg:
     flat_regularizers: dict[str, float] = field(default_factory=lambda: {
         "orientation": -1.0, "base_height": -10.0, "action_rate": -0.01, "torques": -2e-4, "feet_air_time": 1.0,
     })
-
-
-def navigation_observation(base_xy: torch.Tensor, base_yaw: torch.Tensor, base_lin_vel: torch.Tensor,
-                           yaw_rate: torch.Tensor, goal: torch.Tensor, rays: torch.Tensor, last_action: torch.Tensor,
-                           time_left: torch.Tensor, ray_range: float) -> torch.Tensor:
-    """High-level observation, the same in training and deployment (all inputs batched).
-
-    goal: (N, 3) x, y, heading in the world; base_lin_vel: (N, 2) base frame; rays: (N, R) distances (m).
-    """
-    d = goal[:, :2] - base_xy
-    c, s = torch.cos(base_yaw), torch.sin(base_yaw)
-    local = torch.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], dim=1)
-    dist = d.norm(dim=1, keepdim=True)
-    yaw_err = wrap_to_pi(goal[:, 2] - base_yaw)[:, None]
-    return torch.cat([
-        (local / 5.0).clamp(-1.5, 1.5), (dist / 5.0).clamp(max=1.5), torch.sin(yaw_err), torch.cos(yaw_err),
-        base_lin_vel, yaw_rate[:, None] * 0.5, rays / ray_range, last_action, time_left[:, None],
-    ], dim=1)
-
-
-def decode_action(action: torch.Tensor, lows: torch.Tensor, highs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The high level's action (N, [S preferences,] 3) -> skill index (N,) and command (N, 3).
-
-    With several skills the largest preference picks the skill; the command is tanh-squashed
-    into the chosen skill's trained range (lows / highs: (S, 3)), so it can never leave it.
-    Used by training and by the deployment runtime.
-    """
-    num_skills = lows.shape[0]
-    if num_skills > 1:
-        index = action[:, :num_skills].argmax(dim=1)
-        raw = action[:, num_skills:]
-    else:
-        index = torch.zeros(action.shape[0], dtype=torch.long, device=action.device)
-        raw = action
-    low, high = lows[index], highs[index]
-    return index, low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
 
 
 class NavigationEnv(VecEnv):
@@ -267,8 +233,9 @@ class NavigationEnv(VecEnv):
     # ------------------------------------------------------------------ stepping
     def decode(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """High-level action -> (skill index, command squashed into that skill's range)."""
+        prior = torch.tensor(self.cfg.skill_prior, device=self.device) if self.cfg.skill_prior else None
         return decode_action(action, torch.stack([s.command_low for s in self.skills]),
-                             torch.stack([s.command_high for s in self.skills]))
+                             torch.stack([s.command_high for s in self.skills]), prior)
 
     def low_level_actions(self) -> torch.Tensor:
         state = self.ll.robot_state()

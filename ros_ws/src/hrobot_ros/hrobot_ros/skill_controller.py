@@ -43,6 +43,7 @@ class SkillControllerNode(HRobotNode):
         self.cmd = np.zeros(3)
         self.cmd_time = -np.inf
         self.started = False
+        self.steady_ticks = 0
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
@@ -123,9 +124,14 @@ class SkillControllerNode(HRobotNode):
         if state is None:
             return  # no robot yet
         if self.params["autostart"] and not self.started:
-            self.started = self.safety.reset(state, now)
-            if self.started:
-                self.ctrl.request("stand")
+            # start once the state stream is steady (0.5 s of fresh states): nodes still loading on the
+            # same machine can stall it at first, and the state watchdog latches on any gap
+            fresh = now - state.stamp <= self.safety.state_timeout
+            self.steady_ticks = self.steady_ticks + 1 if fresh else 0
+            if self.steady_ticks >= int(0.5 / self.robot.policy_dt):
+                self.started = self.safety.reset(state, now)
+                if self.started:
+                    self.ctrl.request("stand")
         with self.lock:
             fresh = now - self.cmd_time <= self.params["cmd_vel_timeout"]
             cmd = self.cmd.copy() if fresh else np.zeros(3)  # the /cmd_vel watchdog: stand still
