@@ -19,11 +19,13 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from hrobot.bundle import Bundle, _policy_order_spec
+from hrobot.bundle import Bundle, _policy_order_spec, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.obs import RobotState
 from hrobot.safety import DAMPING, JointCommand, MeasuredState
+from hrobot.tasks.nav_io import decode_action, navigation_observation
 
 PASSIVE, STANDUP, POLICY, SITDOWN = "passive", "standup", "policy", "sitdown"
 
@@ -208,13 +210,6 @@ class HighLevelRuntime:
     """
 
     def __init__(self, bundle: Bundle):
-        import torch
-
-        from hrobot.bundle import load_bundle
-        from hrobot.tasks.nav_io import decode_action, navigation_observation
-
-        # imported here, not in step(): a first import inside a control loop stalls it for seconds
-        self._torch, self._decode, self._observe = torch, decode_action, navigation_observation
 
         if bundle.level != "high":
             raise HRobotError(f"{bundle.path}: HighLevelRuntime runs high-level bundles, found level '{bundle.level}'")
@@ -229,7 +224,7 @@ class HighLevelRuntime:
         self.period = 1.0 / self.hl["rate_hz"]
         self.episode_s = self.hl["episode_s"]
         self.last_action = np.zeros(self.meta["action_dim"], dtype=np.float32)
-        self.state = bundle.initial_state(1)
+        self.reset()
 
     def reset(self) -> None:
         self.last_action[:] = 0.0
@@ -237,7 +232,6 @@ class HighLevelRuntime:
 
     def step(self, base_xy, base_yaw: float, base_lin_vel_xy, yaw_rate: float, goal, rays, time_left: float):
         """One high-level decision: returns (skill index, command (3,))."""
-        torch, decode_action, navigation_observation = self._torch, self._decode, self._observe
         rays = np.asarray(rays, dtype=np.float32).reshape(-1)
         if rays.shape[0] != self.num_rays:
             raise HRobotError(f"ray scan: expected {self.num_rays} ranges, got {rays.shape[0]}")

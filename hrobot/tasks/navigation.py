@@ -96,6 +96,10 @@ class NavigationEnv(VecEnv):
         self.dt = self.ll_steps * self.robot.policy_dt
         self.max_episode_length = int(round(cfg.episode_s / self.dt))
         self.num_skills = len(self.skills)
+        if self.skills:  # skill command ranges (S, 3) and the choice prior, for every high-level step
+            self.skill_lows = torch.stack([s.command_low for s in self.skills]).to(self.device)
+            self.skill_highs = torch.stack([s.command_high for s in self.skills]).to(self.device)
+        self.skill_prior = torch.tensor(cfg.skill_prior, device=self.device) if cfg.skill_prior else None
         self.num_actions = self.robot.num_joints if cfg.flat else 3 + (self.num_skills if self.num_skills > 1 else 0)
         self._init_geometry()
         n, dev = self.num_envs, self.device
@@ -233,9 +237,7 @@ class NavigationEnv(VecEnv):
     # ------------------------------------------------------------------ stepping
     def decode(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """High-level action -> (skill index, command squashed into that skill's range)."""
-        prior = torch.tensor(self.cfg.skill_prior, device=self.device) if self.cfg.skill_prior else None
-        return decode_action(action, torch.stack([s.command_low for s in self.skills]),
-                             torch.stack([s.command_high for s in self.skills]), prior)
+        return decode_action(action, self.skill_lows, self.skill_highs, self.skill_prior)
 
     def low_level_actions(self) -> torch.Tensor:
         state = self.ll.robot_state()
@@ -257,8 +259,7 @@ class NavigationEnv(VecEnv):
 
     def step_commands(self, index: torch.Tensor, command: torch.Tensor):
         """Drive the skills with explicit commands (scripted baselines); commands are clamped to the skill range."""
-        low = torch.stack([s.command_low for s in self.skills])[index]
-        high = torch.stack([s.command_high for s in self.skills])[index]
+        low, high = self.skill_lows[index], self.skill_highs[index]
         command = torch.maximum(torch.minimum(command.to(self.device), high), low)
         return self._advance(torch.zeros(self.num_envs, self.num_actions, device=self.device), index, command)
 
