@@ -105,3 +105,50 @@ def test_short_high_level_training_improves_success(tmp_path):
     before = evaluate_navigation(out, episodes=64, seed=77, keep=0, checkpoint="model_0.pt")
     after = evaluate_navigation(out, episodes=64, seed=77, keep=0)
     assert after["success_rate"] >= before["success_rate"] + 0.1, (before["success_rate"], after["success_rate"])
+
+
+SHIPPED_SKILL_CHOICE = REPO / "policies" / "go2_nav_skills"
+
+
+def test_high_level_chooses_the_crouch_skill_under_the_low_bar():
+    """Bar layouts only: the low bar blocks the walk skill, the crouch skill passes under it.
+
+    The shipped two-skill high level (its exported ONNX graph) must pick crouch at the bar and reach
+    goals that pure pursuit on the walk skill, on the same layouts, cannot.
+    """
+    from hrobot.eval import _nav_run, policy_source
+    from hrobot.tasks import load_task
+
+    info, make_actor = policy_source(SHIPPED_SKILL_CHOICE)
+    cfg = load_task(info["task"]).env_cfg()
+    cfg.num_envs, cfg.skills = 48, tuple(info["skills"])
+    cfg.bar_prob, cfg.obstacle_prob, cfg.block_prob, cfg.goal_distance = 1.0, 0.0, 0.0, (3.5, 5.0)
+    env = NavigationEnv(cfg, seed=31, eval_mode=True)
+    assert [s.name for s in env.skills] == ["go2_walk", "go2_crouch"]
+    bar = env.has_bar.clone()
+    assert bar.sum() >= 24  # the bar lies between start and goal wherever |dx| > 1.6 m
+
+    act, obs = make_actor(env), env.get_observations()
+    bar_x = env.ll.mocap_pos[:, env.bar_mocap, 0].clone()
+    done = torch.zeros(env.num_envs, dtype=torch.bool)
+    success = torch.zeros_like(done)
+    at_bar = crouch_at_bar = 0
+    with torch.inference_mode():
+        for _ in range(env.max_episode_length):
+            near = bar & ~done & ((env.ll.base_pos[:, 0] - bar_x).abs() < 0.3)
+            obs, _, dones, _ = env.step(act(obs))
+            at_bar += int(near.sum())
+            crouch_at_bar += int((near & (env.skill_index == 1)).sum())
+            success |= dones & env.last_outcome["success"] & ~done
+            done |= dones
+            if bool(done.all()):
+                break
+    hl_success = float(success[bar].float().mean())
+
+    walk_only = NavigationEnv(cfg, seed=31, eval_mode=True, skills=env.skills[:1])
+    pp = _nav_run(walk_only, "pure_pursuit", keep=0)
+    pp_success, pp_collided = float(pp["success"][bar].float().mean()), float(pp["collided"][bar].float().mean())
+
+    assert at_bar > 0 and crouch_at_bar / at_bar > 0.8, (crouch_at_bar, at_bar)
+    assert pp_collided > 0.5, pp_collided  # walking into the bar fails
+    assert hl_success >= 0.6 and hl_success >= pp_success + 0.3, (hl_success, pp_success)
