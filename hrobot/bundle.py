@@ -78,22 +78,25 @@ class Bundle:
 # ---------------------------------------------------------------- export
 
 
-def _export_onnx(actor, obs_dim: int, path: Path) -> dict | None:
-    """Export the actor (deterministic, normaliser included); returns the recurrent metadata, if any."""
+def _export_onnx(actor, path: Path) -> dict:
+    """Export the actor (deterministic, normaliser included) with rsl_rl's own ONNX module.
+
+    Returns the graph's input and output names and, for recurrent actors, the state metadata.
+    """
     module = actor.as_onnx(verbose=False).eval()
-    if not getattr(actor, "is_recurrent", False):
-        torch.onnx.export(module, (torch.zeros(1, obs_dim),), str(path), input_names=["obs"], output_names=["actions"],
-                          dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}}, opset_version=17, dynamo=False)
-        return None
-    inputs, outputs = module.input_names, module.output_names  # obs, h_in[, c_in] -> actions, h_out[, c_out]
-    axes = {"obs": {0: "batch"}, "actions": {0: "batch"}, **{n: {1: "batch"} for n in inputs[1:] + outputs[1:]}}
+    inputs, outputs = module.input_names, module.output_names  # obs[, h_in[, c_in]] -> actions[, h_out[, c_out]]
+    axes = {inputs[0]: {0: "batch"}, outputs[0]: {0: "batch"}, **{n: {1: "batch"} for n in inputs[1:] + outputs[1:]}}
     with warnings.catch_warnings():  # the tracer's RNN notes; the state is an input, so any batch size works
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
         torch.onnx.export(module, module.get_dummy_inputs(), str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes=axes, opset_version=17, dynamo=False)
-    return {"type": module.rnn_type, "num_layers": module.num_layers, "hidden_size": module.hidden_size,
-            "state_inputs": inputs[1:], "state_outputs": outputs[1:]}
+    names = {"input_name": inputs[0], "output_name": outputs[0]}
+    if not getattr(actor, "is_recurrent", False):
+        return names
+    return {**names, "recurrent": {"type": module.rnn_type, "num_layers": module.num_layers,
+                                   "hidden_size": module.hidden_size, "state_inputs": inputs[1:],
+                                   "state_outputs": outputs[1:]}}
 
 
 def write_metadata(onnx_path: Path, meta: dict) -> None:
@@ -123,7 +126,7 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     actor = load_actor(run_dir, env)
     out.mkdir(parents=True, exist_ok=True)
     obs_dim = int(env.get_observations()["policy"].shape[1])
-    recurrent = _export_onnx(actor, obs_dim, out / "policy.onnx")
+    graph = _export_onnx(actor, out / "policy.onnx")
 
     robot = env.robot
     meta = {
@@ -140,9 +143,7 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
         "history_length": 1,
         "policy_rate_hz": robot.policy_rate_hz,
         "pd_rate_hz": robot.pd_rate_hz,
-        "input_name": "obs",
-        "output_name": "actions",
-        **({"recurrent": recurrent} if recurrent else {}),
+        **graph,  # input_name, output_name and, for recurrent policies, recurrent
         "normalizer": "in the graph" if train_cfg_normalized(run_dir) else "none (observations are pre-scaled)",
         "source": {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"]},
     }

@@ -244,9 +244,12 @@ def _nav_run(env, controller, keep: int) -> dict:
               "boxes": [t.cpu().clone() for t in env.boxes()], "has_bar": env.has_bar.cpu().clone()}
     paths = [[env.ll.base_pos[i, :2].cpu().tolist()] for i in range(keep)]
     skill_use = torch.zeros(n, max(env.num_skills, 1))
+    skill_at_bar = torch.zeros_like(skill_use)  # steps that start within 0.3 m of the bar, per skill
+    bar_x = env.ll.mocap_pos[:, env.bar_mocap, 0].cpu().clone()
     obs = env.get_observations()
     with torch.inference_mode():
         for _ in range(env.max_episode_length):
+            near = layout["has_bar"] & ~done & ((env.ll.base_pos[:, 0].cpu() - bar_x).abs() < 0.3)
             if controller == "pure_pursuit":
                 obs, _, dones, _ = env.step_commands(torch.zeros(n, dtype=torch.long), pure_pursuit(env))
             else:
@@ -259,13 +262,15 @@ def _nav_run(env, controller, keep: int) -> dict:
             alive = ~done & ~o["dones"]
             if env.num_skills > 1:
                 skill_use[torch.arange(n), env.skill_index.cpu()] += alive.float()
+                skill_at_bar[torch.arange(n), env.skill_index.cpu()] += near.float()
             for i in range(keep):
                 if alive[i]:  # an env that just ended was already reset: its position is the next start
                     paths[i].append(env.ll.base_pos[i, :2].cpu().tolist())
             done |= o["dones"]
             if bool(done.all()):
                 break
-    return {**out, "time_s": time_s, "blocked": blocked, "layout": layout, "paths": paths, "skill_use": skill_use}
+    return {**out, "time_s": time_s, "blocked": blocked, "layout": layout, "paths": paths, "skill_use": skill_use,
+            "skill_at_bar": skill_at_bar}
 
 
 def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
@@ -314,8 +319,10 @@ def evaluate_navigation(run_dir: Path, episodes: int = 200, seed: int = 1000, pl
         use = runs["high_level"]["skill_use"]
         bar = runs["high_level"]["layout"]["has_bar"]
         share = use / use.sum(dim=1, keepdim=True).clamp(min=1)
+        at_bar = runs["high_level"]["skill_at_bar"].sum(dim=0)
         results["skill_share"] = {s.name: {"bar_layouts": float(share[bar, i].mean()) if bar.any() else None,
-                                           "other_layouts": float(share[~bar, i].mean()) if (~bar).any() else None}
+                                           "other_layouts": float(share[~bar, i].mean()) if (~bar).any() else None,
+                                           "at_bar": float(at_bar[i] / at_bar.sum()) if at_bar.sum() else None}
                                   for i, s in enumerate(env.skills)}
         results["bar_layouts"] = _nav_summary(runs["high_level"], bar)
     if plot is not None:

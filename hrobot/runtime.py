@@ -210,7 +210,6 @@ class HighLevelRuntime:
     """
 
     def __init__(self, bundle: Bundle):
-
         if bundle.level != "high":
             raise HRobotError(f"{bundle.path}: HighLevelRuntime runs high-level bundles, found level '{bundle.level}'")
         self.bundle, self.meta, self.hl = bundle, bundle.meta, bundle.meta["high_level"]

@@ -25,7 +25,7 @@ from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
-from hrobot.tasks.nav_io import decode_action, navigation_observation  # noqa: F401 (shared with deployment)
+from hrobot.tasks.nav_io import decode_action, navigation_observation
 from hrobot.sim.scene import BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
