@@ -112,10 +112,14 @@ def hardware() -> str:
 
 
 def git_commit() -> str:
+    """Short HEAD commit, with '+dirty' when tracked files differ from it (the run's git/ folder holds the diff)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent,
+                              timeout=5).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or "unknown"
+        head = git("rev-parse", "--short", "HEAD")
+        return (head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
