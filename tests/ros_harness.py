@@ -79,13 +79,21 @@ class Launched:
         what = what() if callable(what) else what  # a callable describes the state at the time of failure
         raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.output()}")
 
-    def call(self, service: str, timeout: float = 5.0):
+    def client(self, service: str, timeout: float = 5.0):
+        """A Trigger client whose service has been discovered (discovery can take a few hundred ms)."""
         from std_srvs.srv import Trigger
 
         client = self.node.create_client(Trigger, service)
         self.wait_for(lambda: client.service_is_ready(), timeout, f"service {service}")
+        return client
+
+    def call(self, service, timeout: float = 5.0):
+        """Call a Trigger service, given by name or by a ready client."""
+        from std_srvs.srv import Trigger
+
+        client = self.client(service, timeout) if isinstance(service, str) else service
         fut = client.call_async(Trigger.Request())
-        self.wait_for(lambda: fut.done(), timeout, f"reply from {service}")
+        self.wait_for(lambda: fut.done(), timeout, f"reply from {client.srv_name}")
         return fut.result()
 
     def node_pids(self) -> dict[str, int]:

@@ -239,7 +239,7 @@ def test_faults_planner_death_estop_and_bad_goals(go2_sim):
     assert time.monotonic() - t_kill <= 0.5 + 0.15  # + one odometry window / spin granularity
 
 
-def test_estop_reaches_damping_within_two_control_periods(go2_sim):
+def test_estop_reaches_damping_within_two_control_periods(go2_sim, tmp_path):
     from hrobot_msgs.msg import JointCommand
     from nav_msgs.msg import Odometry
 
@@ -249,12 +249,19 @@ def test_estop_reaches_damping_within_two_control_periods(go2_sim):
     ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
     ros.spin(4.0)
     assert cmds[-1][1].mode == JointCommand.MODE_POSITION
+    estop = ros.client("/skill_controller/estop")  # discovered before the clock starts
     t_call = time.monotonic()
-    reply = ros.call("/skill_controller/estop")
+    reply = ros.call(estop)
     assert reply.success
     first_damping = ros.wait_for(lambda: next((t for t, m in cmds if t >= t_call and m.mode == 1), None), 2.0,
                                  "a damping command")
-    assert first_damping - t_call <= 2 * 0.02 + 0.01  # two control periods (+ service round trip)
+    # end to end (service request, controller, DDS, this process's executor) on a shared 2-core machine
+    assert first_damping - t_call <= 0.2
+    rc, out = ros.stop()
+    assert rc == 0, out
+    ctrl = json.loads((tmp_path / "ctrl.json").read_text())
+    # the controller's own clock: e-stop received to its damping command published, two control periods
+    assert ctrl["trip_to_damping_ms_max"] <= 2 * 20.0, ctrl
 
 
 def test_bench_ros_short(tmp_path):
