@@ -170,6 +170,23 @@ def params_file(bringup: Bringup, node: str, folder: Path) -> Path:
 # ---------------------------------------------------------------- launcher
 
 
+def die_with_parent(sig: int = signal.SIGINT):
+    """A Popen preexec_fn: the child gets `sig` when the process that started it dies, however it dies
+    (Linux prctl PR_SET_PDEATHSIG), so no node outlives its launcher. None where prctl is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    parent = os.getpid()
+
+    def arm() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig))  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), sig)
+
+    return arm
+
+
 def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None) -> int:
     """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying."""
     b = load_bringup(path)
@@ -189,7 +206,7 @@ def launch(path: str | Path, duration: float | None = None, log=print, env_extra
         for name, exe in exes.items():
             pf = params_file(b, name, Path(tmp.name))
             procs[name] = subprocess.Popen([str(exe), "--ros-args", "-r", f"__node:={name}", "--params-file", str(pf)],
-                                           env=env, start_new_session=True)
+                                           env=env, start_new_session=True, preexec_fn=die_with_parent())
             log(f"hrobot launch: started {name} (pid {procs[name].pid})")
         t0 = time.monotonic()
         while stop["signal"] is None:

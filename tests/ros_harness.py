@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from hrobot.deploy import ros_env
+from hrobot.deploy import die_with_parent, ros_env
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = ros_env()
@@ -37,7 +37,7 @@ class Launched:
         env = dict(ENV, ROS_DOMAIN_ID=str(self.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
         self.proc = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "launch", str(bringup)], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent())
         os.environ["ROS_DOMAIN_ID"] = str(self.domain)
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         import rclpy

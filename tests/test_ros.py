@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
+import signal
 import subprocess
 import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +160,36 @@ def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_pat
     assert "node 'skill_controller' died" in out
     s = json.loads(stats.read_text())  # written by sim_robot on its clean shutdown
     assert s["safety"] == "tripped" and "stale command" in s["last_trip_reason"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # zombies are dead
+    except FileNotFoundError:
+        return False
+
+
+def test_nodes_do_not_outlive_a_killed_launcher(tmp_path):
+    from sensor_msgs.msg import JointState
+
+    f = bringup_file(tmp_path, {"sim_robot": {"robot": "go2"}, "skill_controller": {"bundle": str(WALK)}})
+    ros, pids = Launched(f), {}
+    try:
+        states = ros.subscribe("/joint_states", JointState)
+        ros.wait_for(lambda: len(states) > 10, 30, "joint states")
+        pids = ros.node_pids()
+        assert set(pids) == {"sim_robot", "skill_controller"}, pids
+        os.kill(ros.proc.pid, signal.SIGKILL)  # no chance to stop its nodes itself
+        ros.proc.wait()
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and any(_alive(p) for p in pids.values()):
+            time.sleep(0.1)
+        assert not [n for n, p in pids.items() if _alive(p)], "nodes still running after their launcher was killed"
+    finally:
+        for p in pids.values():
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        ros.stop()  # reads the launcher's output to EOF: after its nodes, which share the pipe
 
 
 @pytest.fixture
