@@ -48,6 +48,7 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "robot": ("string", "", "robot to validate the bundle against (default: the bundle's own)"),
         "cmd_vel_timeout": ("double", 0.25, "seconds without /cmd_vel before commanding a stand-still"),
         "autostart": ("bool", True, "stand up and start the policy as soon as the robot state arrives"),
+        "state_timeout": ("double", 0.0, "seconds without a fresh robot state before damping (0: 2 control periods)"),
         "stats_file": ("string", "", "write loop timing statistics here (JSON) on shutdown"),
     },
     "goal_planner": {

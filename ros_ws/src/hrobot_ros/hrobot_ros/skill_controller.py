@@ -20,7 +20,7 @@ from std_srvs.srv import Trigger
 from hrobot.bundle import load_bundle
 from hrobot.robots import load_robot
 from hrobot.runtime import Controller, PolicyRuntime
-from hrobot.safety import DAMPING, MeasuredState, SafetyLayer
+from hrobot.safety import DAMPING, MeasuredState, SafetyConfig, SafetyLayer
 from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
 
 
@@ -32,7 +32,7 @@ class SkillControllerNode(HRobotNode):
         self.rt = PolicyRuntime(bundle)
         self.robot = self.rt.robot
         self.ctrl = Controller(self.rt)
-        self.safety = SafetyLayer(self.robot)
+        self.safety = SafetyLayer(self.robot, SafetyConfig(state_timeout=p["state_timeout"] or None))
         self.index = {n: i for i, n in enumerate(self.robot.joint_names)}
         self.lock = threading.Lock()
         n = self.robot.num_joints
