@@ -10,21 +10,26 @@ KIND = "locomotion"
 
 POLICY_OBS = PROPRIO_OBS + (ObsTerm("gait_phase", 1.0),)
 
+# Regularisers at a tenth of unitree_rl_gym's G1 weights, and init std 0.5 instead of 0.8: with
+# theirs, the reset's random base velocity knocks the robot over within ~1 s, penalties outweigh
+# the alive and tracking terms, the clipped total is 0 on most steps and the entropy bonus inflates
+# the std. Probe (256 envs, 80 iterations, seed 0): mean episode length 44 steps with theirs, 64 with
+# these (and 136 at 220 iterations).
 REWARDS = {
     "tracking_lin_vel": 1.0,
     "tracking_ang_vel": 0.5,
-    "lin_vel_z": -2.0,
-    "ang_vel_xy": -0.05,
-    "orientation": -1.0,
-    "base_height": -10.0,
-    "dof_acc": -2.5e-7,
-    "dof_vel": -1e-3,
-    "action_rate": -0.01,
+    "lin_vel_z": -0.2,
+    "ang_vel_xy": -0.005,
+    "orientation": -0.1,
+    "base_height": -1.0,
+    "dof_acc": -2.5e-8,
+    "dof_vel": -1e-4,
+    "action_rate": -0.001,
     "dof_pos_limits": -5.0,
     "alive": 0.15,
-    "joint_deviation": -0.5,
-    "feet_slip": -0.2,
-    "feet_swing_height": -20.0,
+    "joint_deviation": -0.05,
+    "feet_slip": -0.02,
+    "feet_swing_height": -2.0,
     "gait_contact": 0.18,
     "collision": -1.0,
 }
@@ -53,7 +58,7 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
 
 
 def train_cfg() -> dict:
-    return ppo_cfg(hidden=(256, 128, 64), init_std=0.8)
+    return ppo_cfg(hidden=(256, 128, 64), init_std=0.5)
 
 
 make_env = LocomotionEnv
