@@ -181,7 +181,7 @@ def die_with_parent(sig: int = signal.SIGINT):
     parent = os.getpid()
 
     def arm() -> None:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig))  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, int(sig))  # 1 = PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the parent died before the signal was armed
             os.kill(os.getpid(), sig)
 

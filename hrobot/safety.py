@@ -96,6 +96,8 @@ class SafetyLayer:
         self.damping_kd = robot.kd * self.cfg.damping_kd_factor
         self.check_tilt = robot.floating_base if floating_base is None else floating_base
         self.trips: list[Trip] = []
+        self.trip_to_damping: list[float] = []  # s from each trip to the first damping command after it
+        self._trips_answered = 0
         self.tripped = True  # a robot starts in damping until reset() confirms a sane state
         self._reason = "not started"
         self._last_q: np.ndarray | None = None
@@ -169,6 +171,14 @@ class SafetyLayer:
     def filter(self, command: JointCommand | None, state: MeasuredState | None, now: float | None = None) -> JointCommand:
         """The command the robot may receive this control period (damping once anything is wrong)."""
         now = time.monotonic() if now is None else now
+        out = self._filter(command, state, now)
+        if out.mode == DAMPING and len(self.trips) > self._trips_answered:  # a new trip's first damping command
+            # an e-stop from another thread can be stamped after this period's `now`: that is 0 s late
+            self.trip_to_damping.append(max(now - self.trips[-1].stamp, 0.0))
+            self._trips_answered = len(self.trips)
+        return out
+
+    def _filter(self, command: JointCommand | None, state: MeasuredState | None, now: float) -> JointCommand:
         if self.tripped:
             return self.damping(state)
         problem = self._state_problem(state, now)

@@ -293,7 +293,7 @@ def test_estop_reaches_damping_within_two_control_periods(go2_sim, tmp_path):
     rc, out = ros.stop()
     assert rc == 0, out
     ctrl = json.loads((tmp_path / "ctrl.json").read_text())
-    # the controller's own clock: e-stop received to its damping command published, two control periods
+    # the safety layer's own clock: e-stop received to the control period that commands damping, two periods
     assert ctrl["trip_to_damping_ms_max"] <= 2 * 20.0, ctrl
 
 

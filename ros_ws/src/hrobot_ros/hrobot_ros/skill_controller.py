@@ -44,8 +44,6 @@ class SkillControllerNode(HRobotNode):
         self.cmd_time = -np.inf
         self.started = False
         self.steady_ticks = 0
-        self.trips_damped = 0  # safety trips already answered by a damping command
-        self.trip_to_damping_s: list[float] = []  # trip (e-stop call, watchdog) to its first damping command
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
@@ -147,15 +145,12 @@ class SkillControllerNode(HRobotNode):
         msg.kp, msg.kd, msg.effort = safe.kp.tolist(), safe.kd.tolist(), safe.tau.tolist()
         msg.mode = JointCommandMsg.MODE_DAMPING if safe.mode == DAMPING else JointCommandMsg.MODE_POSITION
         self.pub.publish(msg)
-        if safe.mode == DAMPING and len(self.safety.trips) > self.trips_damped:  # a new trip's first damping command
-            self.trip_to_damping_s.append(time.monotonic() - self.safety.trips[-1].stamp)
-            self.trips_damped = len(self.safety.trips)
 
     # ---- reporting
     def stats(self) -> dict:
         return {"mode": self.ctrl.mode, "safety": "tripped" if self.safety.tripped else "ok",
                 "last_trip_reason": self.safety.trips[-1].reason if self.safety.trips else "",
-                "trip_to_damping_ms_max": 1e3 * max(self.trip_to_damping_s, default=float("nan")), **self.loop.stats()}
+                "trip_to_damping_ms_max": 1e3 * max(self.safety.trip_to_damping, default=float("nan")), **self.loop.stats()}
 
     def status(self, stats: dict) -> tuple[int, str]:
         return (2 if stats["safety"] == "tripped" else 0), f"{stats['mode']}, safety {stats['safety']}"
