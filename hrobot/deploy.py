@@ -56,6 +56,10 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "goal_frame": ("string", "odom", "frame goals must be given in"),
     },
 }
+# Parameters every ROS 2 node has (rclpy declares them; the nodes do not declare them again).
+COMMON_PARAMS: dict[str, tuple[str, object, str]] = {
+    "use_sim_time": ("bool", False, "run on the simulator's /clock instead of the wall clock"),
+}
 
 
 @dataclass
@@ -85,7 +89,7 @@ def load_bringup(path: str | Path) -> Bringup:
 
 
 def validate_params(node: str, params: dict, where: str, root: Path) -> dict:
-    schema = NODE_PARAMS[node]
+    schema = {**NODE_PARAMS[node], **COMMON_PARAMS}
     if not isinstance(params, dict):
         raise HRobotError(f"{where}: expected a mapping of parameters")
     for key in params:

@@ -53,6 +53,8 @@ class Launched:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.messages: dict[str, list] = {}
+        self._out: str | None = None
+        self._stopped = False
 
     def subscribe(self, topic: str, msg_type, qos=None) -> list:
         from rclpy.qos import qos_profile_sensor_data
@@ -116,11 +118,7 @@ class Launched:
         os.kill(pids[name], signal.SIGKILL)
 
     def output(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stdout.read() if self.proc.stdout else ""
-
-    def stop(self) -> tuple[int, str]:
+        """The launch's output; a launch still running is interrupted first (a failing test needs the nodes' logs)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -128,9 +126,18 @@ class Launched:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.context)
-        return self.proc.returncode, self.proc.stdout.read() if self.proc.stdout else ""
+        if self._out is None:
+            self._out = self.proc.stdout.read() if self.proc.stdout else ""
+        return self._out
+
+    def stop(self) -> tuple[int, str]:
+        """Interrupt the launch (if running) and close the client node; returns its exit code and output."""
+        out = self.output()
+        if not self._stopped:
+            self._stopped = True
+            self.node.destroy_node()
+            self.rclpy.shutdown(context=self.context)
+        return self.proc.returncode, out
 
 
 def goal_msg(x: float, y: float, yaw: float, frame: str = "odom"):

@@ -150,12 +150,9 @@ def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_pat
         ros.subscribe("/joint_states", JointState)
         ros.wait_for(lambda: len(cmds) > 20, 30, "joint commands from skill_controller")
         ros.kill_node("skill_controller")
-        code, out = None, ""
         ros.wait_for(lambda: ros.proc.poll() is not None, 20, "the launcher to notice the dead node")
-        code, out = ros.stop()
     finally:
-        if ros.proc.poll() is None:
-            ros.stop()
+        code, out = ros.stop()
     assert code == 1
     assert "node 'skill_controller' died" in out
     s = json.loads(stats.read_text())  # written by sim_robot on its clean shutdown
@@ -192,20 +189,35 @@ def test_nodes_do_not_outlive_a_killed_launcher(tmp_path):
         ros.stop()  # reads the launcher's output to EOF: after its nodes, which share the pipe
 
 
-@pytest.fixture
-def go2_sim(tmp_path):
+def _launch_go2_sim(tmp_path: Path, **controller: object) -> Launched:
+    """deploy/go2/sim.yaml (skill_controller parameters overridden by `controller`), with stats files in tmp_path."""
     for b in (WALK, NAV):
         assert (b / "policy.onnx").is_file(), f"{b} must be shipped (hrobot export)"
     cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim.yaml").read_text())
     cfg["root"] = str(REPO)
     cfg["nodes"]["sim_robot"]["stats_file"] = str(tmp_path / "sim.json")
-    cfg["nodes"]["skill_controller"]["stats_file"] = str(tmp_path / "ctrl.json")
+    cfg["nodes"]["skill_controller"].update(stats_file=str(tmp_path / "ctrl.json"), **controller)
     f = tmp_path / "sim.yaml"
     f.write_text(yaml.safe_dump(cfg))
-    ros = Launched(f)
+    return Launched(f)
+
+
+@pytest.fixture
+def go2_sim(tmp_path):
+    ros = _launch_go2_sim(tmp_path)
     yield ros
-    if ros.proc.poll() is None:
-        ros.stop()
+    ros.stop()
+
+
+def _wait_policy_running(ros) -> None:
+    """Until skill_controller reports (on /diagnostics) that it runs the policy with the safety layer ok."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+    status = lambda: [s.message for _, m in diag for s in m.status if s.name == "skill_controller"][-1:]  # noqa: E731
+    ros.wait_for(lambda: status() == ["policy, safety ok"], 30,
+                 lambda: f"skill_controller to stand up and run the policy; its status: {status()}")
+    ros.spin(0.5)  # settle after the stand-up
 
 
 def _odom_xy(box):
@@ -221,7 +233,7 @@ def test_end_to_end_goal_over_ros(go2_sim):
     odom = ros.subscribe("/odom", Odometry)
     status = ros.subscribe("/goal_status", String, qos=10)
     ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
-    ros.spin(4.0)  # stand up (2.5 s) and settle
+    _wait_policy_running(ros)
     start = _odom_xy(odom)
     goal = start + np.array([1.6, -0.6])  # in free space: >= 1 m from every obstacle of deploy/go2/sim.yaml
     pub = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
@@ -244,7 +256,7 @@ def test_faults_planner_death_estop_and_bad_goals(go2_sim):
     odom = ros.subscribe("/odom", Odometry)
     status = ros.subscribe("/goal_status", String, qos=10)
     ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
-    ros.spin(4.0)
+    _wait_policy_running(ros)
     pub = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
     ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "goal_planner to subscribe")
 
@@ -280,7 +292,7 @@ def test_estop_reaches_damping_within_two_control_periods(go2_sim, tmp_path):
     odom = ros.subscribe("/odom", Odometry)
     cmds = ros.subscribe("/joint_commands", JointCommand, qos=10)
     ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
-    ros.spin(4.0)
+    _wait_policy_running(ros)
     assert cmds[-1][1].mode == JointCommand.MODE_POSITION
     estop = ros.client("/skill_controller/estop")  # discovered before the clock starts
     t_call = time.monotonic()
@@ -295,6 +307,29 @@ def test_estop_reaches_damping_within_two_control_periods(go2_sim, tmp_path):
     ctrl = json.loads((tmp_path / "ctrl.json").read_text())
     # the safety layer's own clock: e-stop received to the control period that commands damping, two periods
     assert ctrl["trip_to_damping_ms_max"] <= 2 * 20.0, ctrl
+
+
+@pytest.mark.parametrize("sim_time", [True, False])
+def test_a_paused_simulator_trips_the_state_watchdog_only_on_the_wall_clock(tmp_path, sim_time):
+    """A simulator stalled on a shared CPU stops its /clock too: under use_sim_time that is no stale state.
+    On the wall clock (as on hardware) the same 0.6 s silence latches damping. (The wall-clock case uses a
+    0.25 s state timeout so that start-up stalls of the nodes sharing these 2 cores do not trip it first.)"""
+    ros = _launch_go2_sim(tmp_path, use_sim_time=sim_time, state_timeout=0.25)
+    try:
+        _wait_policy_running(ros)
+        pid = ros.node_pids()["sim_robot"]
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.6)
+        os.kill(pid, signal.SIGCONT)
+        ros.spin(1.0)
+    finally:
+        rc, out = ros.stop()
+    ctrl = json.loads((tmp_path / "ctrl.json").read_text())
+    if sim_time:
+        assert ctrl["safety"] == "ok" and ctrl["mode"] == "policy", (ctrl, out)
+    else:
+        assert ctrl["safety"] == "tripped" and "stale state" in ctrl["last_trip_reason"], (ctrl, out)
+        assert "safety tripped, damping: stale state" in out
 
 
 def test_bench_ros_short(tmp_path):

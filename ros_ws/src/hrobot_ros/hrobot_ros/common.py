@@ -140,6 +140,19 @@ class HRobotNode(Node):
 
     stats_file = ""
 
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.use_sim_time = bool(self.get_parameter("use_sim_time").value)
+
+    def now_s(self) -> float | None:
+        """Seconds on the clock the node's watchdogs use: monotonic, or under use_sim_time the simulator's
+        /clock (None until its first message). A simulator that stalls on a shared CPU stops its clock
+        with it, so its stalls are not mistaken for a robot that stopped reporting."""
+        if not self.use_sim_time:
+            return time.monotonic()
+        ns = self.get_clock().now().nanoseconds
+        return ns * 1e-9 if ns > 0 else None
+
     def start_loop(self, period: float, body: Callable[[], None]) -> None:
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self.publish_diagnostics)

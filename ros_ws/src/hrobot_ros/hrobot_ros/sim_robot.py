@@ -1,7 +1,8 @@
 """sim_robot: the MuJoCo robot as hardware (hrobot.robot_io.SimRobot behind the safety layer).
 
 Physics and motor PD run at the robot's PD rate in real time. Publishes /joint_states,
-/imu, /odom and two ray-scan layers (/scan_low, /scan_high); applies /joint_commands
+/imu, /odom, two ray-scan layers (/scan_low, /scan_high) and the simulation time on /clock
+(for nodes with use_sim_time); applies /joint_commands
 through its own SafetyLayer, whose command watchdog falls back to damping when commands
 stop. Services: ~/reset (clear a safety trip).
 """
@@ -14,6 +15,7 @@ import numpy as np
 from geometry_msgs.msg import Quaternion, Vector3
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_srvs.srv import Trigger
 
@@ -25,6 +27,7 @@ from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_param
                                wall_now)
 
 RAY_HEIGHTS, NUM_RAYS, RAY_RANGE = (0.12, 0.32), 16, 3.0  # the navigation policies' ray scan
+CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
 
 
 class SimRobotNode(HRobotNode):
@@ -48,6 +51,7 @@ class SimRobotNode(HRobotNode):
         self.pub_imu = self.create_publisher(Imu, "imu", STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, "odom", STATE_QOS)
         self.pub_scan = [self.create_publisher(LaserScan, t, STATE_QOS) for t in ("scan_low", "scan_high")]
+        self.pub_clock = self.create_publisher(Clock, "/clock", STATE_QOS)
         self.create_subscription(JointCommandMsg, "joint_commands", self.on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self.on_reset)
 
@@ -55,6 +59,7 @@ class SimRobotNode(HRobotNode):
         state_rate = p["state_rate_hz"] or 1.0 / dt
         self.state_every = max(int(round(1.0 / (state_rate * dt))), 1)
         self.scan_every = max(int(round(1.0 / (p["scan_rate_hz"] * dt))), 1)
+        self.clock_every = max(int(round(1.0 / (CLOCK_RATE_HZ * dt))), 1)
         self.steps = 0
         self.stats_file = p["stats_file"]
         self.start_loop(dt, self.physics_step)
@@ -94,6 +99,10 @@ class SimRobotNode(HRobotNode):
         self.robot.send(cmd)  # the safety layer: limits, watchdogs, damping on any trip
         self.robot.advance(self.robot.model.opt.timestep)
         self.steps += 1
+        if self.steps % self.clock_every == 0:
+            msg = Clock()
+            msg.clock.sec, msg.clock.nanosec = divmod(int(round(self.robot.data.time * 1e9)), 1_000_000_000)
+            self.pub_clock.publish(msg)
         if self.steps % self.state_every == 0:
             self.publish_state()
         if self.steps % self.scan_every == 0:

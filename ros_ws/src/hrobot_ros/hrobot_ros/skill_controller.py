@@ -3,13 +3,14 @@
 Runs hrobot's Controller (passive -> stand up -> policy -> sit down) and SafetyLayer on
 /joint_states + /imu and /cmd_vel (geometry_msgs/Twist: vx, vy, wz), and publishes
 /joint_commands. If /cmd_vel stops for cmd_vel_timeout, the command becomes a
-stand-still. Services: ~/stand, ~/sit, ~/estop (latched damping), ~/reset.
+stand-still. Services: ~/stand, ~/sit, ~/estop (latched damping), ~/reset. Watchdogs run
+on the monotonic clock, or under use_sim_time on the simulator's /clock. Every safety trip
+is logged with its reason.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 from geometry_msgs.msg import Twist
@@ -44,6 +45,7 @@ class SkillControllerNode(HRobotNode):
         self.cmd_time = -np.inf
         self.started = False
         self.steady_ticks = 0
+        self.trips_logged = 0
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
@@ -63,10 +65,13 @@ class SkillControllerNode(HRobotNode):
         except KeyError as e:
             self.get_logger().error(f"joint state names a joint the robot does not have: {e}")
             return
+        now = self.now_s()
+        if now is None:
+            return  # under use_sim_time, states count from the simulator's first /clock message
         with self.lock:
             self.q[order] = msg.position
             self.dq[order] = msg.velocity
-            self.state_stamp, self.state_time = msg.header.stamp, time.monotonic()
+            self.state_stamp, self.state_time = msg.header.stamp, now
 
     def on_imu(self, msg: Imu) -> None:
         o, w = msg.orientation, msg.angular_velocity
@@ -79,8 +84,9 @@ class SkillControllerNode(HRobotNode):
         if not np.all(np.isfinite(v)):
             self.get_logger().warning("cmd_vel with NaN/inf ignored")
             return
+        now = self.now_s()
         with self.lock:
-            self.cmd, self.cmd_time = v, time.monotonic()
+            self.cmd, self.cmd_time = v, -np.inf if now is None else now
 
     # ---- services
     def _reply(self, response, ok: bool, message: str):
@@ -98,7 +104,7 @@ class SkillControllerNode(HRobotNode):
         return self._reply(response, True, "sitting down")
 
     def srv_estop(self, request, response):
-        self.safety.estop("service call", time.monotonic())
+        self.safety.estop("service call", self.now_s())
         return self._reply(response, True, "e-stop latched: damping")
 
     def srv_reset(self, request, response):
@@ -109,7 +115,7 @@ class SkillControllerNode(HRobotNode):
 
     def _reset_safety(self) -> bool:
         state = self._state()
-        return state is not None and self.safety.reset(state, time.monotonic())
+        return state is not None and self.safety.reset(state, self.now_s())
 
     # ---- control
     def _state(self) -> MeasuredState | None:
@@ -119,10 +125,10 @@ class SkillControllerNode(HRobotNode):
             return MeasuredState(self.q.copy(), self.dq.copy(), self.quat.copy(), self.gyro.copy(), self.state_time)
 
     def control_step(self) -> None:
-        now = time.monotonic()
         state = self._state()
         if state is None:
             return  # no robot yet
+        now = self.now_s()
         if self.params["autostart"] and not self.started:
             # start once the state stream is steady (0.5 s of fresh states): nodes still loading on the
             # same machine can stall it at first, and the state watchdog latches on any gap
@@ -138,6 +144,10 @@ class SkillControllerNode(HRobotNode):
             stamp = self.state_stamp
         desired = self.ctrl.step(state, cmd, now, safety_tripped=self.safety.tripped)
         safe = self.safety.filter(desired, state, now)
+        if len(self.safety.trips) > self.trips_logged:  # every trip in the log, with its reason
+            for trip in self.safety.trips[self.trips_logged:]:
+                self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
+            self.trips_logged = len(self.safety.trips)
         msg = JointCommandMsg()
         msg.stamp_sec, msg.stamp_nanosec = stamp.sec, stamp.nanosec
         msg.name = self.robot.joint_names
