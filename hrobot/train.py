@@ -183,6 +183,8 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     last: dict = {}
     progress_log = (out / "progress.jsonl").open("a")
 
+    commit = git_commit()  # the tree at launch (edits made while it trains do not change the run)
+
     def summary(status: str) -> dict:
         """run.json: rewritten at every checkpoint (status running) and at the end, so a killed run stays usable."""
         steps = runner.iterations_done * train_cfg["num_steps_per_env"] * cfg.num_envs
@@ -201,7 +203,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
             "wall_time_s": previous.get("wall_time_s", 0.0) + time.time() - t0,
             "hardware": hardware(),
             "torch": torch.__version__,
-            "git_commit": git_commit(),
+            "git_commit": commit,
             "commands": previous.get("commands", []) + ([command] if command else []),
             "final": dict(last),
             "status": status,
