@@ -144,10 +144,9 @@ class SkillControllerNode(HRobotNode):
             stamp = self.state_stamp
         desired = self.ctrl.step(state, cmd, now, safety_tripped=self.safety.tripped)
         safe = self.safety.filter(desired, state, now)
-        if len(self.safety.trips) > self.trips_logged:  # every trip in the log, with its reason
-            for trip in self.safety.trips[self.trips_logged:]:
-                self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
-            self.trips_logged = len(self.safety.trips)
+        for trip in self.safety.trips[self.trips_logged:]:  # every trip in the log, with its reason
+            self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
+        self.trips_logged = len(self.safety.trips)
         msg = JointCommandMsg()
         msg.stamp_sec, msg.stamp_nanosec = stamp.sec, stamp.nanosec
         msg.name = self.robot.joint_names
