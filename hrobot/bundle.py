@@ -178,14 +178,25 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     write_metadata(out / "policy.onnx", meta)
     card = {
         "name": out.name, "task": info["task"], "level": meta["level"], "robot": robot.name,
-        "training": {k: info.get(k) for k in ("commands", "iterations", "env_steps", "seed", "wall_time_s",
-                                               "hardware", "num_envs", "backend", "git_commit", "init_from",
-                                               "skills", "torch")},
+        "training": _training_record(info),
         "evaluation": json.loads(Path(eval_json).read_text()) if eval_json else None,
         "files": {"policy.onnx": "ONNX policy with hrobot metadata"},
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out
+
+
+def _training_record(info: dict) -> dict:
+    """The card's training section; a warm-started run also records the run it started from (recursively)."""
+    rec = {k: info.get(k) for k in ("commands", "iterations", "env_steps", "seed", "wall_time_s", "hardware",
+                                    "num_envs", "backend", "git_commit", "init_from", "skills", "torch")}
+    if info.get("init_from"):  # "<run>/<model_N.pt>: actor ..." as written by hrobot train --init-from
+        src = Path(info["init_from"].split(": ")[0]).parent
+        if (src / "run.json").is_file():
+            rec["warm_start"] = _training_record(json.loads((src / "run.json").read_text()))
+            rec["total"] = {k: rec[k] + rec["warm_start"].get("total", rec["warm_start"])[k]
+                            for k in ("iterations", "env_steps", "wall_time_s")}
+    return rec
 
 
 def train_cfg_normalized(run_dir: Path) -> bool:

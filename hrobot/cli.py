@@ -371,8 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a task with PPO (rsl_rl) in batched simulation",
                         description="Train a low-level skill with rsl_rl PPO in N parallel MuJoCo environments. Writes "
                                     "checkpoints, TensorBoard logs and run.json to --out.")
-    tr.add_argument("task", help="task: go2_walk, g1_walk, go2_crouch (skills); go2_nav, go2_nav_skills (high "
-                                 "level); go2_nav_flat (baseline)")
+    tr.add_argument("task", help="task: go2_walk, g1_walk, go2_crouch (skills); go2_nav, go2_nav_skills, "
+                                 "g1_nav (high level); go2_nav_flat (baseline)")
     tr.add_argument("--backend", default="mujoco", choices=["mujoco", "warp"], help="simulator backend")
     tr.add_argument("--num-envs", type=int, default=None, help="parallel environments (default: the task's)")
     tr.add_argument("--iterations", type=int, default=500, help="PPO iterations (default 500)")

@@ -47,6 +47,18 @@ def test_low_level_export_parity(short_run, skill_bundle):
     np.testing.assert_allclose(b.run(obs.numpy()), ref, atol=1e-5, rtol=0)
 
 
+def test_warm_started_run_exports_a_card_that_records_the_run_it_started_from(short_run, tmp_path):
+    from hrobot.train import train
+
+    base, base_summary, _ = short_run
+    summary = train("go2_walk", tmp_path / "ft", num_envs=64, iterations=1, seed=4, init_from=base)
+    t = json.loads((export_run(tmp_path / "ft", tmp_path / "bundle") / "card.json").read_text())["training"]
+    assert t["init_from"].startswith(f"{base}/model_") and t["init_from"].endswith("actor and critic")
+    assert t["warm_start"]["iterations"] == base_summary["iterations"]
+    assert t["total"]["iterations"] == summary["iterations"] + base_summary["iterations"]
+    assert t["total"]["env_steps"] == 64 * 24 + base_summary["env_steps"]
+
+
 def test_high_level_export_parity(nav_run, tmp_path):
     run, _ = nav_run
     out = export_run(run, tmp_path / "go2_nav")

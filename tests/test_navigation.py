@@ -139,3 +139,21 @@ def test_high_level_chooses_the_crouch_skill_under_the_low_bar():
     assert at_bar.sum() > 0 and at_bar[1] / at_bar.sum() > 0.8, at_bar.tolist()
     assert pp_collided > 0.5, pp_collided  # walking into the bar fails
     assert hl_success >= 0.6 and hl_success >= pp_success + 0.3, (hl_success, pp_success)
+
+
+def test_g1_hierarchy_pure_pursuit_reaches_open_field_goals_over_the_shipped_g1_skill():
+    """g1_nav's hierarchy on the humanoid: the scripted high level steers the shipped g1_walk skill.
+
+    Open field (no obstacles), goals 1.5-3 m away in every direction: reaching them (0.25 m and
+    0.3 rad) needs the skill to walk and to turn on command.
+    """
+    from hrobot.eval import _nav_run
+    from hrobot.tasks import load_task
+
+    cfg = load_task("g1_nav").env_cfg()
+    cfg.num_envs, cfg.obstacle_prob, cfg.block_prob, cfg.goal_distance = 16, 0.0, 0.0, (1.5, 3.0)
+    env = NavigationEnv(cfg, seed=11, eval_mode=True)
+    assert env.skills[0].name == "g1_walk" and env.ll_steps == 5
+    r = _nav_run(env, "pure_pursuit", keep=0)
+    success, fell = float(r["success"].float().mean()), float(r["fell"].float().mean())
+    assert success >= 0.75 and fell <= 0.1, (success, fell)

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from hrobot.errors import HRobotError
 
-TASKS = ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat")
+TASKS = ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")
 
 
 def load_task(name: str) -> ModuleType:
@@ -21,13 +21,14 @@ def load_task(name: str) -> ModuleType:
 
 
 def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 128), learning_rate: float = 1e-3,
-            entropy_coef: float = 0.01, num_mini_batches: int = 4, init_std: float = 1.0,
+            entropy_coef: float = 0.01, num_mini_batches: int = 4, init_std: float = 1.0, max_std: float = 1e6,
             save_interval: int = 50, obs_normalization: bool = False, recurrent: str | None = None,
             rnn_hidden_dim: int = 128) -> dict:
     """rsl_rl 5.x OnPolicyRunner config (PPO, Gaussian MLP actor, MLP critic).
 
     `recurrent` ("lstm" or "gru") puts a recurrent layer in front of the actor's MLP (the critic,
-    which sees the privileged state, stays an MLP).
+    which sees the privileged state, stays an MLP). `max_std` caps the exploration noise that is
+    sampled (the entropy bonus can otherwise grow it without bound when the reward is flat in it).
 
     Observations arrive scaled by their layout; empirical normalisation is off by default (its
     statistics shift when a curriculum widens the commands, which spikes the KL and collapses
@@ -46,7 +47,8 @@ def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 12
         "actor": {
             "class_name": "RNNModel" if recurrent else "MLPModel", "hidden_dims": list(hidden), "activation": "elu",
             "obs_normalization": obs_normalization,
-            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": init_std, "std_type": "scalar"},
+            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": init_std, "std_type": "scalar",
+                                 "std_range": [1e-6, max_std]},
             **({"rnn_type": recurrent, "rnn_hidden_dim": rnn_hidden_dim, "rnn_num_layers": 1} if recurrent else {}),
         },
         "critic": {"class_name": "MLPModel", "hidden_dims": list(hidden), "activation": "elu",

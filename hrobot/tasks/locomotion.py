@@ -492,6 +492,10 @@ class LocomotionEnv(VecEnv):
         err = (self.commands[:, 2] - self.base_ang_vel[:, 2]) ** 2
         return torch.exp(-err / self.cfg.tracking_sigma)
 
+    def _reward_ang_vel_z_error(self):
+        """Squared yaw-rate error: a gradient where tracking_ang_vel's exp kernel has flattened out."""
+        return (self.commands[:, 2] - self.base_ang_vel[:, 2]) ** 2
+
     def _reward_lin_vel_z(self):
         return self.base_lin_vel[:, 2] ** 2
 
