@@ -143,6 +143,13 @@ class HRobotNode(Node):
     def __init__(self, name: str):
         super().__init__(name)
         self.use_sim_time = bool(self.get_parameter("use_sim_time").value)
+        self.trips_logged = 0
+
+    def log_new_trips(self, safety) -> None:
+        """Log every safety trip not logged yet, with its reason (the safety layer keeps them all)."""
+        for trip in safety.trips[self.trips_logged:]:
+            self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
+        self.trips_logged = len(safety.trips)
 
     def now_s(self) -> float | None:
         """Seconds on the clock the node's watchdogs use: monotonic, or under use_sim_time the simulator's

@@ -97,6 +97,7 @@ class SimRobotNode(HRobotNode):
         with self.lock:
             cmd, self.pending = self.pending, None
         self.robot.send(cmd)  # the safety layer: limits, watchdogs, damping on any trip
+        self.log_new_trips(self.robot.safety)  # the robot's own watchdog (e.g. commands that stopped)
         self.robot.advance(self.robot.model.opt.timestep)
         self.steps += 1
         if self.steps % self.clock_every == 0:

@@ -45,7 +45,6 @@ class SkillControllerNode(HRobotNode):
         self.cmd_time = -np.inf
         self.started = False
         self.steady_ticks = 0
-        self.trips_logged = 0
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
@@ -144,9 +143,7 @@ class SkillControllerNode(HRobotNode):
             stamp = self.state_stamp
         desired = self.ctrl.step(state, cmd, now, safety_tripped=self.safety.tripped)
         safe = self.safety.filter(desired, state, now)
-        for trip in self.safety.trips[self.trips_logged:]:  # every trip in the log, with its reason
-            self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
-        self.trips_logged = len(self.safety.trips)
+        self.log_new_trips(self.safety)
         msg = JointCommandMsg()
         msg.stamp_sec, msg.stamp_nanosec = stamp.sec, stamp.nanosec
         msg.name = self.robot.joint_names
