@@ -148,4 +148,3 @@ def test_high_level_chooses_the_crouch_skill_under_the_low_bar():
     assert at_bar.sum() > 0 and at_bar[1] / at_bar.sum() > 0.8, at_bar.tolist()
     assert pp_collided > 0.5, pp_collided  # walking into the bar fails
     assert hl_success >= 0.6 and hl_success >= pp_success + 0.3, (hl_success, pp_success)
-

@@ -489,8 +489,7 @@ class LocomotionEnv(VecEnv):
         return torch.exp(-err / self.cfg.tracking_sigma)
 
     def _reward_tracking_ang_vel(self):
-        err = (self.commands[:, 2] - self.base_ang_vel[:, 2]) ** 2
-        return torch.exp(-err / self.cfg.tracking_sigma)
+        return torch.exp(-self._reward_ang_vel_z_error() / self.cfg.tracking_sigma)
 
     def _reward_ang_vel_z_error(self):
         """Squared yaw-rate error: a gradient where tracking_ang_vel's exp kernel has flattened out."""
