@@ -305,6 +305,9 @@ class NavigationEnv(VecEnv):
             log["Nav/collision_rate"] = collided[ids].float().mean()
             log["Nav/fall_rate"] = fell[ids].float().mean()
             log["Nav/episode_s"] = self.episode_length_buf[ids].float().mean() * self.dt
+        if self.num_skills > 1:  # share of environments on each skill at this step
+            for i, s in enumerate(self.skills):
+                self.extras["log"][f"Nav/skill_{s.name}"] = (self.skill_index == i).float().mean()
         self.last_outcome = {"success": success, "collided": collided, "fell": fell, "time_outs": time_outs,
                              "dones": dones, "time_s": self.episode_length_buf.float() * self.dt}
         self._reset(ids)
