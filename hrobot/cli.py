@@ -156,6 +156,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     c.print(f"[bold]{res['task']}[/bold] flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
             f"yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % "
             f"({res['episodes']} episodes)")
+    t = res["turn_in_place"]
+    c.print(f"  turn in place: yaw_rate_error {t['yaw_rate_error']:.3f} rad/s, achieved/commanded "
+            f"{t['yaw_rate_ratio']:.2f}, fall_rate {t['fall_rate'] * 100:.1f} %")
     for lvl in res.get("rough_levels", []):
         c.print(f"  rough level {lvl['level']} (difficulty {lvl['difficulty']:.2f}): lin {lvl['lin_vel_error']:.3f} m/s, "
                 f"yaw {lvl['yaw_rate_error']:.3f} rad/s, falls {lvl['fall_rate'] * 100:.0f} % ({lvl['episodes']} ep)")

@@ -5,6 +5,8 @@ Evaluation protocol (one number per claim, side by side on the same seeds):
   observation noise or latency, random pushes on (the task's push interval and speed);
 - each episode holds one command from a sweep over the task's command ranges;
 - errors are averaged over the time the robot is alive, after a 1 s start;
+- `turn_in_place`: the same on commands with zero linear velocity and four yaw rates over
+  the range; `yaw_rate_ratio` is the mean achieved / commanded yaw rate;
 - an episode that terminates (fall, base contact) before its end counts as a fall.
 """
 
@@ -30,6 +32,13 @@ def command_sweep(cfg, n: int) -> torch.Tensor:
     c = cfg.commands
     grid = list(itertools.product(np.linspace(*c.lin_vel_x, 5), np.linspace(*c.lin_vel_y, 3), np.linspace(*c.ang_vel_z, 3)))
     return torch.tensor([grid[i % len(grid)] for i in range(n)], dtype=torch.float32)
+
+
+def turn_sweep(cfg, n: int) -> torch.Tensor:
+    """n turn-in-place commands (zero linear velocity), cycling through 4 yaw rates over the range."""
+    lo, hi = cfg.commands.ang_vel_z
+    rates = [lo, lo / 2, hi / 2, hi]
+    return torch.tensor([[0.0, 0.0, rates[i % 4]] for i in range(n)], dtype=torch.float32)
 
 
 def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
@@ -118,6 +127,10 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
     commands = command_sweep(cfg, episodes)
     flat = _episodes(env, actor, commands)
     results.update(_summary(flat))
+    turns = turn_sweep(cfg, episodes)
+    turning = _episodes(env, actor, turns)
+    results["turn_in_place"] = {**_summary(turning),
+                                "yaw_rate_ratio": float((turning["vel"][:, 2] / turns[:, 2]).mean())}
     results["commands"] = {"lin_vel_x": list(cfg.commands.lin_vel_x), "lin_vel_y": list(cfg.commands.lin_vel_y),
                            "ang_vel_z": list(cfg.commands.ang_vel_z)}
     if rough_levels:

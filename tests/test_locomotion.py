@@ -47,6 +47,19 @@ def test_resets_put_every_env_back_in_range():
     assert seen > 0, "no env was reset: the test did not exercise resets"
 
 
+def test_command_mix_has_standing_and_turn_in_place_shares():
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs, cfg.commands.standing_prob, cfg.commands.turn_prob = 400, 0.2, 0.5
+    env = mod.make_env(cfg, seed=3)
+    cmd = env.commands
+    still = (cmd == 0).all(dim=1)
+    turning = (cmd[:, :2] == 0).all(dim=1) & (cmd[:, 2] != 0)
+    assert 0.1 < float(still.float().mean()) < 0.3
+    assert 0.3 < float(turning.float().mean()) < 0.5  # half of the moving commands (80 %)
+    assert float(cmd[turning, 2].abs().max()) > 0.8  # the sampled yaw rates are kept, up to the range
+
+
 def test_a_reset_does_not_leak_the_previous_episode_into_rewards():
     """Sensors lag a reset by one step: slip must not see the jump from the old episode's feet to the spawn."""
     mod, cfg, env = _env(8, seed=4)
@@ -150,6 +163,8 @@ def test_eval_writes_metrics_and_plot(short_run, tmp_path, capsys):
         assert key in res
     assert res["episodes"] == 6 and 0.0 <= res["fall_rate"] <= 1.0 and res["lin_vel_error"] > 0
     assert len(res["rough_levels"]) == 2
+    turn = res["turn_in_place"]  # a second sweep on pure turns
+    assert turn["episodes"] == 6 and turn["yaw_rate_error"] > 0 and abs(turn["yaw_rate_ratio"]) < 5
     assert js.with_suffix(".png").stat().st_size > 10_000
 
 

@@ -52,6 +52,7 @@ class CommandCfg:
     ang_vel_z: tuple[float, float] = (-1.0, 1.0)  # rad/s
     resample_s: float = 10.0
     standing_prob: float = 0.1  # share of commands that are zero
+    turn_prob: float = 0.0  # share of commands that only turn (zero linear velocity, the sampled yaw rate)
     curriculum_start: float = 1.0  # fraction of the ranges at the start (1.0: no curriculum)
     curriculum_step: float = 0.1  # growth (at most once per episode length) when the velocity is tracked well
     curriculum_threshold: float = 0.75  # tracking reward / its maximum that counts as "well"
@@ -464,6 +465,9 @@ class LocomotionEnv(VecEnv):
         self.commands[ids, 2] = self._rand(c.ang_vel_z[0] * s, c.ang_vel_z[1] * s, n)
         stand = torch.rand(n, device=self.device, generator=self.gen) < c.standing_prob
         self.commands[ids] *= (~stand).float()[:, None]
+        if c.turn_prob > 0:  # drawn only when used: tasks without it keep their random stream
+            turn = torch.rand(n, device=self.device, generator=self.gen) < c.turn_prob
+            self.commands[ids, :2] *= (~turn).float()[:, None]
         self.command_timer[ids] = 0
 
     def _update_command_curriculum(self, log: dict) -> None:
