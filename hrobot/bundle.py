@@ -118,10 +118,13 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     run_dir, out = Path(run_dir), Path(out)
     info = run_info(run_dir)
     mod = load_task(info["task"])
-    cfg = mod.env_cfg()
-    cfg.num_envs = 1
     if mod.KIND == "navigation":
-        cfg.skills = tuple(info.get("skills") or cfg.skills)
+        from hrobot.tasks.navigation import policy_cfg
+
+        cfg = policy_cfg(info, num_envs=1)
+    else:
+        cfg = mod.env_cfg()
+        cfg.num_envs = 1
     env = mod.make_env(cfg, seed=0, eval_mode=True)
     actor = load_actor(run_dir, env)
     out.mkdir(parents=True, exist_ok=True)

@@ -96,7 +96,8 @@ def policy_source(path: Path, checkpoint: str | None = None):
         if b.meta["history_length"] != 1:
             raise HRobotError(f"{path}: evaluating bundles with observation history is not supported; use the run")
         info = {"task": b.meta["task"], "checkpoint": "policy.onnx", "env_steps": None,
-                "skills": [str(path / s["path"]) for s in b.meta.get("skills", [])]}
+                "skills": [str(path / s["path"]) for s in b.meta.get("skills", [])],
+                "skill_prior": b.meta.get("high_level", {}).get("skill_prior")}
 
         def bundle_actor(env):
             state = b.initial_state(env.num_envs)  # recurrent: carried across steps (one episode per env)
@@ -302,11 +303,11 @@ def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
 def evaluate_navigation(run_dir: Path, episodes: int = 200, seed: int = 1000, plot: Path | None = None,
                         flat_run: Path | None = None, keep: int = 6, checkpoint: str | None = None) -> dict:
     """The high level, pure pursuit on the same skill, and (if given) the flat baseline, on the same layouts."""
+    from hrobot.tasks.navigation import policy_cfg
+
     info, make_actor = policy_source(run_dir, checkpoint)
     mod = load_task(info["task"])
-    cfg = mod.env_cfg()
-    cfg.num_envs = episodes
-    cfg.skills = tuple(info.get("skills") or cfg.skills)
+    cfg = policy_cfg(info, episodes)
     env = mod.make_env(cfg, seed=seed, eval_mode=True)
     actor = make_actor(env)
     results: dict = {"task": info["task"], "run": str(run_dir), "protocol": NAV_PROTOCOL, "skills": list(cfg.skills)}

@@ -235,7 +235,11 @@ def run_info(run_dir: Path) -> dict:
         raise HRobotError(f"{run_dir}: not a training run (no run.json)")
     if latest_checkpoint(run_dir) is None:
         raise HRobotError(f"{run_dir}: no checkpoint (model_*.pt)")
-    return json.loads((run_dir / "run.json").read_text())
+    info = json.loads((run_dir / "run.json").read_text())
+    saved = run_dir / "env_cfg.json"  # the policy's interface as trained, whatever the task's config is now
+    if saved.is_file() and "skill_prior" in (env_cfg := json.loads(saved.read_text())):
+        info["skill_prior"] = env_cfg["skill_prior"]
+    return info
 
 
 def load_actor(run_dir: Path, env, device: str = "cpu", checkpoint: str | None = None):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv, decode_action, pure_pursuit
+from hrobot.tasks.navigation import NavigationCfg, NavigationEnv, decode_action, policy_cfg, pure_pursuit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,18 +119,17 @@ def test_short_high_level_training_improves_success(tmp_path):
 SHIPPED_SKILL_CHOICE = REPO / "policies" / "go2_nav_skills"
 
 
-def test_high_level_chooses_the_crouch_skill_under_the_low_bar():
-    """Bar layouts only: the low bar blocks the walk skill, the crouch skill passes under it.
+def test_high_level_chooses_the_skill_by_situation():
+    """The shipped two-skill high level (its exported ONNX graph) on bar layouts, then on open ones.
 
-    The shipped two-skill high level (its exported ONNX graph) must pick crouch at the bar and reach
-    goals that pure pursuit on the walk skill, on the same layouts, cannot.
+    With the low bar across the arena only the crouch skill passes: the high level must pick crouch at
+    the bar and reach goals that pure pursuit on the walk skill, on the same layouts, cannot. Without
+    the bar it must mostly walk, the faster skill, so the choice depends on the situation.
     """
     from hrobot.eval import _nav_run, policy_source
-    from hrobot.tasks import load_task
 
     info, make_actor = policy_source(SHIPPED_SKILL_CHOICE)
-    cfg = load_task(info["task"]).env_cfg()
-    cfg.num_envs, cfg.skills = 48, tuple(info["skills"])
+    cfg = policy_cfg(info, num_envs=48)  # the bundle's skills and skill prior
     cfg.bar_prob, cfg.obstacle_prob, cfg.block_prob, cfg.goal_distance = 1.0, 0.0, 0.0, (3.5, 5.0)
     env = NavigationEnv(cfg, seed=31, eval_mode=True)
     assert [s.name for s in env.skills] == ["go2_walk", "go2_crouch"]
@@ -148,3 +147,10 @@ def test_high_level_chooses_the_crouch_skill_under_the_low_bar():
     assert at_bar.sum() > 0 and at_bar[1] / at_bar.sum() > 0.8, at_bar.tolist()
     assert pp_collided > 0.5, pp_collided  # walking into the bar fails
     assert hl_success >= 0.6 and hl_success >= pp_success + 0.3, (hl_success, pp_success)
+
+    cfg.bar_prob = 0.0
+    open_env = NavigationEnv(cfg, seed=31, eval_mode=True)
+    free = _nav_run(open_env, make_actor(open_env), keep=0)
+    use = free["skill_use"].sum(dim=0)
+    assert use[0] / use.sum() > 0.6, use.tolist()  # walking on most steps
+    assert float(free["success"].float().mean()) >= 0.6

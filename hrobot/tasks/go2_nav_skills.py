@@ -14,17 +14,19 @@ SKILLS = ("policies/go2_walk", "policies/go2_crouch")
 
 
 def env_cfg() -> NavigationCfg:
-    # Trained in two stages. (1) From scratch with crouch as the default (prior (0, 3): it outweighs
-    # the exploration noise on the two preferences, std ~1 each), the safe choice that passes
-    # everywhere: runs/go2_nav_skills_v4 learned where the bar is (its walk-minus-crouch preference
-    # was -1.5 on bar layouts, -0.6 on open ones) but the prior kept it crouching everywhere, 4.7 s to
-    # open-layout goals against go2_nav's 3.2 s. Lowering the prior to 1 and pricing time did not
-    # help: walking, sampled on single steps, stayed at 5-7 % over 70 iterations (runs/go2_nav_skills_v6).
-    # (2) Walk as the default (prior (1, 0)), which on v4's weights already splits the choice by
-    # situation (probe: walking on 79 % of open-layout steps, crouching at the bar, 96 % bar success),
-    # then fine-tuned so the commands suit the faster walk. Time costs 0.2 per second (crouching where
-    # walking is safe costs reward); over a whole 20 s episode that stays below the collision and fall
-    # penalties, so ending an episode early never pays.
+    # Trained in two stages (policies/go2_nav_skills/card.json).
+    # (1) From scratch with crouch as the default skill (the config of commit 21a1386: prior (0, 3),
+    #     which outweighs the exploration noise on the two preferences, std ~1 each; time 0.02 per
+    #     second). Crouching passes everywhere, so the policy learns the task safely. It also learned
+    #     where the bar is (walk-minus-crouch preference -1.5 on bar layouts, -0.6 on open ones), but
+    #     the prior kept it crouching everywhere: 4.7 s to open-layout goals against go2_nav's 3.2 s.
+    #     Lowering the prior to 1 did not fix that: walking, sampled on single steps, stayed at 5-7 %
+    #     of steps over 70 iterations (runs/go2_nav_skills_v6).
+    # (2) This config: walk is the default (prior (1, 0)). On stage 1's weights that already splits the
+    #     choice by situation (probe: walking on 79 % of open-layout steps, 15 % on bar layouts, 96 %
+    #     bar success); fine-tuning fits the commands to the faster walk. Time costs 0.2 per second, so
+    #     crouching where walking is safe costs reward; over a whole 20 s episode that stays below the
+    #     collision and fall penalties, so ending an episode early never pays.
     cfg = NavigationCfg(locomotion_task="go2_walk", skills=SKILLS, num_envs=512, bar_prob=0.6, obstacle_prob=0.4,
                         skill_prior=(1.0, 0.0))
     cfg.rewards["time"] = -0.2

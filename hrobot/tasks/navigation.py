@@ -70,6 +70,16 @@ class NavigationCfg:
     })
 
 
+def policy_cfg(info: dict, num_envs: int) -> NavigationCfg:
+    """A trained high level's task config with its own skills and skill prior (from its run or bundle)."""
+    cfg = load_task(info["task"]).env_cfg()
+    cfg.num_envs = num_envs
+    cfg.skills = tuple(info.get("skills") or cfg.skills)
+    if info.get("skill_prior") is not None:
+        cfg.skill_prior = tuple(info["skill_prior"])
+    return cfg
+
+
 class NavigationEnv(VecEnv):
     def __init__(self, cfg: NavigationCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
                  eval_mode: bool = False, skills: list[Skill] | None = None):
