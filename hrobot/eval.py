@@ -44,17 +44,17 @@ def turn_sweep(cfg, n: int) -> torch.Tensor:
 def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
     """Run one episode per env with fixed commands; per-episode errors, achieved velocities and falls."""
     n = env.num_envs
-    if levels is not None:
-        env.terrain_levels[:] = levels.to(env.device)
-    env.hold_commands(commands)
-    env.reset_all()
-    obs = env.get_observations()
     alive = torch.ones(n, dtype=torch.bool)
     fell = torch.zeros(n, dtype=torch.bool)
     warm = int(round(WARMUP_S / env.dt))
     lin_err, yaw_err, count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
     vel, height = torch.zeros(n, 3), torch.zeros(n)
-    with torch.inference_mode():
+    with torch.inference_mode():  # the reset too: an env may be run through several sweeps
+        if levels is not None:
+            env.terrain_levels[:] = levels.to(env.device)
+        env.hold_commands(commands)
+        env.reset_all()
+        obs = env.get_observations()
         for t in range(env.max_episode_length):
             obs, _, dones, extras = env.step(actor(obs))
             if t >= warm:

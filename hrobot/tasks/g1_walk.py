@@ -20,9 +20,12 @@ POLICY_OBS = PROPRIO_OBS + (ObsTerm("gait_phase", 1.0),)
 # penalised too, and roll/pitch rates at 0.4 of unitree_rl_gym's weight. The policy std had grown
 # from 0.5 to 1.17 under the entropy bonus: sampled noise is capped at 0.5. Fine-tuned with those two
 # changes, the velocities still undershot (mean bias 0.18 m/s, 0.44 rad/s at 400 iterations), so the
-# tracking weights were then doubled (unitree_rl_gym's: 1.0 and 0.5). That policy turned while
-# walking but barely in place (commanded (0.1, 0, 0.8): 0.02 rad/s), which stalls navigation, so a
-# quarter of the moving commands are now pure turns.
+# tracking weights were then doubled (unitree_rl_gym's: 1.0 and 0.5).
+# That policy (shipped) turns while walking but not in place, which stalls navigation. A quarter of
+# the moving commands are now pure turns (`turn_prob`), but a fourth stage with them (runs/g1_walk_ft3,
+# 100 iterations) still did not turn in place, because the gait shuffles: feet are off the ground on
+# 7 % of policy steps (a stepping gait with this clock: ~45 %), peaking at 1-4 cm when standing or turning.
+# Fixing that needs stronger gait shaping (swing height, contact schedule) and a new training run.
 REWARDS = {
     "tracking_lin_vel": 2.0,
     "tracking_ang_vel": 1.0,
