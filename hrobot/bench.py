@@ -89,27 +89,29 @@ def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: 
     """Latency of the deployment path on this machine, one robot:
 
     - inference_us: onnxruntime (1 intra-op, 1 inter-op thread) on a prepared observation;
-    - step_us: the full control step, measured state -> observation -> policy -> joint
-      targets -> safety filter -> the command handed to the robot.
+    - step_us: the full control step, measured state -> controller (command filter,
+      observation, policy, joint targets) -> safety filter -> the command handed to the robot.
     States come from a simulated robot stepped between samples (outside the timing).
     """
     import numpy as np
 
     from hrobot.bundle import load_bundle
-    from hrobot.robot_io import SimRobot
-    from hrobot.runtime import PolicyRuntime
+    from hrobot.runtime import Controller, PolicyRuntime
+    from hrobot.sim.robot import SimRobot
 
     b = load_bundle(bundle_path)
     rt = PolicyRuntime(b)
+    ctrl = Controller(rt)
     robot = SimRobot(b.robot)
-    robot.safety.reset(robot.read_state(), robot.now())
+    robot.activate()
+    ctrl.run_policy()
     command = np.zeros(len(b.meta["command"]["names"]))
     inf, step = [], []
     for i in range(warmup + iterations):
         state = robot.read_state()
         hidden = rt.state
         t0 = time.perf_counter_ns()
-        cmd = rt.step(state, command)
+        cmd = ctrl.step(state, command, robot.now())
         safe = robot.safety.filter(cmd, state, robot.now())
         t1 = time.perf_counter_ns()
         b.step(rt.last_obs, hidden)  # the inference alone, again on the same input (result unused)

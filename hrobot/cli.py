@@ -256,7 +256,8 @@ def cmd_bench_all(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hrobot.bundle import export_run, load_bundle
+    from hrobot.bundle import load_bundle
+    from hrobot.export import export_run
 
     out = export_run(Path(args.run), Path(args.out), eval_json=Path(args.eval) if args.eval else None)
     b = load_bundle(out)
@@ -266,13 +267,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hrobot.bundle import load_bundle
+    from hrobot.bundle import load_bundle, required_state, spec_differences
     from hrobot.robots import load_robot
 
     robot = load_robot(args.robot) if args.robot else None
     b = load_bundle(Path(args.bundle), robot)
     print(f"{args.bundle}: valid {b.level}-level bundle for {b.robot.name} ({b.meta['obs_dim']} obs -> "
           f"{b.meta['action_dim']} actions, {b.meta['policy_rate_hz']:g} Hz)")
+    if b.level == "low":
+        print(f"  needs state fields: {', '.join(required_state(b.meta))}")
+        for d in spec_differences(b.meta, robot or b.robot):
+            print(f"  differs from the robot spec: {d}")
     return 0
 
 

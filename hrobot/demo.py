@@ -204,7 +204,7 @@ def _video(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
     """Render the published states (odometry + joint states) in the same scene."""
     import mujoco
 
-    from hrobot.robot_io import SimRobot
+    from hrobot.sim.robot import SimRobot
     from hrobot.sim.model import build_sim_model
     from hrobot.sim.render import Renderer, save_video
     from hrobot.sim.scene import SceneConfig

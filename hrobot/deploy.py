@@ -17,14 +17,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from hrobot.errors import HRobotError
+from hrobot.world import ARENA_OBSTACLES, SCENES
 
-REPO = Path(__file__).resolve().parents[1]
+def source_checkout() -> Path | None:
+    """The repository this package runs from (an editable install), or None for an installed wheel."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "ros_ws").is_dir() and (root / "deploy").is_dir() else None
+
+
+REPO = source_checkout() or Path.cwd()  # bringups, policies and the workspace: the checkout, else the cwd
 ROS_WS = Path(os.environ.get("HROBOT_ROS_WS", REPO / "ros_ws"))
 ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
 
@@ -33,7 +41,7 @@ ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
 NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
     "sim_robot": {
         "robot": ("string", "go2", "built-in robot name or spec YAML"),
-        "scene": ("string", "flat", "flat | arena"),
+        "scene": ("string", "flat", "flat | rough | arena | hand_object"),
         "obstacles": ("double_array", [], "arena box obstacles: x0, y0, x1, y1, ... (index order)"),
         "bar_x": ("double", math.nan, "x of a low bar across the arena (nan: none)"),
         "start": ("double_array", [0.0, 0.0, 0.0], "start pose x, y, yaw"),
@@ -44,9 +52,9 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "stats_file": ("string", "", "write rate and latency statistics here (JSON) on shutdown"),
     },
     "skill_controller": {
-        "bundle": ("path", None, "low-level policy bundle"),
+        "bundle": ("path", None, "low-level policy bundle, or a high-level bundle whose skills it runs (/skill picks)"),
         "robot": ("string", "", "robot to validate the bundle against (default: the bundle's own)"),
-        "cmd_vel_timeout": ("double", 0.25, "seconds without /cmd_vel before commanding a stand-still"),
+        "cmd_vel_timeout": ("double", 0.1, "seconds without /cmd_vel before commanding a stand-still (<= 0.5)"),
         "autostart": ("bool", True, "stand up and start the policy as soon as the robot state arrives"),
         "state_timeout": ("double", 0.0, "seconds without a fresh robot state before damping (0: 2 control periods)"),
         "stats_file": ("string", "", "write loop timing statistics here (JSON) on shutdown"),
@@ -56,6 +64,62 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "goal_frame": ("string", "odom", "frame goals must be given in"),
     },
 }
+
+
+def _scene(v: str) -> str:
+    return "" if v in SCENES else f"expected one of {', '.join(SCENES)}, got {v!r}"
+
+
+def _obstacles(v: list[float]) -> str:
+    most = ARENA_OBSTACLES
+    if len(v) % 2:
+        return f"expected x, y pairs (an even count), got {len(v)} values"
+    if len(v) > 2 * most:
+        return f"expected at most {most} obstacles ({2 * most} values), got {len(v) // 2}"
+    return ""
+
+
+def _at_least(low: float, high: float = math.inf, strict: bool = False) -> Callable[[float], str]:
+    def check(v: float) -> str:
+        ok = (v > low if strict else v >= low) and v <= high
+        return "" if ok else f"expected {'>' if strict else '>='} {low:g}{'' if high == math.inf else f' and <= {high:g}'}, got {v:g}"
+
+    return check
+
+
+def _pd_rate(v: float) -> str:
+    return "" if v == 0 or 1.0 <= v <= 20000.0 else f"expected 0 (the spec's rate) or 1 to 20000 Hz, got {v:g}"
+
+
+def _count(n: int) -> Callable[[list[float]], str]:
+    return lambda v: "" if len(v) == n else f"expected {n} values, got {len(v)}"
+
+
+# Value rules beyond the type (one problem string, "" when fine); doubles must also be finite unless
+# their default is NaN. The launcher and the nodes check both.
+PARAM_RULES: dict[tuple[str, str], Callable] = {
+    ("sim_robot", "scene"): _scene,
+    ("sim_robot", "obstacles"): _obstacles,
+    ("sim_robot", "start"): _count(3),
+    ("sim_robot", "pd_rate_hz"): _pd_rate,
+    ("sim_robot", "state_rate_hz"): _at_least(0.0),
+    ("sim_robot", "scan_rate_hz"): _at_least(0.0, strict=True),
+    ("sim_robot", "command_timeout"): _at_least(0.0),
+    ("skill_controller", "cmd_vel_timeout"): _at_least(0.0, 0.5, strict=True),
+    ("skill_controller", "state_timeout"): _at_least(0.0),
+}
+
+
+def check_value(node: str, key: str, kind: str, default, v) -> str:
+    """The problem with a typed parameter value ("" when none)."""
+    if kind == "double" and not math.isfinite(v) and not (isinstance(default, float) and math.isnan(default)):
+        return f"expected a finite number, got {v}"
+    if kind == "double_array" and not all(math.isfinite(x) for x in v):
+        return f"expected finite numbers, got {v}"
+    rule = PARAM_RULES.get((node, key))
+    return rule(v) if rule else ""
+
+
 # Parameters every ROS 2 node has (rclpy declares them; the nodes do not declare them again).
 COMMON_PARAMS: dict[str, tuple[str, object, str]] = {
     "use_sim_time": ("bool", False, "run on the simulator's /clock instead of the wall clock"),
@@ -122,6 +186,9 @@ def validate_params(node: str, params: dict, where: str, root: Path) -> dict:
             if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
                 raise HRobotError(f"{where}.{key}: expected a list of numbers, got {v!r}")
             v = [float(x) for x in v]
+        problem = check_value(node, key, kind, default, v)
+        if problem:
+            raise HRobotError(f"{where}.{key}: {problem}")
         out[key] = v
     return out
 

@@ -15,7 +15,9 @@ def read_yaml(path: str | Path, loader: type = yaml.SafeLoader, what: str = "fil
     if not path.is_file():
         raise HRobotError(f"{path}: {what} not found")
     try:
-        return yaml.load(path.read_text(), Loader=loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except UnicodeDecodeError as e:
+        raise HRobotError(f"{path}: {what} is not UTF-8 text (byte {e.start}: {e.reason}); expected YAML") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

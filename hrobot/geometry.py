@@ -1,34 +1,55 @@
-"""Batched rotation helpers (torch, quaternions as w, x, y, z)."""
+"""Batched rotation helpers, quaternions as (w, x, y, z), for numpy arrays and torch tensors alike.
+
+Core layer: torch is never imported here; a function given torch tensors uses the tensor's
+own methods through `array_module`, so deployment (numpy only) and training share the code.
+"""
 
 from __future__ import annotations
 
-import torch
+import math
+import sys
+
+import numpy as np
 
 
-def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def array_module(x):
+    """numpy for numpy arrays (and plain numbers), torch for torch tensors (torch is never imported here)."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "device"):
+        return np
+    return sys.modules["torch"]
+
+
+def _cross(xp, a, b):
+    return xp.cross(a, b, axis=1) if xp is np else xp.cross(a, b, dim=1)
+
+
+def quat_rotate_inverse(q, v):
     """Rotate world vectors v (N, 3) into the frame with orientation q (N, 4): R(q)^T v."""
+    xp = array_module(q)
     w, xyz = q[:, :1], q[:, 1:]
-    t = 2.0 * torch.cross(xyz, v, dim=1)
-    return v - w * t + torch.cross(xyz, t, dim=1)
+    t = 2.0 * _cross(xp, xyz, v)
+    return v - w * t + _cross(xp, xyz, t)
 
 
-def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def quat_rotate(q, v):
     """Rotate body-frame vectors v (N, 3) into the world: R(q) v."""
+    xp = array_module(q)
     w, xyz = q[:, :1], q[:, 1:]
-    t = 2.0 * torch.cross(xyz, v, dim=1)
-    return v + w * t + torch.cross(xyz, t, dim=1)
+    t = 2.0 * _cross(xp, xyz, v)
+    return v + w * t + _cross(xp, xyz, t)
 
 
-def yaw_from_quat(q: torch.Tensor) -> torch.Tensor:
-    w, x, y, z = q.unbind(dim=1)
-    return torch.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+def yaw_from_quat(q):
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return array_module(q).arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
-def quat_from_yaw(yaw: torch.Tensor) -> torch.Tensor:
+def quat_from_yaw(yaw):
+    xp = array_module(yaw)
     half = 0.5 * yaw
-    zeros = torch.zeros_like(yaw)
-    return torch.stack([torch.cos(half), zeros, zeros, torch.sin(half)], dim=1)
+    zeros = xp.zeros_like(yaw)
+    return xp.stack([xp.cos(half), zeros, zeros, xp.sin(half)], 1)
 
 
-def wrap_to_pi(a: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(a + torch.pi, 2 * torch.pi) - torch.pi
+def wrap_to_pi(a):
+    return array_module(a).remainder(a + math.pi, 2 * math.pi) - math.pi

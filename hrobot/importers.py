@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from hrobot.bundle import FORMAT_VERSION, load_bundle, write_metadata
+from hrobot.bundle import FORMAT_VERSION, load_bundle
+from hrobot.export import write_metadata
+from hrobot.obs import TERM_REQUIRES
 from hrobot.errors import HRobotError
 from hrobot.robots import load_robot
 from hrobot.spec import RobotSpec
@@ -96,12 +98,15 @@ def _regex_values(mapping, joints: list[str], field: str, src: Path) -> list[flo
     return out
 
 
-def _meta(robot: RobotSpec, name: str, order: list[str], default, kp, kd, scale, terms, command, source) -> dict:
+def _meta(robot: RobotSpec, name: str, order: list[str], default, kp, kd, scale, terms, command, source,
+          action_clip: float | None, gait_period_s: float | None = None) -> dict:
     obs_dim = sum(t["size"] for t in terms)
+    terms = [{**t, "requires": list(TERM_REQUIRES[t["name"]])} for t in terms]
     return {
         "format_version": FORMAT_VERSION, "level": "low", "name": name, "task": None, "robot": robot.to_dict(),
         "joint_names": order, "default_joint_pos": [float(x) for x in default], "kp": [float(x) for x in kp],
-        "kd": [float(x) for x in kd], "action_scale": scale, "observation": terms, "obs_dim": obs_dim,
+        "kd": [float(x) for x in kd], "action_scale": scale, "action_clip": action_clip,
+        "gait_period_s": gait_period_s, "observation": terms, "obs_dim": obs_dim,
         "action_dim": len(order), "history_length": 1, "command": command, "policy_rate_hz": robot.policy_rate_hz,
         "pd_rate_hz": robot.pd_rate_hz, "input_name": "obs", "output_name": "actions", "source": source,
         "normalizer": "in the graph",
@@ -163,8 +168,11 @@ def import_isaaclab(policy: Path, env_yaml: Path, robot_name: str, out: Path,
                "high": [ranges.get(k, [-1, 1])[1] for k in ("lin_vel_x", "lin_vel_y", "ang_vel_z")]}
     out.mkdir(parents=True, exist_ok=True)
     _self_contained_copy(policy, out / "policy.onnx")
+    clip = action.get("clip")  # Isaac Lab: None, or {joint regex: [low, high]}
+    if isinstance(clip, dict):
+        clip = max(abs(float(b)) for pair in clip.values() for b in pair)
     meta = _meta(robot, out.name, order, default, kp, kd, scale, terms, command,
-                 {"tool": "isaaclab", "policy": str(policy), "env_yaml": str(env_yaml)})
+                 {"tool": "isaaclab", "policy": str(policy), "env_yaml": str(env_yaml)}, action_clip=clip)
     _finish(out, meta, policy)
     return out
 
@@ -212,10 +220,12 @@ def import_legged_gym(policy: Path, config: Path, robot_name: str, out: Path,
                       output_names=["actions"], dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
                       opset_version=17, dynamo=False)
     command = {"names": ["vx", "vy", "wz"], "low": [-1.0, -1.0, -1.0], "high": [1.0, 1.0, 1.0]}
+    # unitree_rl_gym clips actions at normalization.clip_actions (100) and runs its gait clock at 0.8 s
+    clip = cfg.get("clip_actions", 100.0)
+    period = float(cfg.get("gait_period", 0.8)) if num_obs == 11 + 3 * n else None
     meta = _meta(robot, out.name, order, default, kp, kd, float(_get(cfg, "action_scale", config)), terms, command,
-                 {"tool": "legged-gym", "policy": str(policy), "config": str(config)})
-    if num_obs == 11 + 3 * n:
-        meta["gait_period_s"] = float(cfg.get("gait_period", 0.8))
+                 {"tool": "legged-gym", "policy": str(policy), "config": str(config)},
+                 action_clip=None if clip is None else float(clip), gait_period_s=period)
     _finish(out, meta, policy)
     return out
 

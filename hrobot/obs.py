@@ -1,38 +1,41 @@
-"""Observation terms: the one definition of what a policy sees.
+"""Observation terms: the one definition of what a policy sees (core layer: numpy; torch only when given).
 
 Training (batched torch tensors, in simulation) and the deployment runtime (one robot,
 numpy arrays from sensors) build observations with the same `ObservationLayout.compute`
 and the same term functions, written once for both array types, so the layout (order,
-sizes, scales, clips) cannot drift between them. The layout is also written into the
-ONNX metadata of exported policies.
+sizes, scales, clips) cannot drift between them. The layout, with the state fields each
+term reads (`TERM_REQUIRES`), is written into the ONNX metadata of exported policies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
 from hrobot.errors import HRobotError
+from hrobot.geometry import array_module
 from hrobot.spec import RobotSpec
+
+Array = Any  # numpy.ndarray or torch.Tensor (N, ...)
 
 
 @dataclass
 class RobotState:
     """What observation terms read, batched (N, ...): torch tensors or numpy arrays. Frames: base = robot base."""
 
-    base_quat: torch.Tensor  # (N, 4) w, x, y, z orientation of the base in the world
-    base_ang_vel: torch.Tensor  # (N, 3) base frame (IMU gyro)
-    joint_pos: torch.Tensor  # (N, nj) spec order
-    joint_vel: torch.Tensor  # (N, nj)
-    command: torch.Tensor  # (N, nc) task command (e.g. vx, vy, wz)
-    last_action: torch.Tensor  # (N, nj) previous policy output
-    base_lin_vel: torch.Tensor | None = None  # (N, 3) base frame; privileged (simulation only)
-    phase: torch.Tensor | None = None  # (N,) gait clock in [0, 1)
-    height_scan: torch.Tensor | None = None  # (N, k) terrain height below the robot; privileged
-    foot_contact: torch.Tensor | None = None  # (N, nfeet) privileged
+    joint_pos: Array  # (N, nj) spec order
+    joint_vel: Array  # (N, nj)
+    command: Array  # (N, nc) task command (e.g. vx, vy, wz)
+    last_action: Array  # (N, nj) previous policy output
+    base_quat: Array | None = None  # (N, 4) w, x, y, z orientation of the base in the world (IMU)
+    base_ang_vel: Array | None = None  # (N, 3) base frame (IMU gyro)
+    base_lin_vel: Array | None = None  # (N, 3) base frame; a state estimator's (simulation: privileged)
+    phase: Array | None = None  # (N,) gait clock in [0, 1)
+    height_scan: Array | None = None  # (N, k) terrain height below the robot; privileged
+    foot_contact: Array | None = None  # (N, nfeet) privileged
 
 
 @dataclass(frozen=True)
@@ -45,34 +48,20 @@ class ObsTerm:
     clip: float | None = None
 
 
-def _xp(x):
-    return torch if isinstance(x, torch.Tensor) else np
-
-
 def _projected_gravity(s: RobotState, default):
     """World gravity direction (0, 0, -1) in the base frame: R(q)^T g, written for numpy and torch."""
     q = s.base_quat
     w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return _xp(q).stack([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x), -(1.0 - 2.0 * (x * x + y * y))], 1)
+    return array_module(q).stack([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x), -(1.0 - 2.0 * (x * x + y * y))], 1)
 
 
 def _gait_phase(s: RobotState, default):
-    xp = _xp(s.phase)
+    xp = array_module(s.phase)
     angle = 2.0 * np.pi * s.phase
     return xp.stack([xp.sin(angle), xp.cos(angle)], 1)
 
 
-def _require(attr: str) -> Callable[[RobotState, torch.Tensor], torch.Tensor]:
-    def f(s: RobotState, default: torch.Tensor) -> torch.Tensor:
-        v = getattr(s, attr)
-        if v is None:
-            raise HRobotError(f"observation term '{attr}' needs RobotState.{attr}, which was not provided")
-        return v
-
-    return f
-
-
-TERMS: dict[str, Callable[[RobotState, torch.Tensor], torch.Tensor]] = {
+TERMS: dict[str, Callable[[RobotState, Array], Array]] = {
     "base_ang_vel": lambda s, d: s.base_ang_vel,
     "projected_gravity": _projected_gravity,
     "command": lambda s, d: s.command,
@@ -80,10 +69,19 @@ TERMS: dict[str, Callable[[RobotState, torch.Tensor], torch.Tensor]] = {
     "joint_vel": lambda s, d: s.joint_vel,
     "last_action": lambda s, d: s.last_action,
     "gait_phase": _gait_phase,
-    "base_lin_vel": _require("base_lin_vel"),
-    "height_scan": _require("height_scan"),
-    "foot_contact": _require("foot_contact"),
+    "base_lin_vel": lambda s, d: s.base_lin_vel,
+    "height_scan": lambda s, d: s.height_scan,
+    "foot_contact": lambda s, d: s.foot_contact,
 }
+# The RobotState fields each term reads. A bundle records them per term; the runtime fills command,
+# last_action and phase itself (RUNTIME_FIELDS), and the robot (or driver) must provide the others.
+TERM_REQUIRES: dict[str, tuple[str, ...]] = {
+    "base_ang_vel": ("base_ang_vel",), "projected_gravity": ("base_quat",), "command": ("command",),
+    "joint_pos": ("joint_pos",), "joint_vel": ("joint_vel",), "last_action": ("last_action",),
+    "gait_phase": ("phase",), "base_lin_vel": ("base_lin_vel",), "height_scan": ("height_scan",),
+    "foot_contact": ("foot_contact",),
+}
+RUNTIME_FIELDS = frozenset({"command", "last_action", "phase"})
 PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact")
 
 
@@ -99,10 +97,20 @@ class ObservationLayout:
         self.terms = tuple(terms)
         self.sizes = {t.name: sizes[t.name] for t in terms}
         self.dim = sum(self.sizes.values())
-        self.default_pose = torch.tensor(robot.default_pose, dtype=torch.float32, device=device)
-        self._scales = [torch.as_tensor(t.scale, dtype=torch.float32, device=device) for t in terms]
+        self.device = device
         self._np_default = robot.default_pose.astype(np.float32)
         self._np_scales = [np.asarray(t.scale, dtype=np.float32) for t in terms]
+        self._torch: tuple | None = None  # default pose and scales as tensors, made on first torch use
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """The RobotState fields this layout reads."""
+        return frozenset(f for t in self.terms for f in TERM_REQUIRES[t.name])
+
+    def _check(self, state: RobotState) -> None:
+        missing = sorted(f for f in self.requires if getattr(state, f) is None)
+        if missing:
+            raise HRobotError(f"observation needs RobotState fields {missing}, which were not provided")
 
     @staticmethod
     def standard_sizes(robot: RobotSpec, command_dim: int, height_scan: int = 0) -> dict[str, int]:
@@ -114,13 +122,21 @@ class ObservationLayout:
             sizes["height_scan"] = height_scan
         return sizes
 
-    def compute(self, state: RobotState, noise: bool = False, generator: torch.Generator | None = None):
+    def compute(self, state: RobotState, noise: bool = False, generator=None):
         """(N, dim) observations: torch in, torch out (training); numpy in, numpy out (runtime)."""
-        if not isinstance(state.joint_pos, torch.Tensor):
+        torch = array_module(state.joint_pos)
+        if torch is np:
             return self._compute_numpy(state)
+        if self._torch is None:
+            self._torch = (torch.tensor(self._np_default, device=self.device),
+                           [torch.as_tensor(s, device=self.device) for s in self._np_scales])
+        default, scales = self._torch
         parts = []
-        for term, scale in zip(self.terms, self._scales):
-            v = TERMS[term.name](state, self.default_pose).to(torch.float32)
+        for term, scale in zip(self.terms, scales):
+            v = TERMS[term.name](state, default)
+            if v is None:
+                self._check(state)
+            v = v.to(torch.float32)
             if v.shape[1] != self.sizes[term.name]:
                 raise HRobotError(
                     f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
@@ -136,7 +152,10 @@ class ObservationLayout:
     def _compute_numpy(self, state: RobotState) -> np.ndarray:
         parts = []
         for term, scale in zip(self.terms, self._np_scales):
-            v = np.asarray(TERMS[term.name](state, self._np_default), dtype=np.float32) * scale
+            v = TERMS[term.name](state, self._np_default)
+            if v is None:
+                self._check(state)
+            v = np.asarray(v, dtype=np.float32) * scale
             if v.shape[1] != self.sizes[term.name]:
                 raise HRobotError(
                     f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
@@ -153,5 +172,6 @@ class ObservationLayout:
             d = asdict(t)
             d["scale"] = list(t.scale) if isinstance(t.scale, tuple) else t.scale
             d["size"] = self.sizes[t.name]
+            d["requires"] = list(TERM_REQUIRES[t.name])
             out.append(d)
         return out

@@ -1,38 +1,71 @@
-"""Robots behind one interface: the MuJoCo-simulated robot here, hardware drivers in hardware/.
+"""The robot interface (deploy layer: no simulator, no training code).
 
-Every `send` goes through the robot's `SafetyLayer` (hrobot.safety): no path reaches the
-actuators without it.
+Every robot class (quadruped, humanoid, hand), simulated or real, is driven through
+`RobotInterface`, in the manner of ros2_control's hardware lifecycle and LeRobot's Robot:
 
-`SimRobot` runs a native MuJoCo model as "hardware": the motor-level law a real joint
-driver runs, tau = kp (q* - q) + kd (dq* - dq) + tau_ff, clipped to the torque limits,
-evaluated at the physics rate (which may differ from training, e.g. 1 kHz), with optional
-sensor noise and command latency for sim-to-sim tests.
+    connect() -> activate() -> read_state() / send(command) ... -> deactivate() -> disconnect()
+
+`read_state` returns a stamped `MeasuredState`: joints always, IMU, base height and foot
+contacts where the robot has them (`provides` names the fields, and a bundle that needs
+another is refused at load time). `send` takes a command in one of the robot's
+`command_modes` and always goes through the robot's `SafetyLayer` (hrobot.safety): no path
+reaches the actuators without it. The MuJoCo-simulated robot (hrobot.sim.robot.SimRobot)
+and the hardware drivers (hardware/) implement it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
-from dataclasses import dataclass
 
-import mujoco
-import numpy as np
-
-from hrobot.safety import JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.errors import HRobotError
+from hrobot.safety import JointCommand, MeasuredState, SafetyLayer
 from hrobot.spec import RobotSpec
+
+# Command modes: position targets with gains and feed-forward torque (the motor-driver PD law,
+# as Unitree motors run it), plain position targets (servos with their own gains), current.
+POSITION_PD, POSITION, CURRENT = "position_pd", "position", "current"
+DISCONNECTED, CONNECTED, ACTIVE = "disconnected", "connected", "active"
 
 
 class RobotInterface(ABC):
     robot: RobotSpec
     safety: SafetyLayer
+    provides: frozenset[str]  # state fields read_state() fills (hrobot.safety.STATE_FIELDS)
+    command_modes: tuple[str, ...] = (POSITION_PD,)
+    lifecycle: str = DISCONNECTED
 
+    # ---- lifecycle
+    def connect(self) -> None:
+        """Open the link to the robot (a port, a DDS domain, a simulator); state can be read from now on."""
+        self.lifecycle = CONNECTED
+
+    def activate(self) -> None:
+        """Accept commands: the safety layer leaves damping only with a fresh, sane state."""
+        if self.lifecycle == DISCONNECTED:
+            raise HRobotError(f"{self.robot.name}: activate() before connect()")
+        if not self.safety.reset(self.read_state(), self.now()):
+            raise HRobotError(f"{self.robot.name}: cannot activate: {self.safety.reason}")
+        self.lifecycle = ACTIVE
+
+    def deactivate(self) -> None:
+        """Stop taking commands: damping from now on, until the next activate()."""
+        self.safety.estop("deactivated", self.now())
+        self.send(None)
+        self.lifecycle = CONNECTED
+
+    def disconnect(self) -> None:
+        if self.lifecycle == ACTIVE:
+            self.deactivate()
+        self.lifecycle = DISCONNECTED
+
+    # ---- I/O
     @abstractmethod
     def read_state(self) -> MeasuredState:
-        """The latest measured state (joints in spec order, IMU, timestamp)."""
+        """The latest measured state (joints in spec order, optional sensors, stamps)."""
 
     @abstractmethod
     def now(self) -> float:
-        """The robot's clock (monotonic seconds), the one the safety watchdogs use."""
+        """The robot's clock (seconds), the one the safety watchdogs use."""
 
     @abstractmethod
     def _write(self, command: JointCommand) -> None:
@@ -43,156 +76,3 @@ class RobotInterface(ABC):
         safe = self.safety.filter(command, self.read_state(), self.now())
         self._write(safe)
         return safe
-
-
-@dataclass
-class SimConfig:
-    pd_rate_hz: float | None = None  # physics / motor PD rate (default: the spec's)
-    joint_pos_noise: float = 0.0  # rad (std)
-    joint_vel_noise: float = 0.0  # rad/s (std)
-    gyro_noise: float = 0.0  # rad/s (std)
-    tilt_noise: float = 0.0  # rad (std) of the IMU orientation
-    command_latency: int = 0  # control periods between sending a command and it taking effect
-    seed: int = 0
-
-
-class SimRobot(RobotInterface):
-    """One robot in native MuJoCo, controlled like the real one (position targets + gains + feed-forward)."""
-
-    def __init__(self, robot: RobotSpec, scene=None, config: SimConfig | None = None,
-                 safety: SafetyConfig | None = None, control_period: float | None = None):
-        from hrobot.sim.model import build_sim_model
-        from hrobot.sim.scene import SceneConfig
-
-        self.robot, self.cfg = robot, config or SimConfig()
-        default_scene = SceneConfig(kind="hand_object" if robot.robot_class == "hand" else "flat", visual=False)
-        self.sm = build_sim_model(robot, scene or default_scene)
-        m = self.model = self.sm.model
-        m.opt.timestep = 1.0 / (self.cfg.pd_rate_hz or robot.pd_rate_hz)
-        # Motor-driver PD on every actuator: force = ctrl - kp q - kd dq, ctrl = kp q* + kd dq* + tau.
-        m.actuator_gainprm[:, 0] = 1.0
-        m.actuator_biasprm[:, :3] = 0.0
-        self.data = mujoco.MjData(m)
-        self.control_period = control_period or robot.policy_dt
-        self.safety = SafetyLayer(robot, safety, control_period=self.control_period)
-        self.rng = np.random.default_rng(self.cfg.seed)
-        self._queue: deque[JointCommand] = deque()
-        self.reset()
-
-    # ---- simulation control
-    def reset(self, qpos: np.ndarray | None = None) -> None:
-        mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = self.sm.default_qpos() if qpos is None else qpos
-        mujoco.mj_forward(self.model, self.data)
-        self._apply(self.safety.damping(None))
-        self._queue.clear()
-
-    def physics_steps_per_period(self) -> int:
-        return max(int(round(self.control_period / self.model.opt.timestep)), 1)
-
-    def advance(self, seconds: float | None = None) -> None:
-        """Step the physics for one control period (or the given time)."""
-        n = self.physics_steps_per_period() if seconds is None else max(int(round(seconds / self.model.opt.timestep)), 1)
-        for _ in range(n):
-            mujoco.mj_step(self.model, self.data)
-
-    # ---- RobotInterface
-    def now(self) -> float:
-        return float(self.data.time)
-
-    def read_state(self) -> MeasuredState:
-        d, sm, c, rng = self.data, self.sm, self.cfg, self.rng
-        nj = self.robot.num_joints
-        q = d.qpos[sm.qpos_adr] + (rng.normal(0, c.joint_pos_noise, nj) if c.joint_pos_noise else 0.0)
-        dq = d.qvel[sm.dof_adr] + (rng.normal(0, c.joint_vel_noise, nj) if c.joint_vel_noise else 0.0)
-        if self.robot.imu_site:
-            quat = sm.sensor(d.sensordata, "imu_quat").copy()
-            gyro = sm.sensor(d.sensordata, "imu_gyro").copy()
-        else:
-            quat, gyro = np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
-        if c.gyro_noise:
-            gyro = gyro + rng.normal(0, c.gyro_noise, 3)
-        if c.tilt_noise:
-            dq_rot = np.zeros(4)
-            mujoco.mju_axisAngle2Quat(dq_rot, rng.normal(size=3) / np.sqrt(3), rng.normal(0, c.tilt_noise))
-            out = np.zeros(4)
-            mujoco.mju_mulQuat(out, quat, dq_rot)
-            quat = out
-        lin = self.base_velocity()[0] if self.sm.base_dof_adr is not None else None  # ground truth "estimator"
-        return MeasuredState(joint_pos=np.asarray(q, dtype=np.float64), joint_vel=np.asarray(dq, dtype=np.float64),
-                             base_quat=quat, base_ang_vel=gyro, stamp=self.now(), base_lin_vel=lin)
-
-    def _write(self, command: JointCommand) -> None:
-        self._queue.append(command)
-        while len(self._queue) > self.cfg.command_latency:
-            self._apply(self._queue.popleft())
-
-    def _apply(self, cmd: JointCommand) -> None:
-        m = self.model
-        m.actuator_biasprm[:, 1] = -cmd.kp
-        m.actuator_biasprm[:, 2] = -cmd.kd
-        self.data.ctrl[:] = cmd.kp * cmd.q + cmd.kd * cmd.dq + cmd.tau
-
-    # ---- ground truth (for metrics and odometry)
-    def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        a = self.sm.base_qpos_adr
-        return self.data.qpos[a : a + 3].copy(), self.data.qpos[a + 3 : a + 7].copy()
-
-    def base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
-        """Linear velocity (base frame) and angular velocity (base frame)."""
-        a = self.sm.base_dof_adr
-        _, quat = self.base_pose()
-        lin_world = self.data.qvel[a : a + 3]
-        lin = np.zeros(3)
-        neg = np.zeros(4)
-        mujoco.mju_negQuat(neg, quat)
-        mujoco.mju_rotVecQuat(lin, lin_world, neg)
-        return lin, self.data.qvel[a + 3 : a + 6].copy()
-
-    def ray_scan(self, num_rays: int, heights: tuple[float, ...], max_range: float) -> np.ndarray:
-        """Horizontal range readings around the base (like a 2D lidar per height above the ground).
-
-        Ray i points at base yaw + i * 2 pi / num_rays; only world geoms are seen (never the robot).
-        Returns (len(heights), num_rays) distances, inf where nothing is within max_range.
-        """
-        from hrobot.sim.scene import WORLD_GROUP
-
-        pos, quat = self.base_pose()
-        yaw = np.arctan2(2 * (quat[0] * quat[3] + quat[1] * quat[2]), 1 - 2 * (quat[2] ** 2 + quat[3] ** 2))
-        groups = np.zeros(6, dtype=np.uint8)
-        groups[WORLD_GROUP] = 1
-        geomid = np.zeros(1, dtype=np.int32)
-        out = np.full((len(heights), num_rays), np.inf)
-        for k, h in enumerate(heights):
-            origin = np.array([pos[0], pos[1], h])
-            for i in range(num_rays):
-                a = yaw + 2 * np.pi * i / num_rays
-                d = mujoco.mj_ray(self.model, self.data, origin, np.array([np.cos(a), np.sin(a), 0.0]), groups, 1, -1,
-                                  geomid)
-                if 0 <= d <= max_range:
-                    out[k, i] = d
-        return out
-
-    def place(self, x: float, y: float, yaw: float, obstacles: np.ndarray | None = None,
-              bar_x: float | None = None) -> None:
-        """Put the robot at (x, y, yaw) on the ground and the arena's obstacles (mocap boxes) in place."""
-        from hrobot.sim.scene import BAR_HALF_THICKNESS
-
-        a = self.sm.base_qpos_adr
-        self.data.qpos[a : a + 2] = [x, y]
-        self.data.qpos[a + 3 : a + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
-        m = self.model
-        for i in range(m.nmocap):
-            self.data.mocap_pos[i] = [0.0, 0.0, -10.0]
-        if obstacles is not None:
-            for i, (ox, oy) in enumerate(np.asarray(obstacles).reshape(-1, 2)):
-                body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"obstacle{i}")
-                if body < 0:
-                    raise ValueError(f"the scene has no obstacle{i} (too many obstacles)")
-                self.data.mocap_pos[m.body_mocapid[body]] = [ox, oy, 0.0]
-        if bar_x is not None and np.isfinite(bar_x):
-            body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "bar")
-            from hrobot.tasks.navigation import BAR_BOTTOM
-
-            self.data.mocap_pos[m.body_mocapid[body]] = [bar_x, 0.0, BAR_BOTTOM + BAR_HALF_THICKNESS[1]]
-        mujoco.mj_forward(m, self.data)

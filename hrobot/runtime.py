@@ -1,33 +1,70 @@
-"""Deployment runtime (plain Python, no ROS): observations -> ONNX policy -> joint commands.
+"""Deployment runtime (deploy layer: numpy + onnxruntime, no ROS): state -> ONNX policy -> joint commands.
 
-`PolicyRuntime` builds the observation from measured robot state with the same
-`ObservationLayout` code that training used (so the layout cannot drift), keeps the
-observation history, runs onnxruntime on one thread, and turns actions into joint targets
-in the robot's joint order.
+`PolicyRuntime` runs one low-level bundle exactly as its contract says: observations from
+the shared `ObservationLayout` code training used, the bundle's gait clock, its action
+clip (the clipped action is the next `last_action`, as in training), and its command
+ranges. Every velocity command passes `CommandFilter` on the way in, whatever its source
+(a ROS topic, a teleoperator, a planner): NaN is refused, values are clamped into the
+skill's trained range and their magnitude rate-limited per second (braking is never
+delayed), so no command outside the range ever reaches the policy.
 
-`Controller` is the state machine every deployment runs:
+`Controller` is the state machine every deployment runs, over one or several skills:
 
     passive (damping) -> stand up (interpolate to the default pose over >= 2 s, gains ramped in)
     -> policy -> sit down (interpolate to a rest pose) -> passive
 
 A safety trip anywhere (reported by the robot's safety layer) sends it back to passive.
+Switching skills carries the previous action and gait clock over, as the high level did in
+training. `ControlLoop` is the one loop that drives a robot: read -> controller -> safety
+-> write; sim2sim, the benchmarks, the ROS controller and the tests all use it.
+`HighLevelRuntime` runs a navigation bundle with the functions training used (hrobot.nav_io).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from hrobot.bundle import Bundle, _policy_order_spec, load_bundle
+from hrobot.bundle import Bundle, load_bundle, policy_order_spec
 from hrobot.errors import HRobotError
+from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
 from hrobot.obs import RobotState
+from hrobot.robot_io import RobotInterface
 from hrobot.safety import DAMPING, JointCommand, MeasuredState
-from hrobot.tasks.nav_io import decode_action, navigation_observation
 
 PASSIVE, STANDUP, POLICY, SITDOWN = "passive", "standup", "policy", "sitdown"
+COMMAND_RAMP_S = 0.25  # s for a command's magnitude to grow across the whole trained range
+
+
+class CommandFilter:
+    """Task commands into a skill: finite, inside the trained range, magnitude rate-limited per second."""
+
+    def __init__(self, low: Sequence[float], high: Sequence[float], names: Sequence[str], ramp_s: float = COMMAND_RAMP_S):
+        self.low, self.high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        self.names = list(names)
+        self.rate = (self.high - self.low) / ramp_s  # per second
+        self.value = np.zeros(len(self.low))
+
+    def reset(self, value: np.ndarray | None = None) -> None:
+        self.value = np.zeros(len(self.low)) if value is None else self(value, dt=None)
+
+    def __call__(self, command, dt: float | None) -> np.ndarray:
+        """The command the policy may see. dt None: no rate limit (a skill switch keeps the current value)."""
+        c = np.asarray(command, dtype=np.float64).reshape(-1)
+        if c.shape[0] != len(self.low):
+            raise HRobotError(f"command: expected {len(self.low)} values ({', '.join(self.names)}), got {c.shape[0]}")
+        c = np.where(np.isfinite(c), c, 0.0)  # a NaN or inf component stands still
+        c = np.minimum(np.maximum(c, self.low), self.high)
+        if dt is not None:
+            # away from zero at most rate * dt per step; towards zero (braking) at once
+            v, step = self.value, self.rate * dt
+            c = np.minimum(np.maximum(c, np.minimum(v, 0.0) - step), np.maximum(v, 0.0) + step)
+            c = np.minimum(np.maximum(c, self.low), self.high)
+        self.value = c
+        return c
 
 
 class PolicyRuntime:
@@ -35,20 +72,22 @@ class PolicyRuntime:
         if bundle.level != "low":
             raise HRobotError(f"{bundle.path}: PolicyRuntime runs low-level bundles, found level '{bundle.level}'")
         self.bundle = bundle
+        self.name = bundle.meta["name"]
         self.robot = bundle.robot
         meta = bundle.meta
         self.to_robot = bundle.policy_to_robot  # policy joint i is robot joint to_robot[i]
-        self.policy_spec = _policy_order_spec(bundle.robot, meta)
+        self.policy_spec = policy_order_spec(bundle.robot, meta)
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
         self.kd = np.asarray(meta["kd"], dtype=np.float64)
         self.scale = np.asarray(meta["action_scale"], dtype=np.float64)
+        self.clip = meta["action_clip"]  # None: the policy was trained without an action clip
         self.obs_dim = meta["obs_dim"]
         self.history = deque(maxlen=meta["history_length"])
-        self.command_dim = len(meta["command"]["names"])
+        c = meta["command"]
+        self.commands = CommandFilter(c["low"], c["high"], c["names"])
         self.last_action = np.zeros(meta["action_dim"], dtype=np.float32)
-        self.phase_period = meta.get("gait_period_s", 0.8)
-        self.lower, self.upper = self.robot.lower, self.robot.upper
+        self.phase_period = meta["gait_period_s"]  # None where the policy has no gait clock
         self._kp_robot, self._kd_robot = np.empty_like(self.kp), np.empty_like(self.kd)  # robot order
         self._kp_robot[self.to_robot], self._kd_robot[self.to_robot] = self.kp, self.kd
         self._zeros = np.zeros(self.robot.num_joints)
@@ -60,26 +99,40 @@ class PolicyRuntime:
         self.last_action[:] = 0.0
         self.history.clear()
         self.state = self.bundle.initial_state(1)  # recurrent policies: zero hidden state
+        self.commands.reset()
         self.t = 0.0
 
+    def take_over(self, other: PolicyRuntime) -> None:
+        """Continue where another skill left off: its joint targets as this policy's previous action, its
+        gait clock and its current command (clamped into this skill's range), as training switched skills."""
+        targets = other.targets(other.last_action.astype(np.float64))[self.to_robot]  # policy order
+        self.reset()
+        self.last_action[:] = (targets - self.default) / self.scale
+        if self.clip is not None:
+            self.last_action[:] = np.clip(self.last_action, -self.clip, self.clip)
+        self.t = other.t
+        self.commands.reset(other.commands.value)
+
     def observation(self, state: MeasuredState, command: np.ndarray) -> np.ndarray:
-        """The policy input for one robot (1, obs_dim * history), computed by the shared layout."""
+        """The policy input for one robot (1, obs_dim * history), computed by the shared layout.
+
+        `command` is used as given: `step` passes it through the command filter first."""
         command = np.asarray(command, dtype=np.float32).reshape(1, -1)
-        if command.shape[1] != self.command_dim:
-            raise HRobotError(f"command: expected {self.command_dim} values "
-                              f"({', '.join(self.bundle.meta['command']['names'])}), got {command.shape[1]}")
-        qp = np.asarray(state.joint_pos, dtype=np.float32)[self.to_robot]
-        qv = np.asarray(state.joint_vel, dtype=np.float32)[self.to_robot]
+        if command.shape[1] != len(self.commands.low):
+            raise HRobotError(f"command: expected {len(self.commands.low)} values "
+                              f"({', '.join(self.commands.names)}), got {command.shape[1]}")
+        opt = lambda v, n: None if v is None else np.asarray(v, dtype=np.float32).reshape(1, n)  # noqa: E731
         s = RobotState(
-            base_quat=np.asarray(state.base_quat, dtype=np.float32).reshape(1, 4),
-            base_ang_vel=np.asarray(state.base_ang_vel, dtype=np.float32).reshape(1, 3),
-            joint_pos=qp.reshape(1, -1),
-            joint_vel=qv.reshape(1, -1),
+            joint_pos=np.asarray(state.joint_pos, dtype=np.float32)[self.to_robot].reshape(1, -1),
+            joint_vel=np.asarray(state.joint_vel, dtype=np.float32)[self.to_robot].reshape(1, -1),
             command=command,
             last_action=self.last_action.reshape(1, -1),
-            phase=np.array([(self.t / self.phase_period) % 1.0], dtype=np.float32),
-            base_lin_vel=None if state.base_lin_vel is None else
-            np.asarray(state.base_lin_vel, dtype=np.float32).reshape(1, 3),
+            base_quat=opt(state.base_quat, 4),
+            base_ang_vel=opt(state.base_ang_vel, 3),
+            base_lin_vel=opt(state.base_lin_vel, 3),
+            foot_contact=opt(state.foot_contact, -1),
+            phase=None if self.phase_period is None else
+            np.array([(self.t / self.phase_period) % 1.0], dtype=np.float32),
         )
         frame = self.bundle.layout.compute(s)
         if frame.shape[1] != self.obs_dim:
@@ -91,12 +144,15 @@ class PolicyRuntime:
         return np.concatenate(self.history, axis=1)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's action for an observation, clipped as in training; it becomes the next last_action."""
         if obs.shape[-1] != self.obs_dim * self.history.maxlen:
             raise HRobotError(f"observation of the wrong size: expected {self.obs_dim * self.history.maxlen}, "
                               f"got {obs.shape[-1]}")
         self.last_obs, state_in = obs.reshape(1, -1), self.state
         action, self.state = self.bundle.step(self.last_obs, state_in)
         action = action[0]
+        if self.clip is not None:
+            action = np.minimum(np.maximum(action, -self.clip), self.clip)
         self.last_action = action.astype(np.float32)
         self.t += self.robot.policy_dt
         return action
@@ -117,10 +173,12 @@ class PolicyRuntime:
         q[self.to_robot] = self.default
         return q
 
-    def step(self, state: MeasuredState, command: np.ndarray) -> JointCommand:
-        """One full control step: observation -> policy -> joint command (robot order, unfiltered)."""
-        action = self.act(self.observation(state, command))
-        return JointCommand(self.targets(action), self._zeros, self._kp_robot, self._kd_robot, self._zeros)
+    def step(self, state: MeasuredState, command) -> JointCommand:
+        """One control step: command filter -> observation -> policy -> joint command (robot order, unfiltered)."""
+        cmd = self.commands(command, self.robot.policy_dt)
+        action = self.act(self.observation(state, cmd))
+        return JointCommand(self.targets(action), self._zeros, self._kp_robot, self._kd_robot, self._zeros,
+                            standing=True)
 
 
 @dataclass
@@ -144,14 +202,45 @@ def rest_pose(runtime: PolicyRuntime) -> np.ndarray:
 
 
 class Controller:
-    def __init__(self, runtime: PolicyRuntime, config: ControllerConfig | None = None):
-        self.rt, self.cfg = runtime, config or ControllerConfig()
+    """The deployment state machine over one skill, or several (switched with `select`)."""
+
+    def __init__(self, skills: PolicyRuntime | Sequence[PolicyRuntime], config: ControllerConfig | None = None):
+        runtimes = [skills] if isinstance(skills, PolicyRuntime) else list(skills)
+        if not runtimes:
+            raise HRobotError("controller: expected at least one skill")
+        names = [r.robot.joint_names for r in runtimes]
+        if any(n != names[0] for n in names):
+            raise HRobotError("controller: every skill must drive the same robot (joint names differ)")
+        self.skills = {r.name: r for r in runtimes}
+        self.rt = runtimes[0]
+        self.cfg = config or ControllerConfig()
         if self.cfg.standup_s < 2.0:
             raise HRobotError(f"controller standup_s: expected >= 2 s, got {self.cfg.standup_s}")
         self.mode = PASSIVE
         self._t0 = 0.0
         self._from: np.ndarray | None = None
         self.requested = PASSIVE
+
+    @property
+    def skill(self) -> str:
+        return self.rt.name
+
+    def select(self, name: str) -> None:
+        """Switch the active skill; in policy mode the new one takes over where the old one left off."""
+        if name not in self.skills:
+            raise HRobotError(f"controller: unknown skill '{name}' (expected one of {', '.join(self.skills)})")
+        new = self.skills[name]
+        if new is self.rt:
+            return
+        if self.mode == POLICY:
+            new.take_over(self.rt)
+        self.rt = new
+
+    def run_policy(self) -> None:
+        """Start in policy mode, skipping stand-up: for a robot already standing in its default pose
+        (a simulator reset there)."""
+        self.requested, self.mode = "stand", POLICY
+        self.rt.reset()
 
     def request(self, mode: str) -> None:
         """Ask for 'stand' (stand up then run the policy), 'sit', or 'passive'."""
@@ -169,7 +258,7 @@ class Controller:
         n = self.rt.robot.num_joints
         return JointCommand(q, np.zeros(n), kp * g, kd * max(g, 0.5), np.zeros(n)), s >= 1.0
 
-    def step(self, state: MeasuredState, command: np.ndarray, now: float, safety_tripped: bool = False) -> JointCommand:
+    def step(self, state: MeasuredState, command, now: float, safety_tripped: bool = False) -> JointCommand:
         """The desired command for this control period (the robot's safety layer still filters it)."""
         n = self.rt.robot.num_joints
         damping = JointCommand(np.asarray(state.joint_pos, dtype=np.float64), np.zeros(n), np.zeros(n),
@@ -202,11 +291,32 @@ class Controller:
         return self.rt.step(state, command)
 
 
+class ControlLoop:
+    """The one control loop: read the robot, run the controller, send through the robot's safety layer.
+
+    `command` gives this period's task command (a constant, a topic's latest value, a planner);
+    `on_step` (optional) sees each period's state, desired and applied command (recording, metrics).
+    """
+
+    def __init__(self, robot: RobotInterface, controller: Controller, command: Callable[[], np.ndarray],
+                 on_step: Callable[[MeasuredState, JointCommand, JointCommand], None] | None = None):
+        self.robot, self.controller, self.command, self.on_step = robot, controller, command, on_step
+
+    def step(self) -> JointCommand:
+        state = self.robot.read_state()
+        now = self.robot.now()
+        desired = self.controller.step(state, self.command(), now, safety_tripped=self.robot.safety.tripped)
+        safe = self.robot.send(desired)
+        if self.on_step is not None:
+            self.on_step(state, desired, safe)
+        return safe
+
+
 class HighLevelRuntime:
     """A high-level (navigation) bundle: goal + odometry + ray scan -> skill choice and skill command.
 
     The observation comes from `navigation_observation` and the action decoding from
-    `decode_action`, the functions training uses.
+    `decode_action`, the functions training uses (numpy here, torch there).
     """
 
     def __init__(self, bundle: Bundle):
@@ -215,13 +325,15 @@ class HighLevelRuntime:
         self.bundle, self.meta, self.hl = bundle, bundle.meta, bundle.meta["high_level"]
         self.skills = [load_bundle(bundle.path / s["path"], bundle.robot) for s in self.meta["skills"]]
         self.skill_names = [s["name"] for s in self.meta["skills"]]
-        self.lows = torch.tensor([s.meta["command"]["low"] for s in self.skills], dtype=torch.float32)
-        self.highs = torch.tensor([s.meta["command"]["high"] for s in self.skills], dtype=torch.float32)
+        self.lows = np.array([s.meta["command"]["low"] for s in self.skills], dtype=np.float32)
+        self.highs = np.array([s.meta["command"]["high"] for s in self.skills], dtype=np.float32)
         prior = self.hl.get("skill_prior")
-        self.prior = torch.tensor(prior, dtype=torch.float32) if prior else None
-        self.num_rays = 2 * self.hl["num_rays"]
+        self.prior = np.array(prior, dtype=np.float32) if prior else None
+        self.scan = RayScanLayout.from_dict(self.hl)
+        self.num_rays = self.scan.num_rays * len(self.scan.heights)
         self.period = 1.0 / self.hl["rate_hz"]
         self.episode_s = self.hl["episode_s"]
+        self.clip = self.meta["action_clip"]
         self.last_action = np.zeros(self.meta["action_dim"], dtype=np.float32)
         self.reset()
 
@@ -234,14 +346,14 @@ class HighLevelRuntime:
         rays = np.asarray(rays, dtype=np.float32).reshape(-1)
         if rays.shape[0] != self.num_rays:
             raise HRobotError(f"ray scan: expected {self.num_rays} ranges, got {rays.shape[0]}")
-        t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(1, -1)  # noqa: E731
-        obs = navigation_observation(t(base_xy), t([base_yaw])[:, 0], t(base_lin_vel_xy), t([yaw_rate])[:, 0],
-                                     t(goal), t(np.minimum(rays, self.hl["ray_range"])), t(self.last_action),
-                                     t([time_left])[:, 0], self.hl["ray_range"]).numpy()
+        a = lambda x: np.asarray(x, dtype=np.float32).reshape(1, -1)  # noqa: E731
+        obs = navigation_observation(a(base_xy), a([base_yaw])[:, 0], a(base_lin_vel_xy), a([yaw_rate])[:, 0],
+                                     a(goal), a(np.minimum(rays, self.scan.range)), a(self.last_action),
+                                     a([time_left])[:, 0], self.scan.range)
         if obs.shape[1] != self.meta["obs_dim"]:
             raise HRobotError(f"high-level observation: expected {self.meta['obs_dim']} values, got {obs.shape[1]}")
         action, self.state = self.bundle.step(obs, self.state)
         action = action[0]
-        self.last_action = np.clip(action, -5.0, 5.0).astype(np.float32)
-        index, command = decode_action(torch.from_numpy(action[None]), self.lows, self.highs, self.prior)
-        return int(index[0]), command[0].numpy()
+        self.last_action = np.clip(action, -self.clip, self.clip).astype(np.float32)
+        index, command = decode_action(action[None], self.lows, self.highs, self.prior)
+        return int(index[0]), command[0]

@@ -2,14 +2,18 @@
 
 Every path that moves a robot (the simulated robot, the ROS nodes, hardware drivers)
 sends through `SafetyLayer.filter`, which returns the only command the robot may
-receive. It enforces, every control period:
+receive. Every limit is per second or per sensor stamp, so it holds at any call rate
+(a 50 Hz controller, a 500 Hz driver loop). It enforces:
 
-- joint position targets inside the spec's limits, and a per-step rate limit;
+- joint position targets inside the spec's limits, and a rate limit on them (rad/s);
 - estimated PD torque (kp (q* - q) + kd (dq* - dq) + tau_ff) inside the torque limits;
 - gains inside [0, kp_max] and [0, kd_max];
 - NaN / inf guard on state and command;
-- tilt / fall detection from the IMU orientation;
-- stale-input watchdogs: no fresh state, or no fresh command, for more than the limit;
+- fall detection: tilt from the IMU orientation, and base height (where the robot
+  measures or estimates it) below a share of its standing height while the controller
+  runs a policy (`JointCommand.standing`) after the base was up;
+- stale-input watchdogs: no fresh joint state, no fresh IMU sample, or no fresh command,
+  for more than the limit;
 - an e-stop latch that needs an explicit `reset()`.
 
 Each trip latches damping mode (kp = 0, kd = damping gains, no feed-forward) and is
@@ -36,7 +40,11 @@ def _clip(x: np.ndarray, low, high) -> np.ndarray:
 
 @dataclass(frozen=True)
 class JointCommand:
-    """A command for every joint, in spec order. mode 'damping' means kp = 0 (q and dq are ignored)."""
+    """A command for every joint, in spec order. mode 'damping' means kp = 0 (q and dq are ignored).
+
+    `standing`: the sender runs a policy and expects the robot up (not standing up, sitting down or
+    passive), so a base that drops below the fall height is a fall.
+    """
 
     q: np.ndarray
     dq: np.ndarray
@@ -44,6 +52,7 @@ class JointCommand:
     kd: np.ndarray
     tau: np.ndarray
     mode: str = POSITION
+    standing: bool = False
 
     @staticmethod
     def hold(robot: RobotSpec, q: np.ndarray) -> JointCommand:
@@ -54,21 +63,33 @@ class JointCommand:
 
 @dataclass
 class MeasuredState:
-    """What the robot reports: joints in spec order, IMU, and when it was measured (monotonic seconds)."""
+    """A stamped observation of the robot: joints always (spec order), optional sensors where it has them.
+
+    Stamps are seconds on the robot's clock (monotonic, or the simulator's). `stamp` is the joint
+    state's; a robot with an IMU gives its orientation and gyro and their own `imu_stamp`.
+    """
 
     joint_pos: np.ndarray
     joint_vel: np.ndarray
-    base_quat: np.ndarray  # w, x, y, z (IMU orientation)
-    base_ang_vel: np.ndarray  # base frame (gyro)
+    base_quat: np.ndarray | None  # w, x, y, z (IMU orientation); None: no IMU (a hand)
+    base_ang_vel: np.ndarray | None  # base frame (gyro)
     stamp: float
     base_lin_vel: np.ndarray | None = None  # base frame, from a state estimator (only some policies use it)
+    imu_stamp: float | None = None  # when the IMU sample was taken (None: with the joint state)
+    base_height: float | None = None  # m above the ground, where measured or estimated
+    foot_contact: np.ndarray | None = None  # one flag per spec foot
+
+
+# The state fields a robot can provide (RobotState names); joints are always there.
+STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact")
 
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    max_step: float = 0.25  # rad: largest change of a position target per control period
+    max_target_rate: float = 12.5  # rad/s: fastest change of a position target (0.25 rad per 50 Hz period)
     max_tilt: float = 1.0  # rad from upright before the fall detector trips
-    state_timeout: float | None = None  # s without a fresh state; default 2 control periods
+    min_height_factor: float = 0.4  # a base below this share of the spec's standing height, once stood, is a fall
+    state_timeout: float | None = None  # s without a fresh joint state or IMU sample; default 2 control periods
     command_timeout: float | None = None  # s without a fresh command; default 2 control periods
     kp_max_factor: float = 1.5  # gains above 1.5x the spec's are refused
     damping_kd_factor: float = 1.0  # damping mode uses kd = factor * spec kd
@@ -95,6 +116,10 @@ class SafetyLayer:
         self.kd_max = np.maximum(robot.kd * self.cfg.kp_max_factor, 1e-6)
         self.damping_kd = robot.kd * self.cfg.damping_kd_factor
         self.check_tilt = robot.floating_base if floating_base is None else floating_base
+        self.min_height = self.cfg.min_height_factor * robot.base_height if self.check_tilt else None
+        self.period = period
+        self._stood = False  # the base has been above min_height under standing commands (arms the height check)
+        self._last_filter: float | None = None  # when the last position command was filtered (rate limit)
         self.trips: list[Trip] = []
         self.trip_to_damping: list[float] = []  # s from each trip to the first damping command after it
         self._trips_answered = 0
@@ -124,6 +149,8 @@ class SafetyLayer:
         self._estop = False
         self.tripped = False
         self._reason = ""
+        self._stood = False
+        self._last_filter = None
         self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
         self._last_cmd_stamp = None  # damping until the first command; the command watchdog arms on it
         self._last_command = None
@@ -139,7 +166,7 @@ class SafetyLayer:
     def _state_problem(self, s: MeasuredState | None, now: float) -> str:
         if s is None:
             return "no state received"
-        names = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel")
+        names = [n for n in ("joint_pos", "joint_vel", "base_quat", "base_ang_vel") if getattr(s, n) is not None]
         arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
         if not np.isfinite(np.concatenate(arrays)).all():  # one check on the fast path, then find which
             bad = next(n for n, a in zip(names, arrays) if not np.isfinite(a).all())
@@ -147,6 +174,10 @@ class SafetyLayer:
         if not math.isfinite(s.stamp) or now - s.stamp > self.state_timeout:
             return f"stale state ({now - s.stamp:.3f} s old > {self.state_timeout:.3f} s)"
         if self.check_tilt:
+            if s.base_quat is None:
+                return "no IMU orientation in the state (a floating-base robot needs one)"
+            if s.imu_stamp is not None and (not math.isfinite(s.imu_stamp) or now - s.imu_stamp > self.state_timeout):
+                return f"stale IMU ({now - s.imu_stamp:.3f} s old > {self.state_timeout:.3f} s)"
             w, x, y, z = np.asarray(s.base_quat, dtype=np.float64)
             norm = w * w + x * x + y * y + z * z
             if norm < 0.5 or norm > 1.5:
@@ -155,6 +186,20 @@ class SafetyLayer:
             tilt = math.acos(max(-1.0, min(1.0, up_z)))
             if tilt > self.cfg.max_tilt:
                 return f"tilt {math.degrees(tilt):.0f} deg > {math.degrees(self.cfg.max_tilt):.0f} deg (fall)"
+            if s.base_height is not None and not math.isfinite(s.base_height):
+                return "non-finite base_height in the state"
+        return ""
+
+    def _fell(self, command: JointCommand, state: MeasuredState) -> str:
+        """The height fall check: armed once the base is up under standing commands, disarmed by any other."""
+        h = state.base_height
+        if not command.standing or h is None or self.min_height is None:
+            self._stood = False
+            return ""
+        if h >= self.min_height:
+            self._stood = True
+        elif self._stood:
+            return f"base height {h:.3f} m < {self.min_height:.3f} m (fall)"
         return ""
 
     def damping(self, state: MeasuredState | None = None) -> JointCommand:
@@ -189,6 +234,7 @@ class SafetyLayer:
             self._last_cmd_stamp = now
             self._last_command = command
         elif self._last_command is None:
+            self._stood = False
             return self.damping(state)  # reset, waiting for the first command
         elif now - self._last_cmd_stamp > self.command_timeout:
             self._trip(f"stale command (last {now - self._last_cmd_stamp:.3f} s ago, "
@@ -197,6 +243,11 @@ class SafetyLayer:
         else:
             command = self._last_command
         if command.mode == DAMPING:
+            self._stood = False
+            return self.damping(state)
+        fell = self._fell(command, state)
+        if fell:
+            self._trip(fell, now)
             return self.damping(state)
         parts = [np.asarray(getattr(command, k), dtype=np.float64) for k in ("q", "dq", "kp", "kd", "tau")]
         n = self.robot.num_joints
@@ -211,7 +262,11 @@ class SafetyLayer:
         kd = _clip(kd, 0.0, self.kd_max)
         q = _clip(q, self.lower, self.upper)
         last = self._last_q if self._last_q is not None else q
-        q = _clip(q, last - self.cfg.max_step, last + self.cfg.max_step)
+        # rate limit per second: the time since the last filtered command (one period for the first)
+        dt = self.period if self._last_filter is None else min(max(now - self._last_filter, 0.0), self.state_timeout)
+        step = self.cfg.max_target_rate * dt
+        q = _clip(q, last - step, last + step)
+        self._last_filter = now
         vmax = self.robot.velocity_limits
         dq = _clip(dq, -vmax, vmax)
         tau = _clip(tau, -self.tau_max, self.tau_max)
@@ -222,4 +277,4 @@ class SafetyLayer:
         scale = np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
         kp, kd, tau = kp * scale, kd * scale, tau * scale
         self._last_q = q
-        return JointCommand(q, dq, kp, kd, tau, POSITION)
+        return JointCommand(q, dq, kp, kd, tau, POSITION, command.standing)

@@ -17,8 +17,8 @@ import numpy as np
 from hrobot.bundle import load_bundle
 from hrobot.errors import HRobotError
 from hrobot.eval import WARMUP_S, command_sweep
-from hrobot.robot_io import SimConfig, SimRobot
-from hrobot.runtime import PolicyRuntime
+from hrobot.sim.robot import SimConfig, SimRobot
+from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
 from hrobot.tasks import load_task
 
 
@@ -34,6 +34,9 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
                         joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0,
                         gyro_noise=0.05 if noise else 0.0, tilt_noise=0.02 if noise else 0.0)
     robot = SimRobot(b.robot, config=sim_cfg)
+    ctrl = Controller(rt)
+    cmd = np.zeros(3)
+    loop = ControlLoop(robot, ctrl, lambda: cmd)
     rng = np.random.default_rng(seed)
     commands = command_sweep(cfg, episodes).numpy()
     steps = int(round(cfg.episode_s / rt.robot.policy_dt))
@@ -42,14 +45,13 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
     lin_err, yaw_err, fell, achieved = [], [], [], []
     for ep in range(episodes):
         robot.reset()
-        rt.reset()
-        robot.safety.reset(robot.read_state(), robot.now())
-        cmd = commands[ep]
+        robot.activate()
+        ctrl.run_policy()
+        cmd[:] = commands[ep]
         errs_l, errs_y, vel = [], [], []
         fallen = False
         for t in range(steps):
-            state = robot.read_state()
-            robot.send(rt.step(state, cmd))
+            loop.step()
             robot.advance()
             if push_every and t % push_every == push_every - 1 and cfg.randomization.push_velocity > 0:
                 a = robot.sm.base_dof_adr

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hrobot.errors import HRobotError
@@ -44,8 +45,6 @@ def load_skill(path: str | Path, device: str = "cpu") -> Skill:
     """A skill from a training run folder (run.json + checkpoint) or an exported bundle (policy.onnx)."""
     path = Path(path)
     if (path / "policy.onnx").is_file():
-        from hrobot.bundle import skill_from_bundle
-
         return skill_from_bundle(path, device=device)
     if (path / "run.json").is_file():
         return _skill_from_run(path, device)
@@ -87,3 +86,26 @@ def _skill_from_run(run_dir: Path, device: str) -> Skill:
         command_high=torch.tensor([c["lin_vel_x"][1], c["lin_vel_y"][1], c["ang_vel_z"][1]], device=device),
         policy=policy, source=str(run_dir),
     )
+
+
+def skill_from_bundle(path: Path, device: str = "cpu") -> Skill:
+    """A frozen skill (for a high level) backed by the bundle's ONNX policy."""
+    from hrobot.bundle import load_bundle
+
+    b = load_bundle(path)
+    if b.level != "low":
+        raise HRobotError(f"{path}: a skill must be a low-level bundle, found level '{b.level}'")
+    if b.recurrent:
+        raise HRobotError(f"{path}: recurrent skills are not supported under a high level yet")
+    if not np.array_equal(b.policy_to_robot, np.arange(b.robot.num_joints)):
+        raise HRobotError(f"{path}: skills must use the robot's joint order")
+    layout = ObservationLayout(b.layout.terms, b.robot, b.layout.sizes, device)
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(b.run(obs.detach().cpu().numpy())).to(obs.device)
+
+    c = b.meta["command"]
+    return Skill(name=b.meta["name"], robot=b.robot, layout=layout, command_names=tuple(c["names"]),
+                 command_low=torch.tensor(c["low"], device=device, dtype=torch.float32),
+                 command_high=torch.tensor(c["high"], device=device, dtype=torch.float32),
+                 policy=policy, source=str(path))

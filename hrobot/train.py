@@ -15,6 +15,8 @@ import platform
 import re
 import subprocess
 import time
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +242,51 @@ def run_info(run_dir: Path) -> dict:
     if saved.is_file() and "skill_prior" in (env_cfg := json.loads(saved.read_text())):
         info["skill_prior"] = env_cfg["skill_prior"]
     return info
+
+
+def saved_env_cfg(run_dir: Path):
+    """The run's environment config as trained (env_cfg.json), rebuilt as the task's config dataclass.
+
+    Export and evaluation of a run read this, not the task's config of today: a config changed after
+    training cannot change what the exported bundle says the policy needs.
+    """
+    run_dir = Path(run_dir)
+    info = run_info(run_dir)
+    path = run_dir / "env_cfg.json"
+    if not path.is_file():
+        raise HRobotError(f"{run_dir}: no env_cfg.json (the run's environment config)")
+    cls = type(load_task(info["task"]).env_cfg())
+    return dataclass_from_dict(cls, json.loads(path.read_text()), str(path))
+
+
+def dataclass_from_dict(cls, data: dict, where: str):
+    """Rebuild a (nested) config dataclass from its `dataclasses.asdict` JSON; absent fields keep their defaults."""
+    if not isinstance(data, dict):
+        raise HRobotError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise HRobotError(f"{where}: unknown field '{unknown[0]}' for {cls.__name__}")
+    return cls(**{k: _typed(hints[k], v, f"{where}: {k}") for k, v in data.items()})
+
+
+def _typed(tp, v, where: str):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return dataclass_from_dict(tp, v, where)
+    if origin in (typing.Union, types.UnionType):
+        if v is None:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if isinstance(v, list):  # tuples were written as lists
+            options = [a for a in options if typing.get_origin(a) is tuple] or options
+        return _typed(options[0], v, where)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(args[0], x, where) for x in v)
+        return tuple(_typed(a, x, where) for a, x in zip(args, v))
+    return v
 
 
 def load_actor(run_dir: Path, env, device: str = "cpu", checkpoint: str | None = None):

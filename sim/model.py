@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.robots import robot_mjspec
+from hrobot.robots import BUILTIN
 from hrobot.sim.scene import SceneConfig, add_scene
 from hrobot.sim.terrain import Terrain
-from hrobot.spec import RobotSpec
+from hrobot.spec import BUILTIN_MODEL, RobotSpec
 
 
 @dataclass
@@ -52,6 +53,21 @@ class SimModel:
             b = int(self.model.body_parentid[b])
         return b
 
+
+
+def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
+    """The robot alone (no scene) as an editable MjSpec: a built-in robot's model builder, or the spec's file."""
+    if robot.model == BUILTIN_MODEL:
+        if robot.name not in BUILTIN:
+            raise HRobotError(f"{robot.source}: model 'builtin' is only for {', '.join(BUILTIN)}, got '{robot.name}'")
+        return importlib.import_module(f"hrobot.robots.{robot.name}").build(robot)
+    try:
+        s = mujoco.MjSpec.from_file(robot.model)
+    except Exception as e:  # MuJoCo raises ValueError with the parser's message
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HRobotError(f"{robot.model}: MuJoCo cannot load the model: {first}") from None
+    s.compiler.fusestatic = False  # keep every named body (URDF import fuses fixed links by default)
+    return s
 
 def build_sim_model(robot: RobotSpec, scene: SceneConfig | None = None) -> SimModel:
     """Compile the robot into a scene and check the spec against the compiled model."""

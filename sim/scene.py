@@ -13,20 +13,23 @@ import mujoco
 import numpy as np
 
 from hrobot.spec import RobotSpec
+from hrobot.world import ARENA_OBSTACLES, SCENES
 from hrobot.sim.terrain import Terrain, TerrainConfig
 
-SCENES = ("flat", "rough", "arena", "hand_object")
 WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
 WORLD_GROUP = 2  # world geoms' group: range sensors (mj_ray) see this group only, never the robot
 OBSTACLE_SIZES = ((0.25, 0.25, 0.4), (0.4, 0.2, 0.4), (0.2, 0.5, 0.4))  # box half sizes (m)
 BAR_HALF_THICKNESS = (0.06, 0.05)  # a low bar across the arena (x, z half sizes): only a crouched robot passes
+# m, the bar's underside: a walking Go2 (trunk ~0.24-0.36 m) hits it; crouched (trunk top ~0.25 m) passes. At
+# 0.29 m the two-skill high level never learned to pass under it (0-3 % on bar layouts); at 0.31 m it does.
+BAR_BOTTOM = 0.31
 
 
 @dataclass(frozen=True)
 class SceneConfig:
     kind: str = "flat"
     terrain: TerrainConfig = field(default_factory=TerrainConfig)  # used by "rough"
-    num_obstacles: int = 6  # "arena": boxes placed per episode (mocap bodies)
+    num_obstacles: int = ARENA_OBSTACLES  # "arena": boxes placed per episode (mocap bodies)
     arena_half_size: float = 4.0  # "arena": walls at +-this (m)
     object_size: float = 0.035  # "hand_object": cube half size (m)
     seed: int = 0

@@ -85,7 +85,7 @@ def short_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def skill_bundle(short_run, tmp_path_factory):
     """The short run exported as a bundle (policies are used as skills from bundles)."""
-    from hrobot.bundle import export_run
+    from hrobot.export import export_run
 
     return export_run(short_run[0], tmp_path_factory.mktemp("bundles") / "go2_walk")
 

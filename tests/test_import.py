@@ -13,7 +13,7 @@ from tensordict import TensorDict
 from hrobot.bundle import load_bundle
 from hrobot.cli import main
 from hrobot.importers import KNOWN_JOINT_ORDERS
-from hrobot.robot_io import SimRobot
+from hrobot.sim.robot import SimRobot
 from hrobot.robots import load_robot
 from hrobot.runtime import PolicyRuntime
 

@@ -151,7 +151,7 @@ def test_nan_in_simulation_stops_training(monkeypatch, tmp_path, capsys):
         HRobotRunner(corrupted(cfg), mod.train_cfg(), log_dir=None).learn(1)
     code = main(["train", "go2_walk", "--num-envs", "8", "--iterations", "2", "--out", str(tmp_path / "nan")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "NaN" in err[0] or "diverg" in err[0]
+    assert code == 2 and len(err) == 1 and ("NaN" in err[0] or "diverg" in err[0]), err
 
 
 def test_eval_writes_metrics_and_plot(short_run, tmp_path, capsys):
@@ -185,7 +185,9 @@ def test_bench_sim_reports_the_three_rates(tmp_path):
     res = json.loads(js.read_text())
     for key in ("bare_physics_steps_per_s", "env_physics_steps_per_s", "train_samples_per_s"):
         assert res[key] > 0
-    assert res["ratio_env_to_bare"] == pytest.approx(res["env_physics_steps_per_s"] / res["bare_physics_steps_per_s"])
+    # the env does the bare physics and more: measured side by side, it cannot be much faster
+    assert 0.05 < res["ratio_env_to_bare"] < 1.25, res
+    assert res["steps"] == 4 and res["num_envs"] == 32 and res["decimation"] == 4
 
 
 def test_ctrl_c_stops_training_cleanly_and_records_what_was_done(tmp_path):

@@ -154,3 +154,34 @@ def test_high_level_chooses_the_skill_by_situation():
     use = free["skill_use"].sum(dim=0)
     assert use[0] / use.sum() > 0.6, use.tolist()  # walking on most steps
     assert float(free["success"].float().mean()) >= 0.6
+
+
+def test_training_rays_and_the_simulated_robots_rays_agree():
+    """The analytic box casting training uses and `mj_ray` in the simulated robot (what the planner gets
+    over ROS) read the same distances on random arena layouts, bar included, at the bundle's ray layout."""
+    import mujoco
+    import numpy as np
+
+    from hrobot.nav_io import DEFAULT_SCAN
+    from hrobot.sim.robot import SimRobot
+    from hrobot.sim.scene import SceneConfig
+
+    cfg = NavigationCfg(skills=(str(SHIPPED_WALK),), num_envs=16, bar_prob=0.5, obstacle_prob=1.0, block_prob=0.5)
+    env = NavigationEnv(cfg, seed=5, eval_mode=True)
+    assert cfg.scan == DEFAULT_SCAN  # what sim_robot publishes is what the policy was trained on
+    robot = SimRobot(env.robot, SceneConfig(kind="arena", num_obstacles=cfg.num_obstacles,
+                                            arena_half_size=cfg.arena_half_size, visual=False))
+    gen = torch.Generator().manual_seed(0)
+    env.ll.base_pos[:, :2] += (torch.rand(16, 2, generator=gen) - 0.5) * 2.0  # off the start, near the boxes
+    trained = env.rays().numpy().reshape(16, len(cfg.ray_heights), cfg.num_rays)
+    hits = 0
+    for e in range(16):
+        robot.data.mocap_pos[:] = env.ll.mocap_pos[e].numpy()
+        a = robot.sm.base_qpos_adr
+        robot.data.qpos[a : a + 3] = env.ll.base_pos[e].numpy()
+        robot.data.qpos[a + 3 : a + 7] = env.ll.base_quat[e].numpy()
+        mujoco.mj_forward(robot.model, robot.data)
+        sim = np.minimum(robot.ray_scan(cfg.scan), cfg.ray_range)
+        np.testing.assert_allclose(sim, trained[e], atol=2e-3, err_msg=f"env {e}")
+        hits += int((sim < cfg.ray_range - 1e-3).sum())
+    assert hits > 100  # the layouts put boxes, the bar and walls in range of many rays

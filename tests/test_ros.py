@@ -117,6 +117,13 @@ def test_bringup_naming_a_missing_bundle_is_rejected(tmp_path, capsys):
     ({"sim_robot": {"pd_rate_hz": "fast"}}, "nodes.sim_robot.pd_rate_hz: expected a number, got 'fast'"),
     ({"sim_robot": {"autostart": True}}, "nodes.sim_robot.autostart: unknown parameter"),
     ({"planner": {}}, "nodes.planner: unknown node"),
+    ({"sim_robot": {"scene": "moon"}}, "nodes.sim_robot.scene: expected one of flat, rough, arena, hand_object, got 'moon'"),
+    ({"sim_robot": {"obstacles": [1.0, 2.0, 3.0]}}, "nodes.sim_robot.obstacles: expected x, y pairs"),
+    ({"sim_robot": {"obstacles": [0.5] * 14}}, "nodes.sim_robot.obstacles: expected at most 6 obstacles"),
+    ({"sim_robot": {"pd_rate_hz": -500}}, "nodes.sim_robot.pd_rate_hz: expected 0 (the spec's rate) or 1 to 20000 Hz"),
+    ({"sim_robot": {"start": [0.0, 1.0]}}, "nodes.sim_robot.start: expected 3 values, got 2"),
+    ({"skill_controller": {"bundle": "policies/go2_walk", "cmd_vel_timeout": 2.0}},
+     "nodes.skill_controller.cmd_vel_timeout: expected > 0 and <= 0.5"),
 ])
 def test_bringup_with_bad_parameters_is_rejected(tmp_path, capsys, params, expected):
     line = _error(["launch", str(bringup_file(tmp_path, params))], capsys)
@@ -132,6 +139,59 @@ def test_node_parameter_of_the_wrong_type_exits_with_a_clear_message(tmp_path, s
     assert r.returncode != 0
     assert "parameter 'cmd_vel_timeout'" in r.stderr + r.stdout or "cmd_vel_timeout" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def _node_error(tmp_path, node: str, params: dict) -> str:
+    """Run one node with these parameters; it must exit non-zero with one line, no traceback."""
+    f = tmp_path / f"{node}.yaml"
+    f.write_text(yaml.safe_dump({node: {"ros__parameters": params}}))
+    r = subprocess.run([str(node_executable(node)), "--ros-args", "--params-file", str(f)],
+                       env=ros_env(), capture_output=True, text=True, timeout=60)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, (r.returncode, r.stderr)
+    return lines[0]
+
+
+def _spec_file(tmp_path, rename: str) -> str:
+    text = (REPO / "hrobot" / "robots" / "go2.yaml").read_text().replace("FL_calf_joint", rename)
+    f = tmp_path / "go2_typo.yaml"
+    f.write_text(text)
+    return str(f)
+
+
+@pytest.mark.parametrize("case", ["scene", "pd_rate", "typo_joint", "binary_spec"])
+def test_sim_robot_refuses_bad_values_with_one_line(tmp_path, case):
+    """The node validates its own parameters too (as when started by ros2 launch, not hrobot launch)."""
+    if case == "scene":
+        line = _node_error(tmp_path, "sim_robot", {"scene": "moon"})
+        assert "parameter 'scene' of node 'sim_robot': expected one of flat, rough, arena, hand_object" in line
+    elif case == "pd_rate":
+        line = _node_error(tmp_path, "sim_robot", {"pd_rate_hz": -500.0})
+        assert "parameter 'pd_rate_hz'" in line and "got -500" in line
+    elif case == "typo_joint":  # the built-in model needs FL_calf_joint, the spec names FL_calf_jiont
+        line = _node_error(tmp_path, "sim_robot", {"robot": _spec_file(tmp_path, "FL_calf_jiont")})
+        assert "the built-in go2 model needs joint 'FL_calf_joint', which the spec does not name" in line
+    else:
+        spec = tmp_path / "binary.yaml"
+        spec.write_bytes(bytes(range(256)) * 4)
+        line = _node_error(tmp_path, "sim_robot", {"robot": str(spec)})
+        assert "binary.yaml: spec file is not UTF-8 text" in line
+
+
+def test_skill_controller_refuses_a_bundle_needing_state_it_cannot_get(tmp_path):
+    """An Isaac Lab style bundle observing base_lin_vel: one line at start-up, not a crash on the first step."""
+    import shutil
+
+    from hrobot.bundle import read_metadata
+    from hrobot.export import write_metadata
+
+    b = tmp_path / "linvel"
+    shutil.copytree(WALK, b)
+    meta = read_metadata(b)
+    meta["observation"][0].update(name="base_lin_vel", requires=["base_lin_vel"])
+    write_metadata(b / "policy.onnx", meta)
+    line = _node_error(tmp_path, "skill_controller", {"bundle": str(b)})
+    assert "observation term 'base_lin_vel' needs state field 'base_lin_vel', which skill_controller" in line
 
 
 # ---------------------------------------------------------------- live nodes
@@ -266,9 +326,22 @@ def test_faults_planner_death_estop_and_bad_goals(go2_sim):
     bad = goal_msg(0.0, 0.0, 0.0)
     bad.pose.position.x = float("nan")
     pub.publish(bad)
-    ros.wait_for(lambda: sum(s["result"] == "rejected" for s in statuses(status)) >= 2, 5, "two rejections")
+    skew = goal_msg(here[0] + 2.0, here[1], 0.0)
+    skew.pose.orientation.w, skew.pose.orientation.z = 1.0, 1.0  # not a unit quaternion (was taken as yaw 2.03)
+    pub.publish(skew)
+    zero = goal_msg(here[0] + 2.0, here[1], 0.0)
+    zero.pose.orientation.w = 0.0  # the zero quaternion (was taken as yaw 0)
+    pub.publish(zero)
+    tilted = goal_msg(here[0] + 2.0, here[1], 0.0)
+    tilted.pose.orientation.w, tilted.pose.orientation.x = np.cos(0.2), np.sin(0.2)
+    pub.publish(tilted)
+    ros.wait_for(lambda: sum(s["result"] == "rejected" for s in statuses(status)) >= 5, 5, "five rejections")
     reasons = [s["reason"] for s in statuses(status) if s["result"] == "rejected"]
     assert any("frame 'map'" in r for r in reasons) and any("NaN" in r for r in reasons)
+    assert any("not a unit quaternion (norm 1.4142" in r for r in reasons)
+    assert any("not a unit quaternion (norm 0.0000" in r for r in reasons)
+    assert any("must be a rotation about z" in r for r in reasons)
+    assert not any(s["result"] == "accepted" for s in statuses(status))
     ros.spin(1.0)
     assert np.linalg.norm(_odom_xy(odom) - here) < 0.1
 
@@ -282,6 +355,121 @@ def test_faults_planner_death_estop_and_bad_goals(go2_sim):
         np.hypot(m.twist.twist.linear.x, m.twist.twist.linear.y) < 0.1 for t, m in odom if t > time.monotonic() - 0.1)),
         2.0, "the robot to stand still")
     assert time.monotonic() - t_kill <= 0.5 + 0.15  # + one odometry window / spin granularity
+
+
+def _planar_speed(m) -> float:
+    return float(np.hypot(m.twist.twist.linear.x, m.twist.twist.linear.y))
+
+
+def _twists(ros, pub, vx: float, wz: float, seconds: float) -> float:
+    """Publish Twists at 50 Hz (as the planner does) for `seconds`; returns when the last one went out."""
+    from geometry_msgs.msg import Twist
+
+    end, last = time.monotonic() + seconds, 0.0
+    while time.monotonic() < end:
+        tw = Twist()
+        tw.linear.x, tw.angular.z = float(vx), float(wz)
+        pub.publish(tw)
+        last = time.monotonic()
+        ros.spin(0.02)
+    return last
+
+
+def test_cmd_vel_is_clamped_watchdog_stops_in_time_and_only_reset_clears_an_estop(tmp_path):
+    """Without a planner, a user drives the robot over /cmd_vel:
+
+    - vx = 1e9, wz = 1e9 reaches the policy clamped to the skill's range (it walked at 1.5 m/s for vx 1.5,
+      flipped for vx 3, fell for 1e9): the robot walks at <= ~1 m/s, upright, safety ok;
+    - after the last Twist the watchdog stands it still within 0.5 s, four times out of four (it took
+      0.35-0.65 s with the 0.25 s watchdog and the planner sending at 10 Hz);
+    - ~/stand does not clear an e-stop; ~/reset does, then ~/stand stands it up again.
+    """
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Odometry
+
+    cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim.yaml").read_text())
+    cfg["root"] = str(REPO)
+    del cfg["nodes"]["goal_planner"]
+    cfg["nodes"]["sim_robot"].update(scene="flat", obstacles=[], start=[0.0, 0.0, 0.0])
+    f = tmp_path / "teleop.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    ros = Launched(f)
+    try:
+        odom = ros.subscribe("/odom", Odometry)
+        diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+        ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
+        _wait_policy_running(ros)
+        pub = ros.node.create_publisher(Twist, "/cmd_vel", 10)
+        ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "skill_controller to subscribe to /cmd_vel")
+
+        _twists(ros, pub, 1e9, 1e9, 3.0)
+        recent = [m for t, m in odom if t > time.monotonic() - 1.5]
+        speeds = [_planar_speed(m) for m in recent]
+        yaw_rates = [m.twist.twist.angular.z for m in recent]
+        assert max(speeds) < 1.3 and np.mean(speeds) > 0.5, (max(speeds), np.mean(speeds))  # walking, at range
+        assert np.mean(yaw_rates) < 1.3 and min(m.pose.pose.position.z for m in recent) > 0.2
+        ctrl = [s.message for _, m in diag for s in m.status if s.name == "skill_controller"]
+        assert ctrl[-1] == "policy, safety ok", ctrl[-3:]
+
+        stops = []
+        for _ in range(4):  # still: planar speed below 0.2 m/s and staying there (a standing Go2 sways ~0.1 m/s)
+            ros.spin(1.5)
+            t_last = _twists(ros, pub, 0.6, 0.0, 1.5)
+            assert _planar_speed(odom[-1][1]) > 0.3
+            ros.spin(1.2)
+            after = [(t - t_last, _planar_speed(m)) for t, m in odom if t > t_last]
+            stops.append(next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5)))
+        assert max(stops) <= 0.5, stops
+
+        assert ros.call("/skill_controller/estop").success
+        reply = ros.call("/skill_controller/stand")
+        assert not reply.success and "call ~/reset first" in reply.message
+        last = lambda: [s.message for _, m in diag for s in m.status if s.name == "skill_controller"][-1]  # noqa: E731
+        ros.wait_for(lambda: last() == "passive, safety tripped", 3.0, lambda: f"damping after ~/stand; {last()}")
+        ros.spin(1.5)
+        assert last() == "passive, safety tripped"  # ~/stand did not clear the latch
+        assert ros.call("/skill_controller/reset").success
+        assert ros.call("/skill_controller/stand").success
+        _wait_policy_running(ros)
+    finally:
+        ros.stop()
+
+
+def test_two_skill_high_level_crouches_under_the_bar_through_ros(tmp_path):
+    """go2_nav_skills through the bringup: the planner's skill choice reaches the controller, which switches
+    bundles (walk <-> crouch) and passes under the low bar that the walking robot would hit."""
+    from nav_msgs.msg import Odometry
+    from std_msgs.msg import String
+
+    skills = REPO / "policies" / "go2_nav_skills"
+    f = bringup_file(tmp_path, {
+        "sim_robot": {"robot": "go2", "scene": "arena", "bar_x": 0.0, "start": [-1.5, 0.0, 0.0],
+                      "pd_rate_hz": 500.0, "command_timeout": 0.1},
+        "skill_controller": {"bundle": str(skills), "use_sim_time": True},
+        "goal_planner": {"bundle": str(skills)},
+    })
+    ros = Launched(f)
+    try:
+        odom = ros.subscribe("/odom", Odometry)
+        chosen = ros.subscribe("/skill", String, qos=10)
+        status = ros.subscribe("/goal_status", String, qos=10)
+        ros.wait_for(lambda: len(odom) > 0, 30, "odometry")
+        _wait_policy_running(ros)
+        pub = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
+        ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "goal_planner to subscribe")
+        pub.publish(goal_msg(1.5, 0.0, 0.0))
+        ros.wait_for(lambda: any(s["result"] in ("reached", "timeout") for s in statuses(status)), 30,
+                     lambda: f"the goal to end; robot at {_odom_xy(odom)}, status {statuses(status)}")
+        results = [s["result"] for s in statuses(status)]
+        assert "reached" in results, (results, _odom_xy(odom), ros.output()[-3000:])
+        names = {m.data for _, m in chosen}
+        assert "go2_crouch" in names, names  # the controller starts on go2_walk, the first skill
+        under = [m.pose.pose.position.z for _, m in odom if abs(m.pose.pose.position.x) < 0.1]
+        assert under and max(under) < 0.28  # crouched at the bar (a walking Go2's base is at ~0.3 m)
+    finally:
+        rc, out = ros.stop()
+    assert "skill: go2_crouch" in out
 
 
 def test_estop_reaches_damping_within_two_control_periods(go2_sim, tmp_path):
@@ -340,3 +528,5 @@ def test_bench_ros_short(tmp_path):
                 "state_to_command_latency_us_p50", "state_to_command_latency_us_p99"):
         assert key in res and res[key] == res[key]  # present and not NaN
     assert res["sim_robot_rate_hz"] > 100
+    assert 0 < res["state_to_command_latency_us_p50"] < 20_000  # within one 50 Hz period
+    assert res["controller_period_jitter_us_p99"] < 20_000

@@ -1,21 +1,26 @@
-"""The safety layer under fuzzing (hypothesis): no command outside the limits, every trip ends in damping."""
+"""The safety layer under fuzzing (hypothesis): no command outside the limits, every trip ends in damping,
+a collapsed robot always trips, and no task command outside the skill's range ever reaches the policy."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hrobot.bundle import load_bundle
 from hrobot.robots import load_robot
-from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyLayer
+from hrobot.runtime import CommandFilter, PolicyRuntime
+from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 
 ROBOT = load_robot("go2")
 N = ROBOT.num_joints
 PERIOD = ROBOT.policy_dt
 STEPS_PER_EXAMPLE = 1000
 EXAMPLES = 100  # 100 x 1000 = 100,000 fuzzed steps
-COUNTER = {"steps": 0}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _upright_quat(rng, tilt):
@@ -37,27 +42,42 @@ def _garbage(rng, shape):
     return rng.normal(size=shape) * 10
 
 
+def test_no_command_outside_the_limits_and_every_trip_ends_in_damping():
+    """100,000 fuzzed steps (counted here, in the same test), at call rates from 500 Hz to 25 Hz."""
+    counter = {"steps": 0}
+    _fuzz_safety(counter)
+    assert counter["steps"] == EXAMPLES * STEPS_PER_EXAMPLE
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=False, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1),
        p_bad_state=st.floats(0.0, 0.05), p_stale=st.floats(0.0, 0.05), p_bad_cmd=st.floats(0.0, 0.1),
        p_drop=st.floats(0.0, 0.4), p_estop=st.floats(0.0, 0.01), p_reset=st.floats(0.0, 0.2),
-       p_tilt=st.floats(0.0, 0.02), p_wrong_size=st.floats(0.0, 0.02))
-def test_no_command_outside_the_limits_and_every_trip_ends_in_damping(
-        seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop, p_reset, p_tilt, p_wrong_size):
+       p_tilt=st.floats(0.0, 0.02), p_wrong_size=st.floats(0.0, 0.02), p_low=st.floats(0.0, 0.02),
+       p_stale_imu=st.floats(0.0, 0.02), rate_factor=st.sampled_from([0.1, 0.25, 1.0, 2.0]))
+def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop, p_reset, p_tilt, p_wrong_size,
+                 p_low, p_stale_imu, rate_factor):
     rng = np.random.default_rng(seed)
     safety = SafetyLayer(ROBOT)
     lower, upper, tau_max = ROBOT.lower, ROBOT.upper, ROBOT.torque_limits
     now = 0.0
     q_meas = ROBOT.default_pose.copy()
     last_stamp = 0.0
-    prev_pos_q = None  # last position-mode output since the last reset
+    prev_pos_q = None  # last position-mode output since the last reset, and when it was sent
+    prev_pos_t = 0.0
+    stood = False  # the base was above the fall height under standing commands, none other since
+    held = None  # the command the safety layer holds (the last one given since the reset)
     for _ in range(STEPS_PER_EXAMPLE):
-        now += PERIOD
+        now += PERIOD * rate_factor * rng.uniform(0.5, 1.5)
         # --- the measured state (sometimes garbage, stale or tilted)
         q_meas = np.clip(q_meas + rng.normal(0, 0.05, N), lower - 0.2, upper + 0.2)
         state = MeasuredState(joint_pos=q_meas.copy(), joint_vel=rng.normal(0, 3, N),
                               base_quat=_upright_quat(rng, rng.uniform(0, 0.3)), base_ang_vel=rng.normal(0, 1, 3),
-                              stamp=now)
+                              stamp=now, imu_stamp=now, base_height=rng.uniform(0.25, 0.35))
+        if rng.random() < p_low:
+            state.base_height = rng.uniform(0.0, safety.min_height)  # collapsed (upright: no tilt to see)
+        if rng.random() < p_stale_imu:
+            state.imu_stamp = now - rng.uniform(3, 10) * PERIOD  # fresh joints, an IMU that stopped
         if rng.random() < p_bad_state:
             field = str(rng.choice(["joint_pos", "joint_vel", "base_ang_vel", "base_quat"]))
             setattr(state, field, _garbage(rng, {"joint_pos": N, "joint_vel": N, "base_ang_vel": 3, "base_quat": 4}[field]))
@@ -74,13 +94,14 @@ def test_no_command_outside_the_limits_and_every_trip_ends_in_damping(
         if safety.tripped and rng.random() < p_reset:
             reset_ok = safety.reset(state, now)
             if reset_ok:
-                prev_pos_q = None
+                prev_pos_q, stood = None, False
         # --- the command (sometimes dropped, garbage, huge, wrong size or damping)
         command = None
         if rng.random() >= p_drop:
             q = rng.uniform(lower - 1.0, upper + 1.0)
             command = JointCommand(q, rng.normal(0, 50, N), rng.uniform(-10, 200, N), rng.uniform(-5, 20, N),
-                                   rng.normal(0, 100, N), POSITION if rng.random() > 0.05 else DAMPING)
+                                   rng.normal(0, 100, N), POSITION if rng.random() > 0.05 else DAMPING,
+                                   standing=rng.random() > 0.05)
             if rng.random() < p_bad_cmd:
                 field = rng.choice(["q", "dq", "kp", "kd", "tau"])
                 command = JointCommand(**{**command.__dict__, field: _garbage(rng, N)})
@@ -88,8 +109,13 @@ def test_no_command_outside_the_limits_and_every_trip_ends_in_damping(
                 command = JointCommand(**{**command.__dict__, "q": np.zeros(N + 3)})
         tripped_before = safety.tripped
         trips_before = len(safety.trips)
+        held = command if command is not None else held if not reset_ok else None
+        standing = held is not None and held.mode == POSITION and held.standing
+        collapsed = stood and standing and state.base_height < safety.min_height
         out = safety.filter(command, state, now)
-        COUNTER["steps"] += 1
+        counter["steps"] += 1
+        # armed once up under standing commands, disarmed by anything else (a controller sitting down, passive)
+        stood = standing and out.mode == POSITION and (stood or state.base_height >= safety.min_height)
 
         # --- invariants
         for name in ("q", "dq", "kp", "kd", "tau"):
@@ -105,21 +131,64 @@ def test_no_command_outside_the_limits_and_every_trip_ends_in_damping(
             assert safety.reason
             if not tripped_before:
                 assert len(safety.trips) == trips_before + 1 and safety.trips[-1].reason
+        if collapsed or now - state.imu_stamp > safety.state_timeout:
+            assert out.mode == DAMPING and safety.tripped  # a collapsed robot, or a stale IMU, always trips
         if out.mode == POSITION:
             assert not safety.tripped
             est = out.kp * (out.q - state.joint_pos) + out.kd * (out.dq - state.joint_vel) + out.tau
             assert np.all(np.abs(est) <= tau_max * (1 + 1e-9) + 1e-9)
-            if prev_pos_q is not None:
-                assert np.all(np.abs(out.q - prev_pos_q) <= safety.cfg.max_step + 1e-9)
-            prev_pos_q = out.q.copy()
+            if prev_pos_q is not None:  # per second, whatever the call rate
+                dt = min(now - prev_pos_t, safety.state_timeout)
+                assert np.all(np.abs(out.q - prev_pos_q) <= safety.cfg.max_target_rate * dt + 1e-9)
+            prev_pos_q, prev_pos_t = out.q.copy(), now
         if tripped_before and not reset_ok:
             assert out.mode == DAMPING  # the latch holds until an explicit, successful reset
 
 
-def test_the_fuzzing_ran_100k_steps():
-    if COUNTER["steps"] == 0:
-        pytest.skip("run together with the property test above")
-    assert COUNTER["steps"] >= 100_000
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), p_garbage=st.floats(0.0, 0.3), scale=st.sampled_from([1.0, 3.0, 1e9]))
+def test_no_command_outside_the_skill_range_ever_reaches_the_policy(seed, p_garbage, scale):
+    """Task commands of any size (and NaN / inf) through the runtime of the shipped go2_walk bundle."""
+    rt = _walk_runtime()
+    rt.reset()
+    rng = np.random.default_rng(seed)
+    low, high = rt.commands.low, rt.commands.high
+    scale_obs = np.asarray(rt.bundle.layout.terms[2].scale)  # the command term's scale
+    state = _ok_state(0.0)
+    prev = np.zeros(3)
+    for _ in range(100):
+        c = rng.normal(size=3) * scale
+        if rng.random() < p_garbage:
+            c[rng.integers(3)] = rng.choice([np.nan, np.inf, -np.inf])
+        rt.step(state, c)
+        seen = rt.last_obs[0, 6:9] / scale_obs  # what the policy observed (terms: ang vel, gravity, command)
+        assert np.all(seen >= low - 1e-5) and np.all(seen <= high + 1e-5)
+        grow = np.abs(seen) - np.abs(prev)  # magnitude grows at most at the filter's rate; braking is immediate
+        assert np.all(grow <= rt.commands.rate * ROBOT.policy_dt + 1e-5)
+        prev = seen
+
+
+_RT: list[PolicyRuntime] = []
+
+
+def _walk_runtime() -> PolicyRuntime:
+    if not _RT:
+        _RT.append(PolicyRuntime(load_bundle(REPO / "policies" / "go2_walk")))
+    return _RT[0]
+
+
+def test_command_filter_clamps_refuses_nan_and_brakes_at_once():
+    f = CommandFilter([-1.0, -0.5, -1.0], [1.0, 0.5, 1.0], ["vx", "vy", "wz"], ramp_s=0.25)
+    out = [f([1.5, 0.0, 0.0], 0.02)[0] for _ in range(20)]
+    assert out[0] == pytest.approx(8.0 * 0.02) and max(out) == 1.0  # ramps at 2 / 0.25 s, then clamps at 1
+    v = f([1e9, -1e9, np.nan], 0.02)  # from vx 1: clamped at 1; vy grows towards -0.5 at 4 / s; NaN stands still
+    assert v.tolist() == pytest.approx([1.0, -0.08, 0.0])
+    f.reset([1.0, 0.0, 0.0])
+    assert f([0.0, 0.0, 0.0], 0.02)[0] == 0.0  # braking is never rate-limited
+    v = f([np.nan, np.inf, 0.3], 0.02)
+    assert v[0] == 0.0 and v[1] == 0.0 and v[2] == pytest.approx(0.16)
+    with pytest.raises(Exception, match="expected 3 values"):
+        f([1.0, 2.0], 0.02)
 
 
 def _ok_state(now):
@@ -140,6 +209,7 @@ def test_starts_in_damping_and_reset_needs_a_sane_state():
 @pytest.mark.parametrize("event, reason", [
     ("estop", "e-stop"), ("nan_state", "non-finite"), ("stale_state", "stale state"),
     ("stale_command", "stale command"), ("tilt", "tilt"), ("nan_command", "non-finite value in the command"),
+    ("collapsed", "base height"), ("stale_imu", "stale IMU"),
 ])
 def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
     s = SafetyLayer(ROBOT)
@@ -160,10 +230,55 @@ def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
         state.base_quat = np.array([np.cos(0.7), np.sin(0.7), 0.0, 0.0])  # 80 deg roll
     elif event == "nan_command":
         cmd = JointCommand(np.full(N, np.nan), cmd.dq, cmd.kp, cmd.kd, cmd.tau)
+    elif event == "collapsed":  # upright, so tilt cannot see it: the base lies at 0.077 m after standing
+        cmd = JointCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau, standing=True)  # a policy runs
+        stood = _ok_state(0.01)
+        stood.base_height = 0.31
+        assert s.filter(cmd, stood, 0.01).mode == POSITION
+        state.base_height = 0.077
+    elif event == "stale_imu":  # joint states keep coming, the IMU stopped 3 periods ago
+        state.imu_stamp = now - 3 * PERIOD
     out = s.filter(cmd, state, now)
     assert out.mode == DAMPING and s.tripped and reason in s.reason and s.trips[-1].reason.startswith(s.reason[:8])
     # latched: a perfect command afterwards still gets damping
     assert s.filter(JointCommand.hold(ROBOT, ROBOT.default_pose), _ok_state(now + PERIOD), now + PERIOD).mode == DAMPING
+
+
+def test_standing_up_and_sitting_down_are_no_falls_but_a_collapse_under_the_policy_is():
+    """The height check arms once the base is up under standing (policy) commands: a robot reset lying
+    down may stand up, and one that sits down (non-standing commands) may go low, without a trip."""
+    s = SafetyLayer(ROBOT)
+    lying = _ok_state(0.0)
+    lying.base_height = 0.08
+    assert s.reset(lying, 0.0)
+    up = JointCommand.hold(ROBOT, ROBOT.default_pose)  # stand-up and sit-down interpolation: not standing
+    policy = JointCommand(up.q, up.dq, up.kp, up.kd, up.tau, standing=True)
+
+    def at(k, h, cmd):
+        st = _ok_state(k * PERIOD)
+        st.base_height = h
+        return s.filter(cmd, st, k * PERIOD).mode
+
+    assert all(at(k, 0.08 + 0.012 * k, up) == POSITION for k in range(1, 20))  # standing up from 0.08 m
+    assert at(20, 0.31, policy) == POSITION  # the policy runs: armed
+    assert all(at(k, 0.31 - 0.012 * (k - 20), up) == POSITION for k in range(21, 40))  # sitting down to 0.08 m
+    assert not s.tripped
+    assert at(40, 0.31, policy) == POSITION and at(41, 0.1, policy) == DAMPING and "base height" in s.reason
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 500.0])
+def test_target_rate_limit_is_per_second_at_any_call_rate(rate_hz):
+    """A target 1 rad away: after 20 ms the output has moved max_target_rate * 20 ms, called at 50 or 500 Hz."""
+    s = SafetyLayer(ROBOT, control_period=PERIOD)
+    assert s.reset(_ok_state(0.0), 0.0)
+    target = ROBOT.default_pose + np.where(ROBOT.upper - ROBOT.default_pose > 1.0, 1.0, -1.0)
+    cmd = JointCommand.hold(ROBOT, target)
+    dt = 1.0 / rate_hz
+    out = s.filter(cmd, _ok_state(0.0), 0.0)  # the first command: one control period's worth
+    for k in range(1, int(round(PERIOD / dt)) + 1):
+        out = s.filter(cmd, _ok_state(k * dt), k * dt)
+    moved = np.abs(out.q - ROBOT.default_pose)
+    assert moved == pytest.approx(np.full(N, SafetyConfig().max_target_rate * 2 * PERIOD), abs=1e-9)
 
 
 def test_damping_until_the_first_command_then_the_watchdog_is_armed():

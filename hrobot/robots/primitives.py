@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
+from hrobot.errors import HRobotError
 from hrobot.spec import JointSpec, RobotSpec
 
 Vec = Sequence[float]
@@ -102,8 +103,21 @@ def geom(
     return g
 
 
+class _SpecJoints(dict):
+    """The spec's joints by name; a name the built-in model needs but the spec lacks is one clear error."""
+
+    def __init__(self, robot: RobotSpec):
+        super().__init__((j.name, j) for j in robot.joints)
+        self.robot = robot
+
+    def __missing__(self, name: str) -> JointSpec:
+        r = self.robot
+        raise HRobotError(f"{r.source}: field 'joints': the built-in {r.name} model needs joint '{name}', which the "
+                          f"spec does not name (it names {', '.join(r.joint_names)})")
+
+
 def joint_map(robot: RobotSpec) -> dict[str, JointSpec]:
-    return {j.name: j for j in robot.joints}
+    return _SpecJoints(robot)
 
 
 def mirror_y(v: Vec) -> list[float]:

@@ -25,8 +25,8 @@ from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
-from hrobot.tasks.nav_io import decode_action, navigation_observation
-from hrobot.sim.scene import BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
+from hrobot.nav_io import DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, decode_action, navigation_observation
+from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
 from hrobot.tasks.locomotion import LocomotionEnv
@@ -35,11 +35,6 @@ try:
     from rsl_rl.env import VecEnv
 except ImportError:  # pragma: no cover
     VecEnv = object
-
-# m: a walking Go2 (trunk ~0.24-0.36 m) hits it; crouched (trunk top ~0.25 m) passes. At 0.29 m the
-# two-skill high level never learned to pass under it (0-3 % on bar layouts); at 0.31 m it does.
-BAR_BOTTOM = 0.31
-
 
 @dataclass
 class NavigationCfg:
@@ -58,9 +53,9 @@ class NavigationCfg:
     clearance: float = 0.7  # free radius around start and goal (m), plus the obstacle's size
     success_distance: float = 0.25
     success_yaw: float = 0.3
-    num_rays: int = 16
-    ray_range: float = 3.0
-    ray_heights: tuple[float, float] = (0.12, 0.32)  # above the ground: under and at the bar
+    num_rays: int = DEFAULT_SCAN.num_rays
+    ray_range: float = DEFAULT_SCAN.range
+    ray_heights: tuple[float, ...] = DEFAULT_SCAN.heights  # above the ground: under and at the bar
     rewards: dict[str, float] = field(default_factory=lambda: {
         "progress": 2.0, "heading": 0.3, "success": 10.0, "collision": -10.0, "fall": -10.0, "time": -0.02,
     })
@@ -68,6 +63,10 @@ class NavigationCfg:
     flat_regularizers: dict[str, float] = field(default_factory=lambda: {
         "orientation": -1.0, "base_height": -10.0, "action_rate": -0.01, "torques": -2e-4, "feet_air_time": 1.0,
     })
+
+    @property
+    def scan(self) -> RayScanLayout:
+        return RayScanLayout(self.num_rays, tuple(self.ray_heights), self.ray_range)
 
 
 def policy_cfg(info: dict, num_envs: int) -> NavigationCfg:
@@ -293,7 +292,7 @@ class NavigationEnv(VecEnv):
                 collided |= self.ll.collided
                 fell |= self.ll.terminated
                 self.ll_step_count += 1
-        self.last_action = action.clamp(-5.0, 5.0)
+        self.last_action = action.clamp(-HIGH_LEVEL_ACTION_CLIP, HIGH_LEVEL_ACTION_CLIP)
         self.episode_length_buf += 1
 
         dist, yaw_err = self._goal_error()

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from hrobot.deploy import NODE_PARAMS
+from hrobot.deploy import NODE_PARAMS, check_value
 from hrobot.errors import HRobotError
 
 # High-rate state: newest sample only, never wait for retransmission.
@@ -49,7 +49,11 @@ def declare_params(node: Node, schema_name: str) -> dict:
             if default is None:
                 raise HRobotError(f"parameter '{key}' of node '{node.get_name()}' is required ({desc})")
             value = default
-        out[key] = list(value) if kind == "double_array" else value
+        value = list(value) if kind == "double_array" else value
+        problem = check_value(schema_name, key, kind, default, value)
+        if problem:
+            raise HRobotError(f"parameter '{key}' of node '{node.get_name()}': {problem}")
+        out[key] = value
     return out
 
 
@@ -192,6 +196,11 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
         node = node_factory()
     except HRobotError as e:
         print(f"{name}: error: {e}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 2
+    except Exception as e:  # an input the checks above missed: still one line, never a traceback
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"{name}: error: {type(e).__name__}: {first}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
     rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away

@@ -19,14 +19,16 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_srvs.srv import Trigger
 
-from hrobot.robot_io import SimConfig, SimRobot
+from hrobot.errors import HRobotError
+from hrobot.nav_io import DEFAULT_SCAN
 from hrobot.robots import load_robot
 from hrobot.safety import DAMPING, POSITION, JointCommand, SafetyConfig
+from hrobot.sim.robot import SimConfig, SimRobot
 from hrobot.sim.scene import SceneConfig
 from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, percentiles,
                                wall_now)
 
-RAY_HEIGHTS, NUM_RAYS, RAY_RANGE = (0.12, 0.32), 16, 3.0  # the navigation policies' ray scan
+SCAN = DEFAULT_SCAN  # the navigation policies' ray layout (hrobot.nav_io); the planner checks it against its bundle
 CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
 
 
@@ -35,10 +37,13 @@ class SimRobotNode(HRobotNode):
         super().__init__("sim_robot")
         p = self.params = declare_params(self, "sim_robot")
         spec = load_robot(p["robot"])
+        if p["pd_rate_hz"] and p["pd_rate_hz"] < spec.policy_rate_hz:
+            raise HRobotError(f"parameter 'pd_rate_hz': expected 0 or at least {spec.name}'s policy rate "
+                              f"{spec.policy_rate_hz:g} Hz, got {p['pd_rate_hz']:g}")
         scene = SceneConfig(kind=p["scene"], visual=False)
         self.robot = SimRobot(spec, scene, SimConfig(pd_rate_hz=p["pd_rate_hz"] or None),
                               SafetyConfig(command_timeout=p["command_timeout"] or None))
-        x, y, yaw = (p["start"] + [0.0, 0.0, 0.0])[:3]
+        x, y, yaw = p["start"]
         self.robot.place(x, y, yaw, np.array(p["obstacles"]) if p["obstacles"] else None, p["bar_x"])
         self.spec = spec
         self.index = {n: i for i, n in enumerate(spec.joint_names)}
@@ -81,7 +86,8 @@ class SimRobotNode(HRobotNode):
             a = np.empty(n)
             a[order] = v
             arrays.append(a)
-        cmd = JointCommand(*arrays, mode=DAMPING if msg.mode == JointCommandMsg.MODE_DAMPING else POSITION)
+        cmd = JointCommand(*arrays, mode=DAMPING if msg.mode == JointCommandMsg.MODE_DAMPING else POSITION,
+                           standing=bool(msg.standing))
         now = self.get_clock().now().nanoseconds * 1e-9
         with self.lock:
             self.pending = cmd
@@ -142,14 +148,14 @@ class SimRobotNode(HRobotNode):
     def publish_scans(self) -> None:
         if self.robot.sm.base_qpos_adr is None:
             return
-        ranges = self.robot.ray_scan(NUM_RAYS, RAY_HEIGHTS, RAY_RANGE)
+        ranges = self.robot.ray_scan(SCAN)
         stamp = wall_now(self)
-        for pub, row, h in zip(self.pub_scan, ranges, RAY_HEIGHTS):
+        for pub, row, h in zip(self.pub_scan, ranges, SCAN.heights):
             msg = LaserScan()
             msg.header.stamp, msg.header.frame_id = stamp, f"scan_{h:.2f}m"
-            msg.angle_min, msg.angle_increment = 0.0, 2 * np.pi / NUM_RAYS
-            msg.angle_max = msg.angle_increment * (NUM_RAYS - 1)
-            msg.range_min, msg.range_max = 0.02, RAY_RANGE
+            msg.angle_min, msg.angle_increment = 0.0, SCAN.angle_increment
+            msg.angle_max = msg.angle_increment * (SCAN.num_rays - 1)
+            msg.range_min, msg.range_max = 0.02, SCAN.range
             msg.ranges = [float(v) for v in row]
             pub.publish(msg)
 

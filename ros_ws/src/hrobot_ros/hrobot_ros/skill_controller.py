@@ -1,82 +1,148 @@
-"""skill_controller: a low-level policy bundle driving the robot at the policy rate.
+"""skill_controller: low-level policy bundles driving the robot at the policy rate.
 
-Runs hrobot's Controller (passive -> stand up -> policy -> sit down) and SafetyLayer on
-/joint_states + /imu and /cmd_vel (geometry_msgs/Twist: vx, vy, wz), and publishes
-/joint_commands. If /cmd_vel stops for cmd_vel_timeout, the command becomes a
-stand-still. Services: ~/stand, ~/sit, ~/estop (latched damping), ~/reset. Watchdogs run
-on the monotonic clock, or under use_sim_time on the simulator's /clock. Every safety trip
-is logged with its reason.
+Runs hrobot's ControlLoop (Controller: passive -> stand up -> policy -> sit down, and the
+robot's SafetyLayer) on a robot seen through topics: /joint_states + /imu in (and /odom's
+height, where a state estimator publishes it, for the fall check), /joint_commands out.
+/cmd_vel (geometry_msgs/Twist: vx, vy, wz) is the task command; the runtime's command
+filter clamps it into the skill's trained range and rate-limits it, whatever its source. If
+/cmd_vel stops for cmd_vel_timeout, the command becomes a stand-still. With a high-level
+bundle it runs each of that bundle's skills and switches on /skill (std_msgs/String, a
+skill name), carrying the previous action over. Services: ~/stand, ~/sit, ~/estop (latched
+damping), ~/reset (the only way out of a trip). Watchdogs run on the monotonic clock, or
+under use_sim_time on the simulator's /clock. Every safety trip is logged with its reason.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import Twist
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from hrobot.bundle import load_bundle
+from hrobot.bundle import load_bundle, read_metadata
+from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
-from hrobot.runtime import Controller, PolicyRuntime
-from hrobot.safety import DAMPING, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
+from hrobot.safety import DAMPING, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
+
+# What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
+TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height"})
+
+
+class TopicRobot(RobotInterface):
+    """The robot behind /joint_states + /imu (+ /odom), commanded over /joint_commands."""
+
+    def __init__(self, node: SkillControllerNode, spec, state_timeout: float | None):
+        self.node, self.robot = node, spec
+        self.safety = SafetyLayer(spec, SafetyConfig(state_timeout=state_timeout))
+        self.provides = TOPIC_FIELDS
+        self.lifecycle = CONNECTED
+        self.index = {n: i for i, n in enumerate(spec.joint_names)}
+        self.lock = threading.Lock()
+        n = spec.num_joints
+        self.q, self.dq = np.zeros(n), np.zeros(n)
+        self.quat, self.gyro = np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
+        self.height: float | None = None
+        self.header_stamp = None  # header stamp of the last joint state (copied into commands)
+        self.state_time: float | None = None  # receive time of the last joint state (node clock)
+        self.imu_time = -np.inf
+
+    def has_state(self) -> bool:
+        return self.state_time is not None
+
+    def read_state(self) -> MeasuredState:
+        with self.lock:
+            return MeasuredState(self.q.copy(), self.dq.copy(), self.quat.copy(), self.gyro.copy(),
+                                 self.state_time, imu_stamp=self.imu_time, base_height=self.height)
+
+    def now(self) -> float:
+        return self.node.now_s()
+
+    def _write(self, safe: JointCommand) -> None:
+        msg = JointCommandMsg()
+        stamp = self.header_stamp
+        msg.stamp_sec, msg.stamp_nanosec = stamp.sec, stamp.nanosec
+        msg.name = self.robot.joint_names
+        msg.position, msg.velocity = safe.q.tolist(), safe.dq.tolist()
+        msg.kp, msg.kd, msg.effort = safe.kp.tolist(), safe.kd.tolist(), safe.tau.tolist()
+        msg.mode = JointCommandMsg.MODE_DAMPING if safe.mode == DAMPING else JointCommandMsg.MODE_POSITION
+        msg.standing = safe.standing
+        self.node.pub.publish(msg)
 
 
 class SkillControllerNode(HRobotNode):
     def __init__(self):
         super().__init__("skill_controller")
         p = self.params = declare_params(self, "skill_controller")
-        bundle = load_bundle(p["bundle"], load_robot(p["robot"]) if p["robot"] else None)
-        self.rt = PolicyRuntime(bundle)
-        self.robot = self.rt.robot
-        self.ctrl = Controller(self.rt)
-        self.safety = SafetyLayer(self.robot, SafetyConfig(state_timeout=p["state_timeout"] or None))
-        self.index = {n: i for i, n in enumerate(self.robot.joint_names)}
-        self.lock = threading.Lock()
-        n = self.robot.num_joints
-        self.q, self.dq = np.zeros(n), np.zeros(n)
-        self.quat, self.gyro = np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
-        self.state_stamp = None  # header stamp of the last joint state (copied into commands)
-        self.state_time = -np.inf  # monotonic receive time of the last joint state
+        robot = load_robot(p["robot"]) if p["robot"] else None
+        meta = read_metadata(Path(p["bundle"]))
+        paths = [Path(p["bundle"]) / s["path"] for s in meta["skills"]] if meta["level"] == "high" else [p["bundle"]]
+        who = "skill_controller (/joint_states, /imu, /odom)"
+        runtimes = [PolicyRuntime(load_bundle(b, robot, provides=TOPIC_FIELDS, who=who)) for b in paths]
+        self.spec = runtimes[0].robot
+        self.ctrl = Controller(runtimes)
+        self.robot = TopicRobot(self, self.spec, p["state_timeout"] or None)
+        self.safety = self.robot.safety
         self.cmd = np.zeros(3)
         self.cmd_time = -np.inf
+        self.loop_ctl = ControlLoop(self.robot, self.ctrl, self._command)
         self.started = False
         self.steady_ticks = 0
+        self.pending_skill: str | None = None
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
+        self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
         self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, GOAL_QOS)
+        self.create_subscription(String, "skill", self.on_skill, GOAL_QOS)
         self.pub = self.create_publisher(JointCommandMsg, "joint_commands", COMMAND_QOS)
         for name, fn in (("stand", self.srv_stand), ("sit", self.srv_sit), ("estop", self.srv_estop),
                          ("reset", self.srv_reset)):
             self.create_service(Trigger, f"~/{name}", fn)
         self.stats_file = p["stats_file"]
-        self.start_loop(self.robot.policy_dt, self.control_step)
-        self.get_logger().info(f"bundle {bundle.path} ({self.robot.name}) at {self.robot.policy_rate_hz:g} Hz")
+        self.start_loop(self.spec.policy_dt, self.control_step)
+        self.get_logger().info(f"bundle {p['bundle']} ({self.spec.name}), skills {list(self.ctrl.skills)} "
+                               f"at {self.spec.policy_rate_hz:g} Hz")
 
     # ---- inputs
     def on_joint_state(self, msg: JointState) -> None:
+        r = self.robot
         try:
-            order = [self.index[j] for j in msg.name]
+            order = [r.index[j] for j in msg.name]
         except KeyError as e:
             self.get_logger().error(f"joint state names a joint the robot does not have: {e}")
+            return
+        if len(msg.position) != len(order) or len(msg.velocity) != len(order):
+            self.get_logger().error("joint state with position / velocity of another length than its names; ignored")
             return
         now = self.now_s()
         if now is None:
             return  # under use_sim_time, states count from the simulator's first /clock message
-        with self.lock:
-            self.q[order] = msg.position
-            self.dq[order] = msg.velocity
-            self.state_stamp, self.state_time = msg.header.stamp, now
+        with r.lock:
+            r.q[order] = msg.position
+            r.dq[order] = msg.velocity
+            r.header_stamp, r.state_time = msg.header.stamp, now
 
     def on_imu(self, msg: Imu) -> None:
         o, w = msg.orientation, msg.angular_velocity
-        with self.lock:
-            self.quat = np.array([o.w, o.x, o.y, o.z])
-            self.gyro = np.array([w.x, w.y, w.z])
+        now = self.now_s()
+        if now is None:
+            return
+        with self.robot.lock:
+            self.robot.quat = np.array([o.w, o.x, o.y, o.z])
+            self.robot.gyro = np.array([w.x, w.y, w.z])
+            self.robot.imu_time = now
+
+    def on_odom(self, msg: Odometry) -> None:
+        with self.robot.lock:
+            self.robot.height = float(msg.pose.pose.position.z)
 
     def on_cmd_vel(self, msg: Twist) -> None:
         v = np.array([msg.linear.x, msg.linear.y, msg.angular.z])
@@ -84,8 +150,21 @@ class SkillControllerNode(HRobotNode):
             self.get_logger().warning("cmd_vel with NaN/inf ignored")
             return
         now = self.now_s()
-        with self.lock:
+        with self.robot.lock:
             self.cmd, self.cmd_time = v, -np.inf if now is None else now
+
+    def on_skill(self, msg: String) -> None:
+        if msg.data not in self.ctrl.skills:
+            self.get_logger().warning(f"skill '{msg.data}' ignored: this controller runs {list(self.ctrl.skills)}")
+            return
+        self.pending_skill = msg.data  # switched by the control loop, between two steps
+
+    def _command(self) -> np.ndarray:
+        """This period's task command: the latest /cmd_vel, or a stand-still once it is older than the timeout."""
+        now = self.now_s()
+        with self.robot.lock:
+            fresh = now - self.cmd_time <= self.params["cmd_vel_timeout"]
+            return self.cmd.copy() if fresh else np.zeros(3)
 
     # ---- services
     def _reply(self, response, ok: bool, message: str):
@@ -93,8 +172,11 @@ class SkillControllerNode(HRobotNode):
         return response
 
     def srv_stand(self, request, response):
-        if self.safety.tripped and not self._reset_safety():
-            return self._reply(response, False, f"safety tripped: {self.safety.reason}")
+        if self.safety.tripped:
+            if self.safety.trips:  # a trip or an e-stop latches until an explicit ~/reset
+                return self._reply(response, False, f"safety tripped ({self.safety.reason}): call ~/reset first")
+            if not self._reset_safety():  # the start-up damping: leave it with a sane state
+                return self._reply(response, False, f"not ready: {self.safety.reason}")
         self.ctrl.request("stand")
         return self._reply(response, True, "standing up")
 
@@ -113,50 +195,35 @@ class SkillControllerNode(HRobotNode):
         return self._reply(response, ok, "reset: passive" if ok else self.safety.reason)
 
     def _reset_safety(self) -> bool:
-        state = self._state()
-        return state is not None and self.safety.reset(state, self.now_s())
+        return self.robot.has_state() and self.safety.reset(self.robot.read_state(), self.now_s())
 
     # ---- control
-    def _state(self) -> MeasuredState | None:
-        with self.lock:
-            if self.state_stamp is None:
-                return None
-            return MeasuredState(self.q.copy(), self.dq.copy(), self.quat.copy(), self.gyro.copy(), self.state_time)
-
     def control_step(self) -> None:
-        state = self._state()
-        if state is None:
+        if not self.robot.has_state():
             return  # no robot yet
         now = self.now_s()
         if self.params["autostart"] and not self.started:
             # start once the state stream is steady (0.5 s of fresh states): nodes still loading on the
             # same machine can stall it at first, and the state watchdog latches on any gap
-            fresh = now - state.stamp <= self.safety.state_timeout
+            fresh = now - self.robot.state_time <= self.safety.state_timeout
             self.steady_ticks = self.steady_ticks + 1 if fresh else 0
-            if self.steady_ticks >= int(0.5 / self.robot.policy_dt):
-                self.started = self.safety.reset(state, now)
+            if self.steady_ticks >= int(0.5 / self.spec.policy_dt):
+                self.started = self._reset_safety()
                 if self.started:
                     self.ctrl.request("stand")
-        with self.lock:
-            fresh = now - self.cmd_time <= self.params["cmd_vel_timeout"]
-            cmd = self.cmd.copy() if fresh else np.zeros(3)  # the /cmd_vel watchdog: stand still
-            stamp = self.state_stamp
-        desired = self.ctrl.step(state, cmd, now, safety_tripped=self.safety.tripped)
-        safe = self.safety.filter(desired, state, now)
+        skill, self.pending_skill = self.pending_skill, None
+        if skill is not None and skill != self.ctrl.skill:
+            self.ctrl.select(skill)
+            self.get_logger().info(f"skill: {skill}")
+        self.loop_ctl.step()
         self.log_new_trips(self.safety)
-        msg = JointCommandMsg()
-        msg.stamp_sec, msg.stamp_nanosec = stamp.sec, stamp.nanosec
-        msg.name = self.robot.joint_names
-        msg.position, msg.velocity = safe.q.tolist(), safe.dq.tolist()
-        msg.kp, msg.kd, msg.effort = safe.kp.tolist(), safe.kd.tolist(), safe.tau.tolist()
-        msg.mode = JointCommandMsg.MODE_DAMPING if safe.mode == DAMPING else JointCommandMsg.MODE_POSITION
-        self.pub.publish(msg)
 
     # ---- reporting
     def stats(self) -> dict:
-        return {"mode": self.ctrl.mode, "safety": "tripped" if self.safety.tripped else "ok",
+        return {"mode": self.ctrl.mode, "skill": self.ctrl.skill, "safety": "tripped" if self.safety.tripped else "ok",
                 "last_trip_reason": self.safety.trips[-1].reason if self.safety.trips else "",
-                "trip_to_damping_ms_max": 1e3 * max(self.safety.trip_to_damping, default=float("nan")), **self.loop.stats()}
+                "trip_to_damping_ms_max": 1e3 * max(self.safety.trip_to_damping, default=float("nan")),
+                **self.loop.stats()}
 
     def status(self, stats: dict) -> tuple[int, str]:
         return (2 if stats["safety"] == "tripped" else 0), f"{stats['mode']}, safety {stats['safety']}"
