@@ -14,13 +14,16 @@ export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(CURDIR)/ros_ws/install/hrobot_
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test bench venv ros clean
+.PHONY: demo test test-unit bench venv ros clean
 
 demo: $(STAMP) $(ROS_STAMP)
 	$(VENV)/bin/hrobot demo
 
 test: $(STAMP) $(ROS_STAMP)
 	$(PY) -m pytest -q
+
+test-unit: $(STAMP) $(ROS_STAMP)  # the fast tier, under a minute (no ROS processes, no training runs)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP) $(ROS_STAMP)
 	$(VENV)/bin/hrobot bench all --out out/bench

@@ -100,3 +100,15 @@ def nav_run(skill_bundle, tmp_path_factory):
     summary = train("go2_nav", out, num_envs=64, iterations=2, seed=0, skills=[str(skill_bundle)],
                     on_iteration=lambda d, t, info: successes.append(info.get("success_rate")))
     return out, summary
+
+
+# Test tiers. `make test` runs everything (CI); `make test-unit` runs the tests not marked slow, in
+# under a minute: a test is slow when it starts ROS node processes, needs a training run (the
+# fixtures above), or is marked so itself.
+TRAINED_FIXTURES = {"short_run", "skill_bundle", "nav_run", "nav_env"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name == "test_ros.py" or TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
