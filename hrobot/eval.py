@@ -247,7 +247,7 @@ def _blocked(env) -> torch.Tensor:
 
 def _nav_run(env, controller, keep: int) -> dict:
     """One episode per env; returns outcomes and the first `keep` trajectories."""
-    from hrobot.tasks.navigation import pure_pursuit
+    from hrobot.tasks.navigation.env import pure_pursuit
 
     n = env.num_envs
     done = torch.zeros(n, dtype=torch.bool)
@@ -303,7 +303,7 @@ def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
 def evaluate_navigation(run_dir: Path, episodes: int = 200, seed: int = 1000, plot: Path | None = None,
                         flat_run: Path | None = None, keep: int = 6, checkpoint: str | None = None) -> dict:
     """The high level, pure pursuit on the same skill, and (if given) the flat baseline, on the same layouts."""
-    from hrobot.tasks.navigation import policy_cfg
+    from hrobot.tasks.navigation.env import policy_cfg
 
     info, make_actor = policy_source(run_dir, checkpoint)
     mod = load_task(info["task"])

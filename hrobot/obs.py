@@ -100,6 +100,9 @@ class ObservationLayout:
         self.device = device
         self._np_default = robot.default_pose.astype(np.float32)
         self._np_scales = [np.asarray(t.scale, dtype=np.float32) for t in terms]
+        # the numpy path's per-term work, resolved once: (function, scale or None for 1, size, clip, name)
+        self._np_terms = [(TERMS[t.name], None if sc.ndim == 0 and float(sc) == 1.0 else sc, self.sizes[t.name],
+                           t.clip, t.name) for t, sc in zip(self.terms, self._np_scales)]
         self._torch: tuple | None = None  # default pose and scales as tensors, made on first torch use
 
     @property
@@ -151,17 +154,17 @@ class ObservationLayout:
 
     def _compute_numpy(self, state: RobotState) -> np.ndarray:
         parts = []
-        for term, scale in zip(self.terms, self._np_scales):
-            v = TERMS[term.name](state, self._np_default)
+        for fn, scale, size, clip, name in self._np_terms:
+            v = fn(state, self._np_default)
             if v is None:
                 self._check(state)
-            v = np.asarray(v, dtype=np.float32) * scale
-            if v.shape[1] != self.sizes[term.name]:
-                raise HRobotError(
-                    f"observation term '{term.name}': expected size {self.sizes[term.name]}, got {v.shape[1]}"
-                )
-            if term.clip is not None:
-                v = np.minimum(np.maximum(v, -term.clip), term.clip)
+            v = np.asarray(v, dtype=np.float32)
+            if scale is not None:  # (x * 1 is x: the control step skips the multiply)
+                v = v * scale
+            if v.shape[1] != size:
+                raise HRobotError(f"observation term '{name}': expected size {size}, got {v.shape[1]}")
+            if clip is not None:
+                v = np.minimum(np.maximum(v, -clip), clip)
             parts.append(v)
         return np.concatenate(parts, axis=1)
 

@@ -8,8 +8,10 @@ Every robot class (quadruped, humanoid, hand), simulated or real, is driven thro
 `read_state` returns a stamped `MeasuredState`: joints always, IMU, base height and foot
 contacts where the robot has them (`provides` names the fields, and a bundle that needs
 another is refused at load time). `send` takes a command in one of the robot's
-`command_modes` and always goes through the robot's `SafetyLayer` (hrobot.safety): no path
-reaches the actuators without it. The MuJoCo-simulated robot (hrobot.sim.robot.SimRobot)
+`command_modes` (today position targets with gains and feed-forward torque, the motor-driver
+PD law Unitree motors run, and damping; servo hands' drivers add theirs) and always goes
+through the robot's `SafetyLayer` (hrobot.safety): no path reaches the actuators without it,
+and a command in a mode the robot does not take is a trip. The MuJoCo-simulated robot (hrobot.sim.robot.SimRobot)
 and the hardware drivers (hardware/) implement it.
 """
 
@@ -18,12 +20,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from hrobot.errors import HRobotError
-from hrobot.safety import JointCommand, MeasuredState, SafetyLayer
+from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyLayer
 from hrobot.spec import RobotSpec
 
-# Command modes: position targets with gains and feed-forward torque (the motor-driver PD law,
-# as Unitree motors run it), plain position targets (servos with their own gains), current.
-POSITION_PD, POSITION, CURRENT = "position_pd", "position", "current"
 DISCONNECTED, CONNECTED, ACTIVE = "disconnected", "connected", "active"
 
 
@@ -31,7 +30,7 @@ class RobotInterface(ABC):
     robot: RobotSpec
     safety: SafetyLayer
     provides: frozenset[str]  # state fields read_state() fills (hrobot.safety.STATE_FIELDS)
-    command_modes: tuple[str, ...] = (POSITION_PD,)
+    command_modes: tuple[str, ...] = (POSITION, DAMPING)  # JointCommand modes the actuators take
     lifecycle: str = DISCONNECTED
 
     # ---- lifecycle
@@ -49,7 +48,7 @@ class RobotInterface(ABC):
 
     def deactivate(self) -> None:
         """Stop taking commands: damping from now on, until the next activate()."""
-        self.safety.estop("deactivated", self.now())
+        self.safety.trip("deactivated", self.now())
         self.send(None)
         self.lifecycle = CONNECTED
 
@@ -71,8 +70,13 @@ class RobotInterface(ABC):
     def _write(self, command: JointCommand) -> None:
         """Hand an already-filtered command to the actuators."""
 
-    def send(self, command: JointCommand | None) -> JointCommand:
-        """Filter through the safety layer, then actuate. Returns what was actually applied."""
-        safe = self.safety.filter(command, self.read_state(), self.now())
+    def send(self, command: JointCommand | None, state: MeasuredState | None = None) -> JointCommand:
+        """Filter through the safety layer, then actuate. Returns what was actually applied.
+
+        `state`: the state the command was computed from (read now if not given)."""
+        if command is not None and command.mode not in self.command_modes:
+            self.safety.trip(f"command mode '{command.mode}' is not one of {self.robot.name}'s "
+                              f"{', '.join(self.command_modes)}", self.now())
+        safe = self.safety.filter(command, self.read_state() if state is None else state, self.now())
         self._write(safe)
         return safe

@@ -22,6 +22,7 @@ training. `ControlLoop` is the one loop that drives a robot: read -> controller 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,31 +41,45 @@ COMMAND_RAMP_S = 0.25  # s for a command's magnitude to grow across the whole tr
 
 
 class CommandFilter:
-    """Task commands into a skill: finite, inside the trained range, magnitude rate-limited per second."""
+    """Task commands into a skill: finite, inside the trained range, magnitude rate-limited per second.
+
+    Plain Python on the few floats of a command: a handful of numpy calls would cost more than the rest
+    of the filter (it runs on every control step)."""
 
     def __init__(self, low: Sequence[float], high: Sequence[float], names: Sequence[str], ramp_s: float = COMMAND_RAMP_S):
-        self.low, self.high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        self.low, self.high = [float(x) for x in low], [float(x) for x in high]
         self.names = list(names)
-        self.rate = (self.high - self.low) / ramp_s  # per second
-        self.value = np.zeros(len(self.low))
+        self.rate = [(h - lo) / ramp_s for lo, h in zip(self.low, self.high)]  # per second
+        self.value = [0.0] * len(self.low)
+        self._steady: list[float] | None = None  # an input already reached (no rate limit pending)
 
-    def reset(self, value: np.ndarray | None = None) -> None:
-        self.value = np.zeros(len(self.low)) if value is None else self(value, dt=None)
+    def reset(self, value: Sequence[float] | None = None) -> None:
+        self.value = [0.0] * len(self.low)
+        self._steady = None
+        if value is not None:
+            self(value, dt=None)
 
-    def __call__(self, command, dt: float | None) -> np.ndarray:
+    def __call__(self, command, dt: float | None) -> list[float]:
         """The command the policy may see. dt None: no rate limit (a skill switch keeps the current value)."""
-        c = np.asarray(command, dtype=np.float64).reshape(-1)
-        if c.shape[0] != len(self.low):
-            raise HRobotError(f"command: expected {len(self.low)} values ({', '.join(self.names)}), got {c.shape[0]}")
-        c = np.where(np.isfinite(c), c, 0.0)  # a NaN or inf component stands still
-        c = np.minimum(np.maximum(c, self.low), self.high)
-        if dt is not None:
-            # away from zero at most rate * dt per step; towards zero (braking) at once
-            v, step = self.value, self.rate * dt
-            c = np.minimum(np.maximum(c, np.minimum(v, 0.0) - step), np.maximum(v, 0.0) + step)
-            c = np.minimum(np.maximum(c, self.low), self.high)
-        self.value = c
-        return c
+        c = command.tolist() if isinstance(command, np.ndarray) else list(command)
+        if c == self._steady:
+            return self.value  # the same command as last period, already reached
+        if len(c) != len(self.low) or (c and isinstance(c[0], list)):
+            c = np.asarray(command, dtype=np.float64).reshape(-1).tolist()
+            if len(c) != len(self.low):
+                raise HRobotError(f"command: expected {len(self.low)} values ({', '.join(self.names)}), got {len(c)}")
+        out, reached = [], True
+        for x, lo, hi, rate, v in zip(c, self.low, self.high, self.rate, self.value):
+            x = float(x)
+            x = min(max(x, lo), hi) if math.isfinite(x) else 0.0  # a NaN or inf component stands still
+            if dt is not None:  # away from zero at most rate * dt per step; towards zero (braking) at once
+                step = rate * dt
+                limited = min(max(x, min(v, 0.0) - step), max(v, 0.0) + step)
+                reached, x = reached and limited == x, limited
+            out.append(x)
+        self.value = out
+        self._steady = c if reached and dt is not None else None
+        return out
 
 
 class PolicyRuntime:
@@ -76,6 +91,9 @@ class PolicyRuntime:
         self.robot = bundle.robot
         meta = bundle.meta
         self.to_robot = bundle.policy_to_robot  # policy joint i is robot joint to_robot[i]
+        self._reorder = not np.array_equal(self.to_robot, np.arange(len(self.to_robot)))
+        self._needs = bundle.layout.requires  # the optional state fields the observation reads
+        self._cmd_in: list[float] | None = None  # the last filtered command and its array
         self.policy_spec = policy_order_spec(bundle.robot, meta)
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
@@ -117,20 +135,26 @@ class PolicyRuntime:
         """The policy input for one robot (1, obs_dim * history), computed by the shared layout.
 
         `command` is used as given: `step` passes it through the command filter first."""
-        command = np.asarray(command, dtype=np.float32).reshape(1, -1)
-        if command.shape[1] != len(self.commands.low):
-            raise HRobotError(f"command: expected {len(self.commands.low)} values "
+        if command is not self._cmd_in:  # the filter hands back the same list while a command holds
+            self._cmd_in, self._cmd_arr = command, np.asarray(command, dtype=np.float32).reshape(1, -1)
+        command = self._cmd_arr
+        if command.shape[1] != len(self.commands.names):
+            raise HRobotError(f"command: expected {len(self.commands.names)} values "
                               f"({', '.join(self.commands.names)}), got {command.shape[1]}")
-        opt = lambda v, n: None if v is None else np.asarray(v, dtype=np.float32).reshape(1, n)  # noqa: E731
+        need = self._needs
+        opt = lambda f, v, n: None if v is None or f not in need else np.asarray(v, np.float32).reshape(1, n)  # noqa: E731
+        qp, qv = np.asarray(state.joint_pos, dtype=np.float32), np.asarray(state.joint_vel, dtype=np.float32)
+        if self._reorder:
+            qp, qv = qp[self.to_robot], qv[self.to_robot]
         s = RobotState(
-            joint_pos=np.asarray(state.joint_pos, dtype=np.float32)[self.to_robot].reshape(1, -1),
-            joint_vel=np.asarray(state.joint_vel, dtype=np.float32)[self.to_robot].reshape(1, -1),
+            joint_pos=qp.reshape(1, -1),
+            joint_vel=qv.reshape(1, -1),
             command=command,
             last_action=self.last_action.reshape(1, -1),
-            base_quat=opt(state.base_quat, 4),
-            base_ang_vel=opt(state.base_ang_vel, 3),
-            base_lin_vel=opt(state.base_lin_vel, 3),
-            foot_contact=opt(state.foot_contact, -1),
+            base_quat=opt("base_quat", state.base_quat, 4),
+            base_ang_vel=opt("base_ang_vel", state.base_ang_vel, 3),
+            base_lin_vel=opt("base_lin_vel", state.base_lin_vel, 3),
+            foot_contact=opt("foot_contact", state.foot_contact, -1),
             phase=None if self.phase_period is None else
             np.array([(self.t / self.phase_period) % 1.0], dtype=np.float32),
         )
@@ -152,14 +176,17 @@ class PolicyRuntime:
         action, self.state = self.bundle.step(self.last_obs, state_in)
         action = action[0]
         if self.clip is not None:
-            action = np.minimum(np.maximum(action, -self.clip), self.clip)
-        self.last_action = action.astype(np.float32)
+            np.minimum(action, self.clip, out=action)
+            np.maximum(action, -self.clip, out=action)
+        self.last_action = action.astype(np.float32, copy=False)  # onnxruntime returns a fresh array
         self.t += self.robot.policy_dt
         return action
 
     def targets(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets in the robot's order: default + scale * action."""
         q_policy = self.default + self.scale * action
+        if not self._reorder:
+            return q_policy
         q = np.empty_like(q_policy)
         q[self.to_robot] = q_policy
         return q
@@ -258,14 +285,18 @@ class Controller:
         n = self.rt.robot.num_joints
         return JointCommand(q, np.zeros(n), kp * g, kd * max(g, 0.5), np.zeros(n)), s >= 1.0
 
+    def _damping(self, state: MeasuredState) -> JointCommand:
+        n = self.rt.robot.num_joints
+        return JointCommand(np.asarray(state.joint_pos, dtype=np.float64), np.zeros(n), np.zeros(n),
+                            self.rt.robot.kd.copy(), np.zeros(n), DAMPING)
+
     def step(self, state: MeasuredState, command, now: float, safety_tripped: bool = False) -> JointCommand:
         """The desired command for this control period (the robot's safety layer still filters it)."""
-        n = self.rt.robot.num_joints
-        damping = JointCommand(np.asarray(state.joint_pos, dtype=np.float64), np.zeros(n), np.zeros(n),
-                               self.rt.robot.kd.copy(), np.zeros(n), DAMPING)
+        if self.mode == POLICY and not safety_tripped and self.requested == "stand":
+            return self.rt.step(state, command)  # the hot path
         if safety_tripped:
             self.mode, self.requested = PASSIVE, "passive"
-            return damping
+            return self._damping(state)
         if self.requested == "passive":
             self.mode = PASSIVE
         if self.mode == PASSIVE:
@@ -273,7 +304,7 @@ class Controller:
                 self.mode, self._t0 = STANDUP, now
                 self._from = np.asarray(state.joint_pos, dtype=np.float64).copy()
             else:
-                return damping
+                return self._damping(state)
         if self.mode in (STANDUP, POLICY) and self.requested == "sit":
             self.mode, self._t0 = SITDOWN, now
             self._from = np.asarray(state.joint_pos, dtype=np.float64).copy()
@@ -306,7 +337,7 @@ class ControlLoop:
         state = self.robot.read_state()
         now = self.robot.now()
         desired = self.controller.step(state, self.command(), now, safety_tripped=self.robot.safety.tripped)
-        safe = self.robot.send(desired)
+        safe = self.robot.send(desired, state)
         if self.on_step is not None:
             self.on_step(state, desired, safe)
         return safe

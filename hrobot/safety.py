@@ -31,6 +31,7 @@ import numpy as np
 from hrobot.spec import RobotSpec
 
 POSITION, DAMPING = "position", "damping"
+_STATE_ARRAYS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel")
 
 
 def _clip(x: np.ndarray, low, high) -> np.ndarray:
@@ -112,6 +113,7 @@ class SafetyLayer:
         self.lower = robot.lower + self.cfg.limit_margin
         self.upper = robot.upper - self.cfg.limit_margin
         self.tau_max = robot.torque_limits
+        self.vmax = robot.velocity_limits  # (the spec's properties build arrays: read once, not per command)
         self.kp_max = robot.kp * self.cfg.kp_max_factor
         self.kd_max = np.maximum(robot.kd * self.cfg.kp_max_factor, 1e-6)
         self.damping_kd = robot.kd * self.cfg.damping_kd_factor
@@ -128,7 +130,6 @@ class SafetyLayer:
         self._last_q: np.ndarray | None = None
         self._last_cmd_stamp: float | None = None
         self._last_command: JointCommand | None = None
-        self._estop = False
 
     # ---- latch control
     @property
@@ -136,8 +137,11 @@ class SafetyLayer:
         return self._reason
 
     def estop(self, reason: str = "e-stop", now: float | None = None) -> None:
-        self._estop = True
         self._trip(f"e-stop: {reason}", now)
+
+    def trip(self, reason: str, now: float | None = None) -> None:
+        """Latch damping for a reason found outside the layer (e.g. a driver's protocol error)."""
+        self._trip(reason, now)
 
     def reset(self, state: MeasuredState, now: float | None = None) -> bool:
         """Leave damping: only with a fresh, finite, upright state. Returns whether it reset."""
@@ -146,7 +150,6 @@ class SafetyLayer:
         if problem:
             self._reason = f"reset refused: {problem}"
             return False
-        self._estop = False
         self.tripped = False
         self._reason = ""
         self._stood = False
@@ -166,7 +169,7 @@ class SafetyLayer:
     def _state_problem(self, s: MeasuredState | None, now: float) -> str:
         if s is None:
             return "no state received"
-        names = [n for n in ("joint_pos", "joint_vel", "base_quat", "base_ang_vel") if getattr(s, n) is not None]
+        names = _STATE_ARRAYS if s.base_quat is not None and s.base_ang_vel is not None else _STATE_ARRAYS[:2]
         arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
         if not np.isfinite(np.concatenate(arrays)).all():  # one check on the fast path, then find which
             bad = next(n for n, a in zip(names, arrays) if not np.isfinite(a).all())
@@ -267,8 +270,7 @@ class SafetyLayer:
         step = self.cfg.max_target_rate * dt
         q = _clip(q, last - step, last + step)
         self._last_filter = now
-        vmax = self.robot.velocity_limits
-        dq = _clip(dq, -vmax, vmax)
+        dq = _clip(dq, -self.vmax, self.vmax)
         tau = _clip(tau, -self.tau_max, self.tau_max)
         # Torque limit on the law the motor runs, kp (q - q_m) + kd (dq - dq_m) + tau, at the
         # measured state: where it would exceed the limit, soften that joint (scale kp, kd and

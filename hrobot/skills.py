@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hrobot.deploy import source_checkout
 from hrobot.errors import HRobotError
 from hrobot.obs import ObservationLayout, RobotState
 from hrobot.robots import load_robot
@@ -42,8 +43,14 @@ class Skill:
 
 
 def load_skill(path: str | Path, device: str = "cpu") -> Skill:
-    """A skill from a training run folder (run.json + checkpoint) or an exported bundle (policy.onnx)."""
+    """A skill from a training run folder (run.json + checkpoint) or an exported bundle (policy.onnx).
+
+    A relative path is taken from the working folder, else from the source checkout (task configs name
+    the shipped skills as policies/<name>), so training works from any folder."""
     path = Path(path)
+    checkout = source_checkout()
+    if not path.is_absolute() and not path.exists() and checkout is not None and (checkout / path).exists():
+        path = checkout / path
     if (path / "policy.onnx").is_file():
         return skill_from_bundle(path, device=device)
     if (path / "run.json").is_file():

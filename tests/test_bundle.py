@@ -16,7 +16,7 @@ from hrobot.cli import main
 from hrobot.errors import HRobotError
 from hrobot.sim.robot import SimRobot
 from hrobot.robots import load_robot
-from hrobot.runtime import POLICY, Controller, PolicyRuntime
+from hrobot.runtime import POLICY, ControlLoop, Controller, PolicyRuntime
 from hrobot.safety import DAMPING, MeasuredState
 from hrobot.tasks import load_task
 from hrobot.train import load_actor
@@ -130,7 +130,7 @@ def test_metadata_carries_what_deployment_needs(skill_bundle):
 
 def test_export_writes_the_runs_own_config_not_todays(short_run, tmp_path, monkeypatch):
     """Change the task's config after training: the bundle still says what the run was trained with."""
-    import hrobot.tasks.go2_walk as task
+    import hrobot.tasks.velocity.go2_walk as task
 
     real = task.env_cfg
 
@@ -146,7 +146,7 @@ def test_export_writes_the_runs_own_config_not_todays(short_run, tmp_path, monke
 
 def test_export_writes_the_gait_clock_the_run_trained_with(tmp_path, monkeypatch):
     """A g1_walk run trained with a 0.6 s clock exports 0.6 s (the runtime used to assume 0.8 s)."""
-    import hrobot.tasks.g1_walk as task
+    import hrobot.tasks.velocity.g1_walk as task
     from hrobot.train import train
 
     real = task.env_cfg
@@ -314,17 +314,17 @@ def test_state_machine_passive_standup_policy_sit(skill_bundle):
     rt = PolicyRuntime(load_bundle(skill_bundle))
     robot = SimRobot(rt.robot)
     ctrl = Controller(rt)
-    robot.safety.reset(robot.read_state(), robot.now())
-    cmd = np.zeros(3)
-    out = robot.send(ctrl.step(robot.read_state(), cmd, robot.now()))
+    kps = []
+    loop = ControlLoop(robot, ctrl, lambda: np.zeros(3), on_step=lambda state, desired, safe: kps.append(
+        float(desired.kp.mean())))
+    robot.activate()
+    out = loop.step()
     assert ctrl.mode == "passive" and out.mode == DAMPING
     ctrl.request("stand")
-    t_start, kps, reached = robot.now(), [], None
+    t_start, reached = robot.now(), None
+    kps.clear()
     for _ in range(200):
-        st = robot.read_state()
-        c = ctrl.step(st, cmd, robot.now())
-        kps.append(float(c.kp.mean()))
-        robot.send(c)
+        loop.step()
         robot.advance()
         if ctrl.mode == POLICY and reached is None:
             reached = robot.now() - t_start
@@ -332,19 +332,23 @@ def test_state_machine_passive_standup_policy_sit(skill_bundle):
     assert kps[0] < 0.2 * rt.robot.kp.mean() and max(kps) == pytest.approx(rt.robot.kp.mean())  # gains ramp in
     ctrl.request("sit")
     for _ in range(150):
-        robot.send(ctrl.step(robot.read_state(), cmd, robot.now()))
+        loop.step()
         robot.advance()
-    assert ctrl.mode == "passive"
+    assert ctrl.mode == "passive" and not robot.safety.tripped  # sitting down is no fall
 
 
 def test_estop_reaches_damping_within_two_control_periods(skill_bundle):
     rt = PolicyRuntime(load_bundle(skill_bundle))
     robot = SimRobot(rt.robot)
-    robot.safety.reset(robot.read_state(), robot.now())
+    ctrl = Controller(rt)
+    loop = ControlLoop(robot, ctrl, lambda: np.zeros(3))
+    robot.activate()
+    ctrl.run_policy()
+    assert loop.step().mode != DAMPING
     robot.safety.estop("test", robot.now())
     periods = 0
     while True:
-        out = robot.send(rt.step(robot.read_state(), np.zeros(3)))
+        out = loop.step()
         robot.advance()
         periods += 1
         if out.mode == DAMPING:
@@ -388,6 +392,7 @@ def test_shipped_policies_are_validated_bundles():
         assert b.meta["name"] == path.name
 
 
+@pytest.mark.slow
 def test_shipped_go2_walk_reproduces_its_card_through_onnx():
     """`hrobot eval` on the bundle itself (ONNX Runtime) gives the card's flat-ground numbers, which meet the floors."""
     from hrobot.eval import evaluate

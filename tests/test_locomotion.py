@@ -10,6 +10,7 @@ import torch
 from hrobot.cli import main
 from hrobot.sim.batch import SimulationDiverged
 from hrobot.tasks import load_task
+from hrobot.tasks.mdp import rewards
 from hrobot.train import HRobotRunner, train
 
 
@@ -73,9 +74,9 @@ def test_a_reset_does_not_leak_the_previous_episode_into_rewards():
     env.reset_envs(torch.arange(8))
     env.step(torch.zeros(8, 12))
     assert torch.all(env.episode_length_buf == 1)
-    assert torch.all(env._reward_feet_slip() == 0.0)
+    assert torch.all(rewards.feet_slip(env) == 0.0)
     env.step(torch.zeros(8, 12))
-    assert torch.all(env._reward_feet_slip() < 10.0)  # standing feet barely move
+    assert torch.all(rewards.feet_slip(env) < 10.0)  # standing feet barely move
 
 
 def test_domain_randomization_ranges_are_applied():

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv, decode_action, policy_cfg, pure_pursuit
+from hrobot.nav_io import decode_action
+from hrobot.tasks.navigation.env import NavigationCfg, NavigationEnv, policy_cfg, pure_pursuit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,6 +105,7 @@ def test_g1_walk_env_builds_with_the_gait_clock():
 SHIPPED_WALK = REPO / "policies" / "go2_walk"
 
 
+@pytest.mark.slow
 def test_short_high_level_training_improves_success(tmp_path):
     """A short go2_nav run over the shipped walk skill: held-out success before vs after training."""
     from hrobot.eval import evaluate_navigation
@@ -119,6 +121,7 @@ def test_short_high_level_training_improves_success(tmp_path):
 SHIPPED_SKILL_CHOICE = REPO / "policies" / "go2_nav_skills"
 
 
+@pytest.mark.slow
 def test_high_level_chooses_the_skill_by_situation():
     """The shipped two-skill high level (its exported ONNX graph) on bar layouts, then on open ones.
 
@@ -185,3 +188,11 @@ def test_training_rays_and_the_simulated_robots_rays_agree():
         np.testing.assert_allclose(sim, trained[e], atol=2e-3, err_msg=f"env {e}")
         hits += int((sim < cfg.ray_range - 1e-3).sum())
     assert hits > 100  # the layouts put boxes, the bar and walls in range of many rays
+
+
+def test_task_skill_paths_resolve_from_any_working_folder(tmp_path, monkeypatch):
+    """go2_nav names its skill as policies/go2_walk: training from another folder still finds the shipped one."""
+    from hrobot.skills import load_skill
+
+    monkeypatch.chdir(tmp_path)
+    assert load_skill("policies/go2_walk").name == "go2_walk"

@@ -152,7 +152,7 @@ def test_no_command_outside_the_skill_range_ever_reaches_the_policy(seed, p_garb
     rt = _walk_runtime()
     rt.reset()
     rng = np.random.default_rng(seed)
-    low, high = rt.commands.low, rt.commands.high
+    low, high = np.asarray(rt.commands.low), np.asarray(rt.commands.high)
     scale_obs = np.asarray(rt.bundle.layout.terms[2].scale)  # the command term's scale
     state = _ok_state(0.0)
     prev = np.zeros(3)
@@ -164,7 +164,7 @@ def test_no_command_outside_the_skill_range_ever_reaches_the_policy(seed, p_garb
         seen = rt.last_obs[0, 6:9] / scale_obs  # what the policy observed (terms: ang vel, gravity, command)
         assert np.all(seen >= low - 1e-5) and np.all(seen <= high + 1e-5)
         grow = np.abs(seen) - np.abs(prev)  # magnitude grows at most at the filter's rate; braking is immediate
-        assert np.all(grow <= rt.commands.rate * ROBOT.policy_dt + 1e-5)
+        assert np.all(grow <= np.asarray(rt.commands.rate) * ROBOT.policy_dt + 1e-5)
         prev = seen
 
 
@@ -182,7 +182,7 @@ def test_command_filter_clamps_refuses_nan_and_brakes_at_once():
     out = [f([1.5, 0.0, 0.0], 0.02)[0] for _ in range(20)]
     assert out[0] == pytest.approx(8.0 * 0.02) and max(out) == 1.0  # ramps at 2 / 0.25 s, then clamps at 1
     v = f([1e9, -1e9, np.nan], 0.02)  # from vx 1: clamped at 1; vy grows towards -0.5 at 4 / s; NaN stands still
-    assert v.tolist() == pytest.approx([1.0, -0.08, 0.0])
+    assert v == pytest.approx([1.0, -0.08, 0.0])
     f.reset([1.0, 0.0, 0.0])
     assert f([0.0, 0.0, 0.0], 0.02)[0] == 0.0  # braking is never rate-limited
     v = f([np.nan, np.inf, 0.3], 0.02)
@@ -304,3 +304,13 @@ def test_watchdog_trips_within_two_control_periods():
         t += PERIOD / 4
         s.filter(None, _ok_state(t), t)
     assert t <= 2 * PERIOD + PERIOD / 4 + 1e-9
+
+
+def test_a_command_in_a_mode_the_robot_does_not_take_trips():
+    from hrobot.sim.robot import SimRobot
+
+    robot = SimRobot(ROBOT)
+    robot.activate()
+    q = robot.read_state().joint_pos
+    out = robot.send(JointCommand(q, np.zeros(N), ROBOT.kp, ROBOT.kd, np.zeros(N), mode="current"))
+    assert out.mode == DAMPING and "command mode 'current' is not one of go2's position, damping" in robot.safety.reason

@@ -1,7 +1,14 @@
-"""Tasks: one module per robot/task with an explicit environment config and PPO config.
+"""Tasks (train layer): one folder per kind of task, one module per robot/task config, reusable terms.
 
-Each task module defines `env_cfg() -> LocomotionCfg` (or the task's own config class),
-`train_cfg() -> dict` (rsl_rl runner config) and `make_env(cfg, **kw)`.
+- `velocity/`: velocity tracking (a command vx, vy, wz in, joint targets out): `env.py` is the
+  environment, `go2_walk.py`, `g1_walk.py`, ... each an explicit config picking and weighting terms.
+- `navigation/`: a goal-conditioned high level over frozen skills: `env.py`, and one config per
+  robot/task (`go2_nav.py`, `go2_nav_skills.py`, ...).
+- `mdp/`: the terms tasks are built from (rewards, terminations, events, commands, the skill
+  action), in the manner of mjlab's manager-based configs; observation terms are `hrobot.obs`.
+
+Each task module defines `KIND`, `env_cfg() -> config dataclass`, `train_cfg() -> dict` (the
+rsl_rl runner config) and `make_env(cfg, **kw)`; `TASKS` names them.
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ from types import ModuleType
 
 from hrobot.errors import HRobotError
 
-TASKS = ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch", "go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")
+TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch")} | {
+    name: f"navigation.{name}" for name in ("go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")}
 
 
 def load_task(name: str) -> ModuleType:
     if name not in TASKS:
         raise HRobotError(f"unknown task '{name}': expected one of {', '.join(TASKS)}")
-    return importlib.import_module(f"hrobot.tasks.{name}")
+    return importlib.import_module(f"hrobot.tasks.{TASKS[name]}")
 
 
 def ppo_cfg(num_steps_per_env: int = 24, hidden: tuple[int, ...] = (512, 256, 128), learning_rate: float = 1e-3,

@@ -26,6 +26,7 @@ from hrobot.sim.batch import make_batched_sim
 from hrobot.sim.model import build_sim_model
 from hrobot.sim.scene import SceneConfig
 from hrobot.sim.terrain import TerrainConfig, TorchHeights
+from hrobot.tasks.mdp import commands, curricula, events, rewards, terminations
 
 try:
     from rsl_rl.env import VecEnv
@@ -92,6 +93,7 @@ class LocomotionCfg:
     gait_period_s: float = 0.8  # clock for the gait_phase observation and the gait_contact reward
     stance_fraction: float = 0.55
     deviation_joints: tuple[str, ...] = ()  # joints penalised by joint_deviation
+    terminations: tuple[str, ...] = ("base_contact", "bad_orientation", "base_too_low")  # mdp.terminations
     termination_contacts: tuple[str, ...] = ()  # bodies whose contact ends an episode (plus the base)
     termination_tilt: float = 1.0  # rad from upright
     termination_height: float = 0.0  # m above the terrain below which the episode ends
@@ -181,12 +183,11 @@ class LocomotionEnv(VecEnv):
         self.terrain_cols = torch.arange(n, device=dev) % self.cfg.terrain_cfg.num_types
         self.cmd_scale = 1.0 if self.eval_mode else self.cfg.commands.curriculum_start
         self.episode_sums = {name: z(n) for name in self.cfg.rewards}
-        self.reward_fns = {}
-        for name in self.cfg.rewards:
-            fn = getattr(self, f"_reward_{name}", None)
-            if fn is None:
-                raise HRobotError(f"unknown reward term '{name}'")
-            self.reward_fns[name] = fn
+        unknown = sorted(set(self.cfg.rewards) - set(rewards.TERMS))
+        if unknown:
+            raise HRobotError(f"unknown reward term '{unknown[0]}' (expected one of {', '.join(rewards.TERMS)})")
+        self.reward_fns = {name: rewards.TERMS[name] for name in self.cfg.rewards}
+        terminations.check(self.cfg.terminations)
         self.extras: dict = {"log": {}}
         self.feet_air_time_reward = z(n)
         self.last_joint_vel = z(n, nj)
@@ -285,7 +286,7 @@ class LocomotionEnv(VecEnv):
         self.push_timer += 1
 
         self._update_air_time()
-        terminated = self._terminated()
+        terminated = terminations.any_of(self, self.cfg.terminations)
         self.terminated = terminated
         time_outs = self.episode_length_buf >= self.max_episode_length
         rewards = self._rewards(terminated, time_outs)
@@ -295,8 +296,8 @@ class LocomotionEnv(VecEnv):
         if len(ids) and self.cfg.auto_reset:
             self._reset_envs(ids)
             self._refresh()  # the next observation of a reset env must come from its new state
-        self._resample_commands(torch.nonzero(self.command_timer >= self._resample_steps()).flatten())
-        self._push()
+        commands.resample_velocity(self, torch.nonzero(self.command_timer >= self._resample_steps()).flatten())
+        events.push_robots(self)
         self._log_metrics()
         return self._observations(), rewards, dones, self.extras
 
@@ -317,16 +318,11 @@ class LocomotionEnv(VecEnv):
         self.air_time = self.air_time * ~contact
         self.last_contact = contact
 
-    def _terminated(self) -> torch.Tensor:
-        tilt = self.projected_gravity[:, 2] > -math.cos(self.cfg.termination_tilt)
-        low = (self.base_pos[:, 2] - self.terrain_h) < self.cfg.termination_height
-        return self.term_contact | tilt | low
-
     def _rewards(self, terminated: torch.Tensor, time_outs: torch.Tensor) -> torch.Tensor:
         self._terminated_now = terminated & ~time_outs
         total = torch.zeros(self.num_envs, device=self.device)
         for name, scale in self.cfg.rewards.items():
-            r = self.reward_fns[name]() * scale * self.dt
+            r = self.reward_fns[name](self) * scale * self.dt
             total += r
             self.episode_sums[name] += r
         return total.clamp(min=0.0) if self.cfg.only_positive_rewards else total
@@ -357,7 +353,7 @@ class LocomotionEnv(VecEnv):
         self.spawn_pose = None
         self._refresh()
 
-    def _rand(self, lo: float, hi: float, *shape) -> torch.Tensor:
+    def uniform(self, lo: float, hi: float, *shape) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(*shape, device=self.device, generator=self.gen)
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
@@ -369,10 +365,10 @@ class LocomotionEnv(VecEnv):
         # as legged_gym: the command range may grow at most once per episode length
         if (not self.eval_mode and "tracking_lin_vel" in self.cfg.rewards and n
                 and self.common_step_counter % self.max_episode_length == 0 and self.common_step_counter):
-            self._update_command_curriculum(log)
+            curricula.command_range(self, log)
         if self.scene.kind == "rough" and not self.eval_mode:
-            self._update_terrain_curriculum(ids)
-        self._randomize(ids)
+            curricula.terrain_levels(self, ids)
+        events.randomize_physics(self, ids)
 
         qpos = self.sim.qpos[ids].clone().to(torch.float32)
         qvel = torch.zeros(n, self.sim.qvel.shape[1], device=self.device)
@@ -382,14 +378,14 @@ class LocomotionEnv(VecEnv):
         qpos[:, b : b + 2] = spawn
         qpos[:, b + 2] = self.robot.base_height + self.heights(spawn)
         yaw = self.spawn_pose[1] if self.spawn_pose is not None and self.spawn_pose[1] is not None \
-            else self._rand(-math.pi, math.pi, n)
+            else self.uniform(-math.pi, math.pi, n)
         qpos[:, b + 3 : b + 7] = quat_from_yaw(yaw)
         rc = self.cfg.randomization
-        scale = self._rand(*rc.init_joint_scale, n, self.num_actions) if rc.enabled and not self.eval_mode else 1.0
+        scale = self.uniform(*rc.init_joint_scale, n, self.num_actions) if rc.enabled and not self.eval_mode else 1.0
         qpos[:, self.qpos_adr] = torch.maximum(torch.minimum(self.default_pose * scale, self.upper), self.lower)
         if rc.enabled and not self.eval_mode:
-            qvel[:, d : d + 2] = self._rand(-0.5, 0.5, n, 2)
-            qvel[:, d + 3 : d + 6] = self._rand(-0.5, 0.5, n, 3)
+            qvel[:, d : d + 2] = self.uniform(-0.5, 0.5, n, 2)
+            qvel[:, d + 3 : d + 6] = self.uniform(-0.5, 0.5, n, 3)
         self.sim.reset(ids, qpos, qvel)
 
         self.actions[ids] = 0.0
@@ -397,10 +393,10 @@ class LocomotionEnv(VecEnv):
         self.air_time[ids] = 0.0
         self.last_contact[ids] = False
         self.episode_length_buf[ids] = 0
-        self.push_timer[ids] = torch.randint(0, self._push_steps(), (n,), device=self.device, generator=self.gen)
+        self.push_timer[ids] = torch.randint(0, self.push_steps(), (n,), device=self.device, generator=self.gen)
         self.latency[ids] = (torch.rand(n, device=self.device, generator=self.gen) < rc.latency_prob) \
             if rc.enabled and not self.eval_mode else False
-        self._resample_commands(ids)
+        commands.resample_velocity(self, ids)
 
     def _spawn_xy(self, ids: torch.Tensor) -> torch.Tensor:
         if self.spawn_pose is not None:
@@ -408,168 +404,12 @@ class LocomotionEnv(VecEnv):
         if self.scene.kind != "rough":
             return torch.zeros(len(ids), 2, device=self.device)
         centre = self.sm.terrain.tile_centre(self.terrain_levels[ids].cpu().numpy(), self.terrain_cols[ids].cpu().numpy())
-        return self._t(centre) + self._rand(-1.0, 1.0, len(ids), 2)
+        return self._t(centre) + self.uniform(-1.0, 1.0, len(ids), 2)
 
-    def _randomize(self, ids: torch.Tensor) -> None:
-        rc, n = self.cfg.randomization, len(ids)
-        if not rc.enabled or self.eval_mode:
-            return
-        friction = self._rand(*rc.friction, n)
-        self.dr_friction[ids] = friction
-        self.sim.set_model_field("geom_friction", ids, (self.floor_geom, 0), friction)
-        base_mass = float(self.sm.model.body_mass[self.base_body])
-        added = self._rand(*rc.added_base_mass, n)
-        self.dr_mass[ids] = added
-        self.sim.set_model_field("body_mass", ids, self.base_body, base_mass + added)
-        com = self._t(self.sm.model.body_ipos[self.base_body]) + self._rand(-rc.com_offset, rc.com_offset, n, 3)
-        self.sim.set_model_field("body_ipos", ids, self.base_body, com)
-        strength = self._rand(*rc.motor_strength, n, 1)
-        kp = self._t(self.robot.kp) * self._rand(*rc.kp_scale, n, self.num_actions) * strength
-        kd = self._t(self.robot.kd) * self._rand(*rc.kd_scale, n, self.num_actions) * strength
-        self.kp[ids], self.kd[ids] = kp, kd
-        self.sim.set_model_field("actuator_gainprm", ids, (slice(None), 0), kp)
-        self.sim.set_model_field("actuator_biasprm", ids, (slice(None), 1), -kp)
-        self.sim.set_model_field("actuator_biasprm", ids, (slice(None), 2), -kd)
-
-    def _push_steps(self) -> int:
+    def push_steps(self) -> int:
         return max(int(round(self.cfg.randomization.push_interval_s / self.dt)), 1)
-
-    def _push(self) -> None:
-        rc = self.cfg.randomization
-        if not rc.enabled or rc.push_velocity <= 0:
-            return
-        ids = torch.nonzero(self.push_timer >= self._push_steps()).flatten()
-        if not len(ids):
-            return
-        self.push_timer[ids] = 0
-        d = self.base_d
-        qvel = self.sim.qvel[ids].clone()
-        qvel[:, d : d + 2] += self._rand(-rc.push_velocity, rc.push_velocity, len(ids), 2).to(qvel.dtype)
-        self.sim.qvel[ids] = qvel
 
     def hold_commands(self, commands: torch.Tensor) -> None:
         """Fix each env's command (evaluation); resets keep it."""
         self.held_commands = commands.to(self.device, torch.float32)
         self.commands[:] = self.held_commands
-
-    def _resample_commands(self, ids: torch.Tensor) -> None:
-        if not len(ids):
-            return
-        if self.held_commands is not None:
-            self.commands[ids] = self.held_commands[ids]
-            self.command_timer[ids] = 0
-            return
-        c, n, s = self.cfg.commands, len(ids), self.cmd_scale
-        self.commands[ids, 0] = self._rand(c.lin_vel_x[0] * s, c.lin_vel_x[1] * s, n)
-        self.commands[ids, 1] = self._rand(c.lin_vel_y[0] * s, c.lin_vel_y[1] * s, n)
-        self.commands[ids, 2] = self._rand(c.ang_vel_z[0] * s, c.ang_vel_z[1] * s, n)
-        stand = torch.rand(n, device=self.device, generator=self.gen) < c.standing_prob
-        self.commands[ids] *= (~stand).float()[:, None]
-        if c.turn_prob > 0:  # drawn only when used: tasks without it keep their random stream
-            turn = torch.rand(n, device=self.device, generator=self.gen) < c.turn_prob
-            self.commands[ids, :2] *= (~turn).float()[:, None]
-        self.command_timer[ids] = 0
-
-    def _update_command_curriculum(self, log: dict) -> None:
-        c = self.cfg.commands
-        tracked = log["Episode_Reward/tracking_lin_vel"] / (self.cfg.rewards["tracking_lin_vel"])
-        if tracked > c.curriculum_threshold:
-            self.cmd_scale = min(1.0, self.cmd_scale + c.curriculum_step)
-
-    def _update_terrain_curriculum(self, ids: torch.Tensor) -> None:
-        dist = (self.base_pos[ids, :2] - self.spawn_xy[ids]).norm(dim=1)
-        tile = self.cfg.terrain_cfg.tile_size
-        up = dist > tile / 2
-        down = (dist < self.commands[ids, :2].norm(dim=1) * self.cfg.episode_s * 0.5) & ~up
-        levels = self.terrain_levels[ids] + up.long() - down.long()
-        top = self.cfg.terrain_cfg.num_levels
-        wrap = levels >= top
-        levels[wrap] = torch.randint(0, top, (int(wrap.sum()),), device=self.device, generator=self.gen)
-        self.terrain_levels[ids] = levels.clamp(min=0)
-
-    # ------------------------------------------------------------------ rewards
-    def _reward_tracking_lin_vel(self):
-        err = ((self.commands[:, :2] - self.base_lin_vel[:, :2]) ** 2).sum(dim=1)
-        return torch.exp(-err / self.cfg.tracking_sigma)
-
-    def _reward_tracking_ang_vel(self):
-        return torch.exp(-self._reward_ang_vel_z_error() / self.cfg.tracking_sigma)
-
-    def _reward_ang_vel_z_error(self):
-        """Squared yaw-rate error: a gradient where tracking_ang_vel's exp kernel has flattened out."""
-        return (self.commands[:, 2] - self.base_ang_vel[:, 2]) ** 2
-
-    def _reward_lin_vel_z(self):
-        return self.base_lin_vel[:, 2] ** 2
-
-    def _reward_ang_vel_xy(self):
-        return (self.base_ang_vel[:, :2] ** 2).sum(dim=1)
-
-    def _reward_orientation(self):
-        return (self.projected_gravity[:, :2] ** 2).sum(dim=1)
-
-    def _reward_base_height(self):
-        return (self.base_pos[:, 2] - self.terrain_h - self.cfg.base_height_target) ** 2
-
-    def _torques(self) -> torch.Tensor:
-        tau = self.kp * (self.targets - self.joint_pos) - self.kd * self.joint_vel
-        return torch.maximum(torch.minimum(tau, self.torque_limits), -self.torque_limits)
-
-    def _reward_torques(self):
-        return (self._torques() ** 2).sum(dim=1)
-
-    def _reward_dof_acc(self):
-        return (((self.joint_vel - self.last_joint_vel) / self.dt) ** 2).sum(dim=1)
-
-    def _reward_dof_vel(self):
-        return (self.joint_vel**2).sum(dim=1)
-
-    def _reward_action_rate(self):
-        return ((self.actions - self.last_actions) ** 2).sum(dim=1)
-
-    def _reward_feet_air_time(self):
-        moving = self.commands[:, :2].norm(dim=1) > 0.1
-        return self.feet_air_time_reward * moving
-
-    def _reward_collision(self):
-        return self.bad_contacts
-
-    def _reward_dof_pos_limits(self):
-        below = (self.soft_lower - self.joint_pos).clamp(min=0)
-        above = (self.joint_pos - self.soft_upper).clamp(min=0)
-        return (below + above).sum(dim=1)
-
-    def _reward_stand_still(self):
-        still = (self.commands.norm(dim=1) < 0.1).float()
-        return (self.joint_pos - self.default_pose).abs().sum(dim=1) * still
-
-    def _reward_alive(self):
-        return torch.ones(self.num_envs, device=self.device)
-
-    def _reward_termination(self):
-        return self._terminated_now.float()
-
-    def _reward_joint_deviation(self):
-        return (self.joint_pos - self.default_pose)[:, self.deviation_idx].abs().sum(dim=1)
-
-    def _foot_height(self) -> torch.Tensor:
-        return self.foot_pos[:, :, 2] - self.heights(self.foot_pos[:, :, :2])
-
-    def _settled(self) -> torch.Tensor:
-        """False on an episode's first step: sensors (foot positions) still show the previous episode then."""
-        return (self.episode_length_buf > 1).float()
-
-    def _reward_feet_swing_height(self):
-        return (((self._foot_height() - self.cfg.feet_swing_height) ** 2) * ~self.foot_contact).sum(dim=1) \
-            * self._settled()
-
-    def _reward_feet_slip(self):
-        vel = (self.foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / self.dt
-        return ((vel**2).sum(dim=2) * self.foot_contact).sum(dim=1) * self._settled()
-
-    def _reward_gait_contact(self):
-        """Biped clock: each foot should be in stance for the first part of its half-cycle-shifted phase."""
-        offsets = torch.arange(self.nfeet, device=self.device) / self.nfeet
-        leg_phase = torch.remainder(self.phase[:, None] + offsets[None], 1.0)
-        stance = leg_phase < self.cfg.stance_fraction
-        return (stance == self.foot_contact).float().sum(dim=1)

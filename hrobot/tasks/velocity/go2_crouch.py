@@ -7,8 +7,8 @@ from go2_walk (`hrobot train go2_crouch --init-from runs/go2_walk`).
 from __future__ import annotations
 
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.go2_walk import POLICY_OBS, REWARDS
-from hrobot.tasks.locomotion import CommandCfg, LocomotionCfg, LocomotionEnv
+from hrobot.tasks.velocity.go2_walk import POLICY_OBS, REWARDS
+from hrobot.tasks.velocity.env import CommandCfg, LocomotionCfg, LocomotionEnv
 
 KIND = "locomotion"
 

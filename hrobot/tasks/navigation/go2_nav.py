@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv
+from hrobot.tasks.navigation.env import NavigationCfg, NavigationEnv
 
 KIND = "navigation"
 SKILLS = ("policies/go2_walk",)

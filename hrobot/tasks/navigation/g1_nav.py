@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hrobot.tasks.go2_nav import train_cfg  # noqa: F401  (the same high-level PPO as go2_nav)
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv
+from hrobot.tasks.navigation.go2_nav import train_cfg  # noqa: F401  (the same high-level PPO as go2_nav)
+from hrobot.tasks.navigation.env import NavigationCfg, NavigationEnv
 
 KIND = "navigation"
 SKILLS = ("policies/g1_walk",)

@@ -4,7 +4,7 @@ straight to joint targets at 50 Hz (no skill), trained with the same low-level e
 from __future__ import annotations
 
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv
+from hrobot.tasks.navigation.env import NavigationCfg, NavigationEnv
 
 KIND = "navigation"
 

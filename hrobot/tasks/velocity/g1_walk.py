@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrobot.obs import ObsTerm
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.locomotion import PROPRIO_OBS, CommandCfg, LocomotionCfg, LocomotionEnv
+from hrobot.tasks.velocity.env import PROPRIO_OBS, CommandCfg, LocomotionCfg, LocomotionEnv
 
 KIND = "locomotion"
 

@@ -7,7 +7,7 @@ crouch skill passes under it, so the high level must learn to switch skills.
 from __future__ import annotations
 
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.navigation import NavigationCfg, NavigationEnv
+from hrobot.tasks.navigation.env import NavigationCfg, NavigationEnv
 
 KIND = "navigation"
 SKILLS = ("policies/go2_walk", "policies/go2_crouch")

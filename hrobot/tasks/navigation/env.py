@@ -18,18 +18,19 @@ directly at 50 Hz (the baseline).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
-from hrobot.nav_io import DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, decode_action, navigation_observation
+from hrobot.nav_io import DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, navigation_observation
 from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
-from hrobot.tasks.locomotion import LocomotionEnv
+from hrobot.tasks.mdp.actions import SkillAction
+from hrobot.tasks.velocity.env import LocomotionCfg, LocomotionEnv
 
 try:
     from rsl_rl.env import VecEnv
@@ -79,6 +80,16 @@ def policy_cfg(info: dict, num_envs: int) -> NavigationCfg:
     return cfg
 
 
+def driven_low_level(cfg: NavigationCfg) -> LocomotionCfg:
+    """The low-level environment a high level drives: its locomotion task's flat-ground config, with
+    episodes, command resampling and pushes left to the high level, and rewards only for the flat baseline."""
+    base = load_task(cfg.locomotion_task).env_cfg("flat")
+    return replace(base, num_envs=cfg.num_envs, auto_reset=False, episode_s=1e6,  # the high level ends episodes
+                   commands=replace(base.commands, resample_s=1e9),
+                   randomization=replace(base.randomization, push_velocity=0.0),  # pushes: into obstacles
+                   rewards=dict(cfg.flat_regularizers) if cfg.flat else {})
+
+
 class NavigationEnv(VecEnv):
     def __init__(self, cfg: NavigationCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
                  eval_mode: bool = False, skills: list[Skill] | None = None):
@@ -86,17 +97,10 @@ class NavigationEnv(VecEnv):
         self.skills = skills if skills is not None else [load_skill(p, device) for p in cfg.skills]
         if not self.skills and not cfg.flat:
             raise HRobotError("navigation needs at least one skill (or flat=True for the baseline)")
-        mod = load_task(cfg.locomotion_task)
-        ll_cfg = mod.env_cfg("flat")
-        ll_cfg.num_envs = cfg.num_envs
-        ll_cfg.auto_reset = False
-        ll_cfg.episode_s = 1e6  # the high level ends episodes
-        ll_cfg.commands.resample_s = 1e9
-        ll_cfg.randomization.push_velocity = 0.0  # pushes would shove robots into obstacles
-        ll_cfg.rewards = dict(cfg.flat_regularizers) if cfg.flat else {}
         scene = SceneConfig(kind="arena", num_obstacles=cfg.num_obstacles, arena_half_size=cfg.arena_half_size,
                             seed=seed, visual=False)
-        self.ll = LocomotionEnv(ll_cfg, backend=backend, device=device, seed=seed, scene=scene, eval_mode=eval_mode)
+        self.ll = LocomotionEnv(driven_low_level(cfg), backend=backend, device=device, seed=seed, scene=scene,
+                                eval_mode=eval_mode)
         for s in self.skills:
             if s.robot.joint_names != self.ll.robot.joint_names:
                 raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name}")
@@ -107,11 +111,8 @@ class NavigationEnv(VecEnv):
         self.dt = self.ll_steps * self.robot.policy_dt
         self.max_episode_length = int(round(cfg.episode_s / self.dt))
         self.num_skills = len(self.skills)
-        if self.skills:  # skill command ranges (S, 3) and the choice prior, for every high-level step
-            self.skill_lows = torch.stack([s.command_low for s in self.skills]).to(self.device)
-            self.skill_highs = torch.stack([s.command_high for s in self.skills]).to(self.device)
-        self.skill_prior = torch.tensor(cfg.skill_prior, device=self.device) if cfg.skill_prior else None
-        self.num_actions = self.robot.num_joints if cfg.flat else 3 + (self.num_skills if self.num_skills > 1 else 0)
+        self.action = SkillAction(self.skills, cfg.skill_prior, self.device) if self.skills else None
+        self.num_actions = self.robot.num_joints if cfg.flat else self.action.num_actions
         self._init_geometry()
         n, dev = self.num_envs, self.device
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
@@ -246,32 +247,18 @@ class NavigationEnv(VecEnv):
         self.prev_dist[ids] = (goal - start).norm(dim=1)
 
     # ------------------------------------------------------------------ stepping
-    def decode(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """High-level action -> (skill index, command squashed into that skill's range)."""
-        return decode_action(action, self.skill_lows, self.skill_highs, self.skill_prior)
-
-    def low_level_actions(self) -> torch.Tensor:
-        state = self.ll.robot_state()
-        noise = not self.eval_mode
-        acts = [s.act(state, noise=noise, generator=self.gen) for s in self.skills]
-        out = acts[0]
-        for i in range(1, len(acts)):
-            out = torch.where((self.skill_index == i)[:, None], acts[i], out)
-        return out
-
     def step(self, action: torch.Tensor):
         action = action.to(self.device)
         if not bool(torch.isfinite(action).all()):
             raise HRobotError("the high-level policy produced NaN/inf actions; stopping")
         if self.cfg.flat:
             return self._advance(action, None, None)
-        index, command = self.decode(action)
+        index, command = self.action.decode(action)
         return self._advance(action, index, command)
 
     def step_commands(self, index: torch.Tensor, command: torch.Tensor):
         """Drive the skills with explicit commands (scripted baselines); commands are clamped to the skill range."""
-        low, high = self.skill_lows[index], self.skill_highs[index]
-        command = torch.maximum(torch.minimum(command.to(self.device), high), low)
+        command = self.action.clamp(index, command.to(self.device))
         return self._advance(torch.zeros(self.num_envs, self.num_actions, device=self.device), index, command)
 
     def _advance(self, action: torch.Tensor, index: torch.Tensor | None, command: torch.Tensor | None):
@@ -288,7 +275,7 @@ class NavigationEnv(VecEnv):
             self.skill_index, self.command = index, command
             self.ll.commands.copy_(self.command)
             for _ in range(self.ll_steps):
-                self.ll.step(self.low_level_actions())
+                self.ll.step(self.action.joint_actions(self.ll, self.skill_index, not self.eval_mode, self.gen))
                 collided |= self.ll.collided
                 fell |= self.ll.terminated
                 self.ll_step_count += 1

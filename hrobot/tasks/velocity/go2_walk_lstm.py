@@ -7,7 +7,7 @@ carries the LSTM state as extra ONNX inputs/outputs, which the runtime threads t
 from __future__ import annotations
 
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.go2_walk import KIND, env_cfg, make_env  # noqa: F401
+from hrobot.tasks.velocity.go2_walk import KIND, env_cfg, make_env  # noqa: F401
 
 
 def train_cfg() -> dict:

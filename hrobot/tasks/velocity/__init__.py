@@ -1,0 +1,1 @@
+"""Velocity tracking: the environment (env.py) and one config per robot/task."""
