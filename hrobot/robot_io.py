@@ -8,8 +8,9 @@ Every robot class (quadruped, humanoid, hand), simulated or real, is driven thro
 `read_state` returns a stamped `MeasuredState`: joints always, IMU, base height and foot
 contacts where the robot has them (`provides` names the fields, and a bundle that needs
 another is refused at load time). `send` takes a command in one of the robot's
-`command_modes` (today position targets with gains and feed-forward torque, the motor-driver
-PD law Unitree motors run, and damping; servo hands' drivers add theirs) and always goes
+`command_modes` (hrobot.safety.MODES: position targets with gains and feed-forward torque, the
+motor-driver PD law Unitree motors run; servo position targets under the servo's own PD, as
+Dynamixel-class hands run; current; damping) and always goes
 through the robot's `SafetyLayer` (hrobot.safety): no path reaches the actuators without it,
 and a command in a mode the robot does not take is a trip. The MuJoCo-simulated robot (hrobot.sim.robot.SimRobot)
 and the hardware drivers (hardware/) implement it.

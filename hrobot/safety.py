@@ -11,10 +11,13 @@ receive. Every limit is per second or per sensor stamp, so it holds at any call 
 - NaN / inf guard on state and command;
 - fall detection: tilt from the IMU orientation, and base height (where the robot
   measures or estimates it) below a share of its standing height while the controller
-  runs a policy (`JointCommand.standing`) after the base was up;
+  runs a policy (`JointCommand.standing`);
 - stale-input watchdogs: no fresh joint state, no fresh IMU sample, or no fresh command,
   for more than the limit;
-- an e-stop latch that needs an explicit `reset()`.
+- an e-stop latch that needs an explicit `reset()`;
+- per command mode: position (gains and feed-forward, torque-limited), servo position
+  (targets only, under the servo's own gains: the spec's), current (torque only, limited),
+  damping; an unknown mode trips.
 
 Each trip latches damping mode (kp = 0, kd = damping gains, no feed-forward) and is
 recorded with its reason; only `reset()` leaves it, and only when the state is sane.
@@ -30,7 +33,11 @@ import numpy as np
 
 from hrobot.spec import RobotSpec
 
-POSITION, DAMPING = "position", "damping"
+# Command modes: position targets with gains and feed-forward (the motor-driver PD law, as Unitree motors
+# run it); servo position targets (the servo's own PD, whose gains are the spec's: Dynamixel-class hands);
+# current (joint torque only); damping (kp = 0).
+POSITION, SERVO, CURRENT, DAMPING = "position", "servo_position", "current", "damping"
+MODES = (POSITION, SERVO, CURRENT, DAMPING)
 _STATE_ARRAYS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel")
 
 
@@ -114,13 +121,13 @@ class SafetyLayer:
         self.upper = robot.upper - self.cfg.limit_margin
         self.tau_max = robot.torque_limits
         self.vmax = robot.velocity_limits  # (the spec's properties build arrays: read once, not per command)
+        self.servo_kp, self.servo_kd = robot.kp, robot.kd  # what a servo's own PD runs (servo_position mode)
         self.kp_max = robot.kp * self.cfg.kp_max_factor
         self.kd_max = np.maximum(robot.kd * self.cfg.kp_max_factor, 1e-6)
         self.damping_kd = robot.kd * self.cfg.damping_kd_factor
         self.check_tilt = robot.floating_base if floating_base is None else floating_base
         self.min_height = self.cfg.min_height_factor * robot.base_height if self.check_tilt else None
         self.period = period
-        self._stood = False  # the base has been above min_height under standing commands (arms the height check)
         self._last_filter: float | None = None  # when the last position command was filtered (rate limit)
         self.trips: list[Trip] = []
         self.trip_to_damping: list[float] = []  # s from each trip to the first damping command after it
@@ -152,7 +159,6 @@ class SafetyLayer:
             return False
         self.tripped = False
         self._reason = ""
-        self._stood = False
         self._last_filter = None
         self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
         self._last_cmd_stamp = None  # damping until the first command; the command watchdog arms on it
@@ -194,14 +200,11 @@ class SafetyLayer:
         return ""
 
     def _fell(self, command: JointCommand, state: MeasuredState) -> str:
-        """The height fall check: armed once the base is up under standing commands, disarmed by any other."""
+        """The height fall check: a policy runs (a standing command) with the base below the fall height.
+
+        Stand-up and sit-down send non-standing commands, so a robot may start lying down and sit."""
         h = state.base_height
-        if not command.standing or h is None or self.min_height is None:
-            self._stood = False
-            return ""
-        if h >= self.min_height:
-            self._stood = True
-        elif self._stood:
+        if command.standing and h is not None and self.min_height is not None and h < self.min_height:
             return f"base height {h:.3f} m < {self.min_height:.3f} m (fall)"
         return ""
 
@@ -237,7 +240,6 @@ class SafetyLayer:
             self._last_cmd_stamp = now
             self._last_command = command
         elif self._last_command is None:
-            self._stood = False
             return self.damping(state)  # reset, waiting for the first command
         elif now - self._last_cmd_stamp > self.command_timeout:
             self._trip(f"stale command (last {now - self._last_cmd_stamp:.3f} s ago, "
@@ -246,7 +248,9 @@ class SafetyLayer:
         else:
             command = self._last_command
         if command.mode == DAMPING:
-            self._stood = False
+            return self.damping(state)
+        if command.mode not in MODES:
+            self._trip(f"unknown command mode '{command.mode}'", now)
             return self.damping(state)
         fell = self._fell(command, state)
         if fell:
@@ -261,6 +265,12 @@ class SafetyLayer:
             self._trip("non-finite value in the command", now)
             return self.damping(state)
         q, dq, kp, kd, tau = parts
+        if command.mode == CURRENT:  # torque only: nothing to track, the position stays where it is
+            self._last_q = _clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
+            self._last_filter = now
+            n0 = np.zeros(n)
+            return JointCommand(self._last_q, n0, n0, n0, _clip(tau, -self.tau_max, self.tau_max), CURRENT,
+                                command.standing)
         kp = _clip(kp, 0.0, self.kp_max)
         kd = _clip(kd, 0.0, self.kd_max)
         q = _clip(q, self.lower, self.upper)
@@ -270,6 +280,10 @@ class SafetyLayer:
         step = self.cfg.max_target_rate * dt
         q = _clip(q, last - step, last + step)
         self._last_filter = now
+        if command.mode == SERVO:  # targets under the servo's own PD (the spec's gains); its driver sets the
+            self._last_q = q       # servo's current limit from the spec's torque limit
+            n0 = np.zeros(n)
+            return JointCommand(q, n0, self.servo_kp, self.servo_kd, n0, SERVO, command.standing)
         dq = _clip(dq, -self.vmax, self.vmax)
         tau = _clip(tau, -self.tau_max, self.tau_max)
         # Torque limit on the law the motor runs, kp (q - q_m) + kd (dq - dq_m) + tau, at the

@@ -16,7 +16,7 @@ import numpy as np
 
 from hrobot.nav_io import RayScanLayout
 from hrobot.robot_io import CONNECTED, RobotInterface
-from hrobot.safety import JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.safety import MODES, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 from hrobot.spec import RobotSpec
 
 
@@ -55,6 +55,7 @@ class SimRobot(RobotInterface):
         floating = self.sm.base_dof_adr is not None
         imu = ("base_quat", "base_ang_vel") if robot.imu_site else ()
         # floating base: ground-truth base velocity and height stand in for a state estimator
+        self.command_modes = MODES  # the simulated motors run every mode
         self.provides = frozenset(("joint_pos", "joint_vel", *imu, *(("base_lin_vel", "base_height") if floating else ())))
         self.reset()
         self.lifecycle = CONNECTED  # the simulator is there from construction
@@ -113,6 +114,8 @@ class SimRobot(RobotInterface):
             self._apply(self._queue.popleft())
 
     def _apply(self, cmd: JointCommand) -> None:
+        """Every mode is the motor law tau = kp (q* - q) + kd (dq* - dq) + tau_ff: a servo runs it with its own
+        gains (the spec's, which the safety layer put in the command), current mode with kp = kd = 0."""
         m = self.model
         m.actuator_biasprm[:, 1] = -cmd.kp
         m.actuator_biasprm[:, 2] = -cmd.kd

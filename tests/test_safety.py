@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hrobot.bundle import load_bundle
 from hrobot.robots import load_robot
 from hrobot.runtime import CommandFilter, PolicyRuntime
-from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.safety import CURRENT, DAMPING, POSITION, SERVO, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 
 ROBOT = load_robot("go2")
 N = ROBOT.num_joints
@@ -65,7 +65,6 @@ def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop
     last_stamp = 0.0
     prev_pos_q = None  # last position-mode output since the last reset, and when it was sent
     prev_pos_t = 0.0
-    stood = False  # the base was above the fall height under standing commands, none other since
     held = None  # the command the safety layer holds (the last one given since the reset)
     for _ in range(STEPS_PER_EXAMPLE):
         now += PERIOD * rate_factor * rng.uniform(0.5, 1.5)
@@ -94,14 +93,14 @@ def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop
         if safety.tripped and rng.random() < p_reset:
             reset_ok = safety.reset(state, now)
             if reset_ok:
-                prev_pos_q, stood = None, False
+                prev_pos_q = None
         # --- the command (sometimes dropped, garbage, huge, wrong size or damping)
         command = None
         if rng.random() >= p_drop:
             q = rng.uniform(lower - 1.0, upper + 1.0)
+            mode = rng.choice([POSITION, SERVO, CURRENT, DAMPING], p=[0.8, 0.08, 0.07, 0.05])
             command = JointCommand(q, rng.normal(0, 50, N), rng.uniform(-10, 200, N), rng.uniform(-5, 20, N),
-                                   rng.normal(0, 100, N), POSITION if rng.random() > 0.05 else DAMPING,
-                                   standing=rng.random() > 0.05)
+                                   rng.normal(0, 100, N), str(mode), standing=rng.random() > 0.05)
             if rng.random() < p_bad_cmd:
                 field = rng.choice(["q", "dq", "kp", "kd", "tau"])
                 command = JointCommand(**{**command.__dict__, field: _garbage(rng, N)})
@@ -110,12 +109,10 @@ def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop
         tripped_before = safety.tripped
         trips_before = len(safety.trips)
         held = command if command is not None else held if not reset_ok else None
-        standing = held is not None and held.mode == POSITION and held.standing
-        collapsed = stood and standing and state.base_height < safety.min_height
+        standing = held is not None and held.mode != DAMPING and held.standing
+        collapsed = standing and state.base_height < safety.min_height  # a policy runs on a base that is down
         out = safety.filter(command, state, now)
         counter["steps"] += 1
-        # armed once up under standing commands, disarmed by anything else (a controller sitting down, passive)
-        stood = standing and out.mode == POSITION and (stood or state.base_height >= safety.min_height)
 
         # --- invariants
         for name in ("q", "dq", "kp", "kd", "tau"):
@@ -133,13 +130,19 @@ def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop
                 assert len(safety.trips) == trips_before + 1 and safety.trips[-1].reason
         if collapsed or now - state.imu_stamp > safety.state_timeout:
             assert out.mode == DAMPING and safety.tripped  # a collapsed robot, or a stale IMU, always trips
-        if out.mode == POSITION:
+        if out.mode in (POSITION, SERVO):
             assert not safety.tripped
-            est = out.kp * (out.q - state.joint_pos) + out.kd * (out.dq - state.joint_vel) + out.tau
-            assert np.all(np.abs(est) <= tau_max * (1 + 1e-9) + 1e-9)
+            if out.mode == POSITION:  # the law the motor runs stays inside the torque limits
+                est = out.kp * (out.q - state.joint_pos) + out.kd * (out.dq - state.joint_vel) + out.tau
+                assert np.all(np.abs(est) <= tau_max * (1 + 1e-9) + 1e-9)
+            else:  # a servo's own PD with the spec's gains (its current limit bounds its torque), no feed-forward
+                assert np.all(out.kp == ROBOT.kp) and np.all(out.tau == 0)
             if prev_pos_q is not None:  # per second, whatever the call rate
                 dt = min(now - prev_pos_t, safety.state_timeout)
                 assert np.all(np.abs(out.q - prev_pos_q) <= safety.cfg.max_target_rate * dt + 1e-9)
+            prev_pos_q, prev_pos_t = out.q.copy(), now
+        if out.mode == CURRENT:  # torque only, within its limits; a later position target starts from here
+            assert not safety.tripped and np.all(out.kp == 0) and np.all(out.kd == 0)
             prev_pos_q, prev_pos_t = out.q.copy(), now
         if tripped_before and not reset_ok:
             assert out.mode == DAMPING  # the latch holds until an explicit, successful reset
@@ -245,8 +248,8 @@ def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
 
 
 def test_standing_up_and_sitting_down_are_no_falls_but_a_collapse_under_the_policy_is():
-    """The height check arms once the base is up under standing (policy) commands: a robot reset lying
-    down may stand up, and one that sits down (non-standing commands) may go low, without a trip."""
+    """The height check applies to standing (policy) commands: a robot reset lying down may stand up, and
+    one that sits down (non-standing commands) may go low, without a trip; a policy on a low base trips."""
     s = SafetyLayer(ROBOT)
     lying = _ok_state(0.0)
     lying.base_height = 0.08
@@ -310,7 +313,27 @@ def test_a_command_in_a_mode_the_robot_does_not_take_trips():
     from hrobot.sim.robot import SimRobot
 
     robot = SimRobot(ROBOT)
+    robot.command_modes = (POSITION, DAMPING)  # as a Unitree low-level driver
     robot.activate()
     q = robot.read_state().joint_pos
     out = robot.send(JointCommand(q, np.zeros(N), ROBOT.kp, ROBOT.kd, np.zeros(N), mode="current"))
     assert out.mode == DAMPING and "command mode 'current' is not one of go2's position, damping" in robot.safety.reason
+
+
+def test_servo_and_current_modes_drive_the_simulated_hand_within_its_limits():
+    """A LEAP-class hand: servo position targets under the servo's own PD (the spec's gains), then current."""
+    from hrobot.sim.robot import SimRobot
+
+    hand = load_robot("leap_hand")
+    robot = SimRobot(hand)
+    robot.activate()
+    n = hand.num_joints
+    q0 = robot.read_state().joint_pos
+    target = np.clip(q0 + 0.3, hand.lower, hand.upper)
+    for _ in range(100):  # 2 s at 50 Hz
+        out = robot.send(JointCommand(target, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), SERVO))
+        robot.advance()
+    assert out.mode == SERVO and np.all(out.kp == hand.kp) and not robot.safety.tripped
+    assert np.abs(robot.read_state().joint_pos - target).max() < 0.1  # the servos got there
+    out = robot.send(JointCommand(target, np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, 1e3), CURRENT))
+    assert out.mode == CURRENT and np.all(out.kp == 0) and np.allclose(out.tau, hand.torque_limits)

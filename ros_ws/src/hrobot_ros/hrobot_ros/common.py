@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
@@ -19,6 +20,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from hrobot.deploy import NODE_PARAMS, check_value
+from hrobot.safety import CURRENT, DAMPING, POSITION, SERVO
 from hrobot.errors import HRobotError
 
 # High-rate state: newest sample only, never wait for retransmission.
@@ -55,6 +57,21 @@ def declare_params(node: Node, schema_name: str) -> dict:
             raise HRobotError(f"parameter '{key}' of node '{node.get_name()}': {problem}")
         out[key] = value
     return out
+
+
+_MODES = {POSITION: JointCommandMsg.MODE_POSITION, DAMPING: JointCommandMsg.MODE_DAMPING,
+          SERVO: JointCommandMsg.MODE_SERVO, CURRENT: JointCommandMsg.MODE_CURRENT}
+_MODE_NAMES = {v: k for k, v in _MODES.items()}
+
+
+def mode_to_msg(mode: str) -> int:
+    """hrobot.safety command mode -> hrobot_msgs/JointCommand mode."""
+    return _MODES[mode]
+
+
+def mode_from_msg(value: int) -> str | None:
+    """hrobot_msgs/JointCommand mode -> hrobot.safety command mode (None: not a mode)."""
+    return _MODE_NAMES.get(value)
 
 
 def wall_now(node: Node):

@@ -22,11 +22,11 @@ from std_srvs.srv import Trigger
 from hrobot.errors import HRobotError
 from hrobot.nav_io import DEFAULT_SCAN
 from hrobot.robots import load_robot
-from hrobot.safety import DAMPING, POSITION, JointCommand, SafetyConfig
+from hrobot.safety import JointCommand, SafetyConfig
 from hrobot.sim.robot import SimConfig, SimRobot
 from hrobot.sim.scene import SceneConfig
-from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, percentiles,
-                               wall_now)
+from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, mode_from_msg,
+                               percentiles, wall_now)
 
 SCAN = DEFAULT_SCAN  # the navigation policies' ray layout (hrobot.nav_io); the planner checks it against its bundle
 CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
@@ -86,8 +86,11 @@ class SimRobotNode(HRobotNode):
             a = np.empty(n)
             a[order] = v
             arrays.append(a)
-        cmd = JointCommand(*arrays, mode=DAMPING if msg.mode == JointCommandMsg.MODE_DAMPING else POSITION,
-                           standing=bool(msg.standing))
+        mode = mode_from_msg(msg.mode)
+        if mode is None:
+            self.get_logger().error(f"joint command mode {msg.mode} is not one of hrobot_msgs/JointCommand's; ignored")
+            return
+        cmd = JointCommand(*arrays, mode=mode, standing=bool(msg.standing))
         now = self.get_clock().now().nanoseconds * 1e-9
         with self.lock:
             self.pending = cmd

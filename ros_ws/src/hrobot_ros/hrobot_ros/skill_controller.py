@@ -29,8 +29,8 @@ from hrobot.bundle import load_bundle, read_metadata
 from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
-from hrobot.safety import DAMPING, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
-from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
+from hrobot.safety import JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, mode_to_msg
 
 # What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
 TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height"})
@@ -72,7 +72,7 @@ class TopicRobot(RobotInterface):
         msg.name = self.robot.joint_names
         msg.position, msg.velocity = safe.q.tolist(), safe.dq.tolist()
         msg.kp, msg.kd, msg.effort = safe.kp.tolist(), safe.kd.tolist(), safe.tau.tolist()
-        msg.mode = JointCommandMsg.MODE_DAMPING if safe.mode == DAMPING else JointCommandMsg.MODE_POSITION
+        msg.mode = mode_to_msg(safe.mode)
         msg.standing = safe.standing
         self.node.pub.publish(msg)
 
