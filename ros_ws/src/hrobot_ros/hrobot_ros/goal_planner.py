@@ -73,7 +73,7 @@ class GoalPlannerNode(HRobotNode):
         # controller's /cmd_vel watchdog can be short (a stopped planner stands the robot still at once)
         self.decide_every = max(int(round(self.hl.period / PUBLISH_PERIOD_S)), 1)
         self.ticks = 0
-        self.cmd, self.skill = Twist(), None
+        self.cmd = Twist()
         self.start_loop(self.hl.period / self.decide_every, self.plan_step)
         self.get_logger().info(f"bundle {p['bundle']} at {1 / self.hl.period:g} Hz, skills {self.hl.skill_names}")
 
@@ -120,9 +120,9 @@ class GoalPlannerNode(HRobotNode):
     def plan_step(self) -> None:
         self.ticks += 1
         if (self.ticks - 1) % self.decide_every == 0:
-            self.cmd, self.skill = self.decide()
-        if self.skill is not None:
-            self.pub_skill.publish(String(data=self.skill))
+            self.cmd, skill = self.decide()
+            if skill is not None:
+                self.pub_skill.publish(String(data=skill))
         self.pub_cmd.publish(self.cmd)
 
     def decide(self) -> tuple[Twist, str | None]:

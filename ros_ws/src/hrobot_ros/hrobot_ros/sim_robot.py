@@ -1,7 +1,8 @@
-"""sim_robot: the MuJoCo robot as hardware (hrobot.robot_io.SimRobot behind the safety layer).
+"""sim_robot: the MuJoCo robot as hardware (hrobot.sim.robot.SimRobot behind the safety layer).
 
-Physics and motor PD run at the robot's PD rate in real time. Publishes /joint_states,
-/imu, /odom, two ray-scan layers (/scan_low, /scan_high) and the simulation time on /clock
+Physics and motor PD run at the robot's PD rate in real time. Publishes /joint_states and
+/imu at the state rate, /odom at the odometry rate (a state estimator's, 50 Hz), two
+ray-scan layers (/scan_low, /scan_high) and the simulation time on /clock
 (for nodes with use_sim_time); applies /joint_commands
 through its own SafetyLayer, whose command watchdog falls back to damping when commands
 stop. Services: ~/reset (clear a safety trip).
@@ -63,6 +64,7 @@ class SimRobotNode(HRobotNode):
         dt = self.robot.model.opt.timestep
         state_rate = p["state_rate_hz"] or 1.0 / dt
         self.state_every = max(int(round(1.0 / (state_rate * dt))), 1)
+        self.odom_every = max(int(round(1.0 / (p["odom_rate_hz"] * dt))), 1)
         self.scan_every = max(int(round(1.0 / (p["scan_rate_hz"] * dt))), 1)
         self.clock_every = max(int(round(1.0 / (CLOCK_RATE_HZ * dt))), 1)
         self.steps = 0
@@ -115,6 +117,8 @@ class SimRobotNode(HRobotNode):
             self.pub_clock.publish(msg)
         if self.steps % self.state_every == 0:
             self.publish_state()
+        if self.steps % self.odom_every == 0:
+            self.publish_odom()
         if self.steps % self.scan_every == 0:
             self.publish_scans()
 
@@ -137,7 +141,11 @@ class SimRobotNode(HRobotNode):
             acc = r.sm.sensor(d.sensordata, "imu_acc")
             imu.linear_acceleration = Vector3(x=float(acc[0]), y=float(acc[1]), z=float(acc[2]))
         self.pub_imu.publish(imu)
+
+    def publish_odom(self) -> None:
+        r = self.robot
         if r.sm.base_qpos_adr is not None:
+            stamp = wall_now(self)
             pos, quat = r.base_pose()
             lin, ang = r.base_velocity()
             od = Odometry()
