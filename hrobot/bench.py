@@ -89,8 +89,9 @@ def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: 
     """Latency of the deployment path on this machine, one robot:
 
     - inference_us: onnxruntime (1 intra-op, 1 inter-op thread) on a prepared observation;
-    - step_us: the full control step, measured state -> controller (command filter,
-      observation, policy, joint targets) -> safety filter -> the command handed to the robot.
+    - step_us: the full control step of the control loop, measured state -> controller
+      (command filter, observation, policy, joint targets) -> the robot's safety path -> the
+      command handed to the robot (the write to the simulator is outside the timing).
     States come from a simulated robot stepped between samples (outside the timing).
     """
     import numpy as np
@@ -111,8 +112,7 @@ def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: 
         state = robot.read_state()
         hidden = rt.state
         t0 = time.perf_counter_ns()
-        cmd = ctrl.step(state, command, robot.now())
-        safe = robot.safety.filter(cmd, state, robot.now())
+        safe = robot.filter(ctrl.step(state, command, robot.now()), state)  # what ControlLoop.step computes
         t1 = time.perf_counter_ns()
         b.step(rt.last_obs, hidden)  # the inference alone, again on the same input (result unused)
         t2 = time.perf_counter_ns()

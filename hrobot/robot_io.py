@@ -71,13 +71,17 @@ class RobotInterface(ABC):
     def _write(self, command: JointCommand) -> None:
         """Hand an already-filtered command to the actuators."""
 
-    def send(self, command: JointCommand | None, state: MeasuredState | None = None) -> JointCommand:
-        """Filter through the safety layer, then actuate. Returns what was actually applied.
+    def filter(self, command: JointCommand | None, state: MeasuredState | None = None) -> JointCommand:
+        """The command the robot may receive for `command` (command modes, safety layer), without sending it.
 
         `state`: the state the command was computed from (read now if not given)."""
         if command is not None and command.mode not in self.command_modes:
             self.safety.trip(f"command mode '{command.mode}' is not one of {self.robot.name}'s "
-                              f"{', '.join(self.command_modes)}", self.now())
-        safe = self.safety.filter(command, self.read_state() if state is None else state, self.now())
+                             f"{', '.join(self.command_modes)}", self.now())
+        return self.safety.filter(command, self.read_state() if state is None else state, self.now())
+
+    def send(self, command: JointCommand | None, state: MeasuredState | None = None) -> JointCommand:
+        """Filter (above), then actuate. Returns what was actually applied."""
+        safe = self.filter(command, state)
         self._write(safe)
         return safe

@@ -333,8 +333,9 @@ class ControlLoop:
                  on_step: Callable[[MeasuredState, JointCommand, JointCommand], None] | None = None):
         self.robot, self.controller, self.command, self.on_step = robot, controller, command, on_step
 
-    def step(self) -> JointCommand:
-        state = self.robot.read_state()
+    def step(self, state: MeasuredState | None = None) -> JointCommand:
+        """One control period; `state` if the caller read it already (a benchmark timing the rest)."""
+        state = self.robot.read_state() if state is None else state
         now = self.robot.now()
         desired = self.controller.step(state, self.command(), now, safety_tripped=self.robot.safety.tripped)
         safe = self.robot.send(desired, state)
