@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hrobot.errors import HRobotError
+from hrobot.world import SCENES
 
 EXIT_ERROR = 2
 
@@ -370,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = rsub.add_parser("render", help="render the robot standing in a scene to a PNG")
     render.add_argument("robot", help="built-in name or path of a spec YAML")
     render.add_argument("--out", required=True, metavar="FILE.png", help="output image")
-    render.add_argument("--scene", default=None, choices=["flat", "rough", "arena", "hand_object"],
+    render.add_argument("--scene", default=None, choices=SCENES,
                         help="scene (default: flat, or hand_object for hands)")
     render.add_argument("--width", type=int, default=960)
     render.add_argument("--height", type=int, default=640)

@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 
 from hrobot.spec import RobotSpec
-from hrobot.world import ARENA_OBSTACLES, SCENES
+from hrobot.world import ARENA_OBSTACLES
 from hrobot.sim.terrain import Terrain, TerrainConfig
 
 WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
