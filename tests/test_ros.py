@@ -436,6 +436,67 @@ def test_cmd_vel_is_clamped_watchdog_stops_in_time_and_only_reset_clears_an_esto
         ros.stop()
 
 
+def test_controller_needs_a_fresh_imu_and_planner_refuses_scans_of_another_layout(tmp_path):
+    """The test process is the robot: it publishes joint states, odometry and scans (first in a layout the
+    bundle was not trained on), and the IMU only later.
+
+    - Without IMU samples the controller does not leave damping (a stale IMU refuses the reset);
+      once they come, it stands up.
+    - With 8-ray scans the planner sends no motion for a goal; with the bundle's 16-ray layout it does.
+    """
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Quaternion, Twist
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import Imu, JointState, LaserScan
+
+    from hrobot.nav_io import DEFAULT_SCAN
+    from hrobot.robots import load_robot
+
+    go2 = load_robot("go2")
+    f = bringup_file(tmp_path, {"skill_controller": {"bundle": str(WALK)}, "goal_planner": {"bundle": str(NAV)}})
+    ros = Launched(f)
+    try:
+        diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+        cmd_vel = ros.subscribe("/cmd_vel", Twist, qos=10)
+        pubs = {t: ros.node.create_publisher(m, t, 10) for t, m in (
+            ("/joint_states", JointState), ("/imu", Imu), ("/odom", Odometry), ("/scan_low", LaserScan),
+            ("/scan_high", LaserScan))}
+        feed = {"imu": False, "rays": 8}
+
+        def publish():
+            js = JointState()
+            js.name, js.position, js.velocity = go2.joint_names, go2.default_pose.tolist(), [0.0] * 12
+            pubs["/joint_states"].publish(js)
+            if feed["imu"]:
+                pubs["/imu"].publish(Imu(orientation=Quaternion(w=1.0)))
+            od = Odometry()
+            od.pose.pose.position.z, od.pose.pose.orientation.w = 0.3, 1.0
+            pubs["/odom"].publish(od)
+            for t in ("/scan_low", "/scan_high"):
+                scan = LaserScan(angle_min=0.0, angle_increment=2 * np.pi / feed["rays"], range_max=DEFAULT_SCAN.range)
+                scan.ranges = [3.0] * feed["rays"]
+                pubs[t].publish(scan)
+
+        ros.node.create_timer(0.01, publish)
+        ctrl = lambda: [s.message for _, m in diag for s in m.status if s.name == "skill_controller"]  # noqa: E731
+        ros.wait_for(lambda: len(ctrl()) >= 3, 30, "controller diagnostics")
+        assert set(ctrl()) == {"passive, safety tripped"}, ctrl()  # joint states but no IMU: no stand-up
+        goal = ros.node.create_publisher(type(goal_msg(0, 0, 0)), "/goal_pose", 10)
+        ros.wait_for(lambda: goal.get_subscription_count() > 0, 10, "goal_planner to subscribe")
+        goal.publish(goal_msg(2.0, 0.0, 0.0))
+        ros.spin(2.0)
+        moving = lambda since: [m for t, m in cmd_vel if t > since and (m.linear.x or m.angular.z)]  # noqa: E731
+        assert not moving(0.0)  # a scan of another layout: no command from it
+        feed["imu"] = True
+        ros.wait_for(lambda: ctrl()[-1].startswith(("standup", "policy")), 10, lambda: f"a stand-up; {ctrl()[-3:]}")
+        feed["rays"] = DEFAULT_SCAN.num_rays
+        t_ok = time.monotonic()
+        ros.wait_for(lambda: moving(t_ok), 5, "the planner to command motion from scans in its layout")
+    finally:
+        rc, out = ros.stop()
+    assert "refused: 8 rays, expected 16" in out, out[-2000:]
+
+
 def test_two_skill_high_level_crouches_under_the_bar_through_ros(tmp_path):
     """go2_nav_skills through the bringup: the planner's skill choice reaches the controller, which switches
     bundles (walk <-> crouch) and passes under the low bar that the walking robot would hit."""
