@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hrobot.bundle import Bundle, load_bundle, policy_order_spec
+from hrobot.bundle import Bundle, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
 from hrobot.obs import RobotState
@@ -94,7 +94,6 @@ class PolicyRuntime:
         self._reorder = not np.array_equal(self.to_robot, np.arange(len(self.to_robot)))
         self._needs = bundle.layout.requires  # the optional state fields the observation reads
         self._cmd_in: list[float] | None = None  # the last filtered command and its array
-        self.policy_spec = policy_order_spec(bundle.robot, meta)
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
         self.kd = np.asarray(meta["kd"], dtype=np.float64)
@@ -135,7 +134,8 @@ class PolicyRuntime:
         """The policy input for one robot (1, obs_dim * history), computed by the shared layout.
 
         `command` is used as given: `step` passes it through the command filter first."""
-        if command is not self._cmd_in:  # the filter hands back the same list while a command holds
+        # the command filter hands back the same (never mutated) list while a command holds
+        if not (isinstance(command, list) and command is self._cmd_in):
             self._cmd_in, self._cmd_arr = command, np.asarray(command, dtype=np.float32).reshape(1, -1)
         command = self._cmd_arr
         if command.shape[1] != len(self.commands.names):
