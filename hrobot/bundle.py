@@ -27,6 +27,7 @@ import numpy as np
 
 from hrobot.errors import HRobotError
 from hrobot.obs import RUNTIME_FIELDS, TERM_REQUIRES, ObservationLayout, ObsTerm
+from hrobot.safety import STATE_FIELDS, SafetyConfig
 from hrobot.spec import RobotSpec
 
 FORMAT_VERSION = 2
@@ -167,8 +168,6 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
         j = meta["joint_names"][bad[0]]
         raise _mismatch(where, f"default_joint_pos[{j}]", f"inside [{lower[bad[0]]:g}, {upper[bad[0]]:g}]",
                         f"{default[bad[0]]:g}")
-    from hrobot.safety import SafetyConfig
-
     cap = SafetyConfig().kp_max_factor
     for field, spec in (("kp", robot.kp[index]), ("kd", robot.kd[index])):
         v = np.asarray(meta[field], dtype=np.float64)
@@ -223,6 +222,10 @@ def required_state(meta: dict) -> list[str]:
 def check_provides(meta: dict, provides: Iterable[str], who: str, where: Path) -> None:
     """Refuse, in one line, a bundle whose observation needs a state field `who` does not provide."""
     provides = set(provides)
+    unknown = sorted(provides - set(STATE_FIELDS))
+    if unknown:
+        raise HRobotError(f"{who} claims to provide '{unknown[0]}', which is not a state field "
+                          f"(expected some of {', '.join(STATE_FIELDS)})")
     for t in meta["observation"]:
         missing = [f for f in t.get("requires", []) if f not in RUNTIME_FIELDS and f not in provides]
         if missing:

@@ -96,7 +96,7 @@ STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin
 class SafetyConfig:
     max_target_rate: float = 12.5  # rad/s: fastest change of a position target (0.25 rad per 50 Hz period)
     max_tilt: float = 1.0  # rad from upright before the fall detector trips
-    min_height_factor: float = 0.4  # a base below this share of the spec's standing height, once stood, is a fall
+    min_height_factor: float = 0.4  # a base below this share of the spec's standing height under a policy: a fall
     state_timeout: float | None = None  # s without a fresh joint state or IMU sample; default 2 control periods
     command_timeout: float | None = None  # s without a fresh command; default 2 control periods
     kp_max_factor: float = 1.5  # gains above 1.5x the spec's are refused
@@ -175,7 +175,8 @@ class SafetyLayer:
     def _state_problem(self, s: MeasuredState | None, now: float) -> str:
         if s is None:
             return "no state received"
-        names = _STATE_ARRAYS if s.base_quat is not None and s.base_ang_vel is not None else _STATE_ARRAYS[:2]
+        names = _STATE_ARRAYS if s.base_quat is not None and s.base_ang_vel is not None else \
+            [n for n in _STATE_ARRAYS if getattr(s, n) is not None]
         arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
         if not np.isfinite(np.concatenate(arrays)).all():  # one check on the fast path, then find which
             bad = next(n for n, a in zip(names, arrays) if not np.isfinite(a).all())

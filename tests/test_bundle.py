@@ -210,6 +210,12 @@ def test_a_bundle_needing_a_state_field_the_robot_lacks_is_refused_at_load(skill
     PolicyRuntime(load_bundle(b, provides=robot.provides)).step(robot.read_state(), np.zeros(3))
 
 
+def test_a_robot_claiming_a_state_field_that_does_not_exist_is_refused():
+    with pytest.raises(HRobotError, match="my driver claims to provide 'base_velocity', which is not a state field"):
+        load_bundle(REPO / "policies" / "go2_walk", provides={"joint_pos", "joint_vel", "base_velocity"},
+                    who="my driver")
+
+
 def test_runtime_clips_actions_as_training_did(skill_bundle, tmp_path):
     """An action beyond the bundle's clip moves the joints only as far as the clip, and is fed back clipped."""
     def clip(meta):

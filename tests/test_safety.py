@@ -337,3 +337,12 @@ def test_servo_and_current_modes_drive_the_simulated_hand_within_its_limits():
     assert np.abs(robot.read_state().joint_pos - target).max() < 0.1  # the servos got there
     out = robot.send(JointCommand(target, np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, 1e3), CURRENT))
     assert out.mode == CURRENT and np.all(out.kp == 0) and np.allclose(out.tau, hand.torque_limits)
+
+
+def test_a_nan_imu_orientation_trips_even_without_a_gyro():
+    s = SafetyLayer(ROBOT)
+    assert s.reset(_ok_state(0.0), 0.0)
+    st = _ok_state(0.02)
+    st.base_quat, st.base_ang_vel = np.full(4, np.nan), None
+    assert s.filter(JointCommand.hold(ROBOT, ROBOT.default_pose), st, 0.02).mode == DAMPING
+    assert "non-finite base_quat" in s.reason

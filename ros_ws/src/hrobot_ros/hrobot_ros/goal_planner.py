@@ -106,6 +106,8 @@ class GoalPlannerNode(HRobotNode):
                        f"every {scan.angle_increment:.4f} rad")
         elif abs(msg.range_max - scan.range) > 1e-3:
             problem = f"range_max {msg.range_max:g} m, expected {scan.range:g} m"
+        elif any(math.isnan(r) for r in msg.ranges):
+            problem = "NaN ranges (no return is inf or beyond range_max, not NaN)"
         if problem:
             if self.scan_problem != problem:
                 self.get_logger().error(f"scan {msg.header.frame_id or i} refused: {problem} (the bundle's layout)")
