@@ -6,7 +6,9 @@ once: the robot spec, the policy's joint order, default pose, gains, action scal
 action clip, the ordered observation layout (terms, sizes, scales, clips and the state
 fields each term reads), history length, command names and ranges, policy and PD rates,
 the gait clock, level (low / high), and for a high level its sensor layout, skills and
-skill prior. The observation normaliser (if any) is part of the graph. Recurrent
+skill prior. Optional: `last_action` ("clipped", the default, or "raw": the policy's output before
+the clip, as Isaac Lab observes it) and `trained_limits` (the torque and velocity limits an imported
+policy was trained with). The observation normaliser (if any) is part of the graph. Recurrent
 policies take their hidden state as extra inputs and return the next one as extra
 outputs (`recurrent` names them). Training writes it (hrobot.export) from the run's own
 saved configuration.
@@ -180,9 +182,10 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
     if scale.size not in (1, robot.num_joints) or not np.all(np.isfinite(scale)) or not np.all(scale > 0):
         raise _mismatch(where, "action_scale", f"a positive number or {robot.num_joints} positive numbers",
                         meta["action_scale"])
-    clip = meta["action_clip"]
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
-        raise _mismatch(where, "action_clip", "a positive number or null (no clip)", clip)
+    action_clip_bounds(meta, where)
+    if meta.get("last_action", "clipped") not in ("clipped", "raw"):
+        raise _mismatch(where, "last_action", "'clipped' or 'raw' (what the last_action term observes)",
+                        meta.get("last_action"))
     terms = {t["name"] for t in meta["observation"]}
     period = meta["gait_period_s"]
     if "gait_phase" in terms and (isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0):
@@ -192,6 +195,30 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
         if t["name"] in TERM_REQUIRES and list(t.get("requires", [])) != list(TERM_REQUIRES[t["name"]]):
             raise _mismatch(where, f"observation term '{t['name']}' requires", list(TERM_REQUIRES[t["name"]]),
                             t.get("requires"))
+
+
+def action_clip_bounds(meta: dict, where: Path | str = "bundle") -> tuple[np.ndarray, np.ndarray] | None:
+    """The action clip as per-action (low, high) arrays, or None (no clip).
+
+    `action_clip` is a positive number c (the clip is [-c, c], hrobot and legged_gym) or
+    {"low": [...], "high": [...]} per action in the policy's order (Isaac Lab's per-joint clips, kept exactly).
+    """
+    clip, n = meta["action_clip"], meta["action_dim"]
+    expected = f"a positive number, {{low: [{n} numbers], high: [{n} numbers]}} with low < high, or null (no clip)"
+    if clip is None:
+        return None
+    if isinstance(clip, dict) and set(clip) == {"low", "high"}:
+        try:
+            low, high = (np.asarray(clip[k], dtype=np.float64) for k in ("low", "high"))
+        except (TypeError, ValueError):
+            raise _mismatch(where, "action_clip", expected, clip) from None
+        if low.shape == high.shape == (n,) and np.all(np.isfinite(low)) and np.all(np.isfinite(high)) \
+                and np.all(low < high):
+            return low, high
+        raise _mismatch(where, "action_clip", expected, clip)
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+        raise _mismatch(where, "action_clip", expected, clip)
+    return np.full(n, -float(clip)), np.full(n, float(clip))
 
 
 def spec_differences(meta: dict, robot: RobotSpec) -> list[str]:
@@ -206,7 +233,17 @@ def spec_differences(meta: dict, robot: RobotSpec) -> list[str]:
     scale = np.asarray(meta["action_scale"], dtype=np.float64)
     if not np.allclose(scale, robot.action_scale, atol=1e-9):
         out.append(f"action_scale: bundle {meta['action_scale']}, spec {robot.action_scale:g}")
+    trained = meta.get("trained_limits") or {}  # the limits an imported policy was trained with
+    for field, spec in (("torque", robot.torque_limits), ("velocity", robot.velocity_limits)):
+        for name, theirs, mine in zip(meta["joint_names"], trained.get(field) or [], spec[index]):
+            if theirs is not None and not np.isclose(theirs, mine, rtol=1e-3):
+                more = "more than the robot allows (the safety layer holds the spec's)" if theirs > mine else "less"
+                out.append(f"{field} limit[{name}]: trained with {theirs:g}, spec {mine:g} ({more})")
     return out
+
+
+ESTIMATED = {"base_lin_vel": "no sensor measures base linear velocity: a real robot needs a state estimator "
+                            "(or motion capture) to provide it"}
 
 
 def required_state(meta: dict) -> list[str]:
@@ -229,8 +266,9 @@ def check_provides(meta: dict, provides: Iterable[str], who: str, where: Path) -
     for t in meta["observation"]:
         missing = [f for f in t.get("requires", []) if f not in RUNTIME_FIELDS and f not in provides]
         if missing:
+            why = f"; {ESTIMATED[missing[0]]}" if missing[0] in ESTIMATED else ""
             raise HRobotError(f"{where}: observation term '{t['name']}' needs state field '{missing[0]}', which "
-                              f"{who} does not provide (it provides {', '.join(sorted(provides))})")
+                              f"{who} does not provide (it provides {', '.join(sorted(provides))}){why}")
 
 
 def _session(onnx_path: Path):
@@ -251,11 +289,16 @@ def load_bundle(path: str | Path, robot: RobotSpec | None = None, provides: Iter
     With `provides` (the state fields a robot or driver delivers), a bundle that needs any other
     is refused at load time, not on its first control step.
     """
-    from hrobot.robots import load_robot
+    from hrobot.robots import BUILTIN, load_robot
 
     path = Path(path)
     meta, session, onnx_path = _read(path)
-    target = robot or load_robot(meta["robot"]["name"])
+    if robot is not None:
+        target = robot
+    elif meta["robot"]["name"] in BUILTIN:
+        target = load_robot(meta["robot"]["name"])
+    else:  # a user robot: its spec as embedded (the model file must still be where it was at export)
+        target = RobotSpec.from_dict(meta["robot"], source=f"{onnx_path} (embedded robot spec)")
     index = validate(meta, target, onnx_path)
     if provides is not None:
         check_provides(meta, provides, who, onnx_path)
@@ -274,8 +317,8 @@ def load_bundle(path: str | Path, robot: RobotSpec | None = None, provides: Iter
     if found != expected:
         raise HRobotError(f"{onnx_path}: recurrent state inputs/outputs: expected {expected} (metadata), "
                           f"found {found} (ONNX graph)")
-    terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], 0.0, t["clip"])
-             for t in meta["observation"]]
+    terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], 0.0,
+                     tuple(t["clip"]) if isinstance(t["clip"], list) else t["clip"]) for t in meta["observation"]]
     sizes = {t["name"]: t["size"] for t in meta["observation"]}
     layout = _layout(terms, embedded, sizes, meta)
     return Bundle(path=path, meta=meta, robot=embedded, session=session, layout=layout, policy_to_robot=index)

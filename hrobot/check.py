@@ -6,7 +6,8 @@ Pass criteria:
 - floating base: no fall, and base height drift below 2 cm between the end of the
   first second (the static sag of the PD gains has settled by then) and the end;
 - fixed base: every joint within 0.1 rad of its default at the end;
-- the simulation stays finite.
+- the simulation stays sound: no MuJoCo divergence warning, finite state, no kinetic-energy
+  spike (a blow-up is reported as such, never as a fall).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mujoco
 import numpy as np
 
 from hrobot.sim.model import SimModel, build_sim_model
+from hrobot.sim.stability import StabilityWatch, numerics_advice, quiet_mujoco_warnings
 from hrobot.spec import RobotSpec
 
 MASS_TOLERANCE = 0.05
@@ -41,6 +43,8 @@ class CheckReport:
     max_joint_error_rad: float  # at the end of the hold
     fell: bool
     finite: bool
+    stable: bool
+    instability: str | None  # what blew up, and when
     passed: bool
     failures: list[str] = field(default_factory=list)
 
@@ -61,27 +65,28 @@ def check_robot(robot: RobotSpec, hold_s: float = 10.0) -> CheckReport:
     heights = np.empty(steps + 1)
     heights[0] = d.xpos[sm.base_body, 2]
     max_tilt = 0.0
-    finite = True
-    for i in range(steps):
-        mujoco.mj_step(m, d)
-        if not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all()):
-            finite = False
-            heights[i + 1 :] = np.nan
-            break
-        heights[i + 1] = d.xpos[sm.base_body, 2]
-        up_z = d.xmat[sm.base_body, 8]  # z component of the base's z axis
-        max_tilt = max(max_tilt, float(np.degrees(np.arccos(np.clip(up_z, -1.0, 1.0)))))
-    joint_err = float(np.abs(d.qpos[sm.qpos_adr] - robot.default_pose).max()) if finite else float("nan")
-    return _report(robot, sm, hold_s, heights, settle, max_tilt, joint_err, finite)
+    watch = StabilityWatch(sm)
+    with quiet_mujoco_warnings():
+        for i in range(steps):
+            mujoco.mj_step(m, d)
+            if not watch.check(d):
+                heights[i + 1 :] = np.nan
+                break
+            heights[i + 1] = d.xpos[sm.base_body, 2]
+            up_z = d.xmat[sm.base_body, 8]  # z component of the base's z axis
+            max_tilt = max(max_tilt, float(np.degrees(np.arccos(np.clip(up_z, -1.0, 1.0)))))
+    finite = bool(np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
+    joint_err = float(np.abs(d.qpos[sm.qpos_adr] - robot.default_pose).max()) if not watch.problem else float("nan")
+    return _report(robot, sm, hold_s, heights, settle, max_tilt, joint_err, finite, watch.problem)
 
 
-def _report(robot, sm: SimModel, hold_s, heights, settle, max_tilt, joint_err, finite) -> CheckReport:
+def _report(robot, sm: SimModel, hold_s, heights, settle, max_tilt, joint_err, finite, problem) -> CheckReport:
     mass = sm.total_mass()
     pub = robot.published_mass_kg
     mass_err = None if pub is None else 100.0 * (mass - pub) / pub
     failures = []
-    if not finite:
-        failures.append("simulation diverged (NaN or inf in the state)")
+    if problem:
+        failures.append(f"{numerics_advice(robot)}: {problem}")
     if mass_err is not None and abs(mass_err) > 100 * MASS_TOLERANCE:
         failures.append(f"total mass {mass:.3f} kg is {mass_err:+.1f} % off the published {pub} kg (limit 5 %)")
     initial = sag = drift = tilt = None
@@ -90,12 +95,12 @@ def _report(robot, sm: SimModel, hold_s, heights, settle, max_tilt, joint_err, f
         initial, tilt = float(heights[0]), max_tilt
         sag = float(heights[0] - heights[settle])
         drift = float(abs(heights[-1] - heights[settle]))
-        fell = bool(not finite or heights[-1] < 0.5 * robot.base_height or max_tilt > 45.0)
+        fell = bool(not problem and (heights[-1] < 0.5 * robot.base_height or max_tilt > 45.0))
         if fell:
             failures.append(f"the robot fell (base height {heights[-1]:.3f} m, max tilt {max_tilt:.1f} deg)")
         elif drift >= DRIFT_LIMIT_M:
             failures.append(f"base height drifted {drift * 100:.1f} cm after settling (limit 2 cm)")
-    elif finite and joint_err > FIXED_BASE_JOINT_ERROR_LIMIT:
+    elif not problem and joint_err > FIXED_BASE_JOINT_ERROR_LIMIT:
         failures.append(f"max joint error {joint_err:.3f} rad (limit {FIXED_BASE_JOINT_ERROR_LIMIT} rad)")
     return CheckReport(
         robot=robot.name,
@@ -112,6 +117,8 @@ def _report(robot, sm: SimModel, hold_s, heights, settle, max_tilt, joint_err, f
         max_joint_error_rad=joint_err,
         fell=fell,
         finite=finite,
+        stable=problem is None,
+        instability=problem,
         passed=not failures,
         failures=failures,
     )

@@ -132,11 +132,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             if "success_rate" in info:
                 text += f"success {info['success_rate'] * 100:.0f} %  collisions {info['collision_rate'] * 100:.0f} %"
             progress.update(bar, completed=done, info=text)
+            for w in info.get("warnings", []):
+                progress.console.print(f"[yellow]warning:[/yellow] {w}")
 
         summary = train(args.task, out, backend=args.backend, num_envs=args.num_envs, iterations=args.iterations,
                         seed=args.seed, resume=args.resume, terrain=args.terrain, on_iteration=on_iteration,
                         command=" ".join(sys.argv) if sys.argv else "", init_from=args.init_from,
-                        skills=args.skills)
+                        skills=args.skills, robot=args.robot)
+    for note in summary["adapted"]:
+        _console().print(f"adapted {args.task} to {summary['robot']}: {note}")
     _console().print(f"trained {summary['iterations']} iterations, {summary['env_steps']:,} env steps in "
                      f"{summary['wall_time_s'] / 60:.1f} min -> {out} (checkpoint {summary['checkpoint']})")
     return 0
@@ -148,7 +152,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
-    if load_task(policy_source(run)[0]["task"]).KIND == "navigation":
+    task = policy_source(run)[0]["task"]
+    if task is None:  # an imported bundle: no training environment to rebuild, so the deployment runtime
+        return _eval_runtime(args, run)
+    if load_task(task).KIND == "navigation":
         return _eval_navigation(args, run, plot)
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
@@ -166,6 +173,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         write_json(Path(args.json), res)
         c.print(f"wrote {args.json}" + (f" and {plot}" if plot else ""))
+    return 0
+
+
+def _eval_runtime(args: argparse.Namespace, bundle: Path) -> int:
+    """An imported bundle through the deployment runtime at its own PD rate, without noise or latency."""
+    from hrobot.bundle import read_metadata
+    from hrobot.eval import write_json
+    from hrobot.sim2sim import sim2sim
+
+    rate = float(read_metadata(bundle)["pd_rate_hz"])
+    with _console().status(f"evaluating {bundle} through the deployment runtime: {args.episodes} episodes"):
+        res = sim2sim(bundle, episodes=args.episodes, pd_rate_hz=rate, noise=False, latency=0, seed=args.seed)
+    _console().print(f"[bold]{bundle}[/bold] (imported, deployment runtime at {rate:g} Hz): lin_vel_error "
+                     f"{res['lin_vel_error']:.3f} m/s, yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate "
+                     f"{res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
+    if args.json:
+        write_json(Path(args.json), res)
     return 0
 
 
@@ -284,11 +308,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sim2sim(args: argparse.Namespace) -> int:
     from hrobot.eval import write_json
+    from hrobot.robots import load_robot
     from hrobot.sim2sim import sim2sim
 
     with _console().status(f"sim2sim {args.bundle}: {args.episodes} episodes at {args.pd_rate:g} Hz PD"):
         res = sim2sim(Path(args.bundle), episodes=args.episodes, pd_rate_hz=args.pd_rate, noise=not args.no_noise,
-                      latency=args.latency, seed=args.seed)
+                      latency=args.latency, seed=args.seed, robot_spec=load_robot(args.robot) if args.robot else None)
     line = (f"sim2sim at {args.pd_rate:g} Hz: lin_vel_error {res['lin_vel_error']:.3f} m/s, yaw_rate_error "
             f"{res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
     if "training_sim" in res:
@@ -391,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tr.add_argument("--init-from", metavar="RUN", help="start from another run's weights (fine-tuning)")
     tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
+    tr.add_argument("--robot", metavar="NAME_OR_SPEC", help="train on this robot (built-in name or spec YAML) "
+                    "instead of the task's own; it must be of the task's robot class")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a trained run: tracking errors and fall rate over a command sweep",
@@ -465,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     s2.add_argument("--latency", type=int, default=1, help="command latency in control periods (default 1)")
     s2.add_argument("--no-noise", action="store_true", help="no sensor noise")
     s2.add_argument("--seed", type=int, default=7)
+    s2.add_argument("--robot", metavar="NAME_OR_SPEC", help="run on this robot's model instead of the bundle's own "
+                    "(e.g. a vendor model of the same robot; it must pass the bundle's checks)")
     s2.set_defaults(func=cmd_sim2sim)
 
     im = sub.add_parser("import", help="import a policy trained with Isaac Lab or legged_gym as a bundle",

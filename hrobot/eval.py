@@ -21,8 +21,11 @@ import numpy as np
 import torch
 
 from hrobot.errors import HRobotError
+from hrobot.robots import load_robot
+from hrobot.spec import RobotSpec
 from hrobot.tasks import load_task
-from hrobot.train import load_actor, run_info
+from hrobot.tasks.velocity.env import for_robot
+from hrobot.train import load_actor, run_info, saved_env_cfg
 
 WARMUP_S = 1.0
 
@@ -95,7 +98,8 @@ def policy_source(path: Path, checkpoint: str | None = None):
         b = load_bundle(path)
         if b.meta["history_length"] != 1:
             raise HRobotError(f"{path}: evaluating bundles with observation history is not supported; use the run")
-        info = {"task": b.meta["task"], "checkpoint": "policy.onnx", "env_steps": None,
+        info = {"task": b.meta["task"], "checkpoint": "policy.onnx", "env_steps": None, "bundle_robot": b.robot,
+                "command": b.meta["command"],
                 "skills": [str(path / s["path"]) for s in b.meta.get("skills", [])],
                 "skill_prior": b.meta.get("high_level", {}).get("skill_prior")}
 
@@ -114,6 +118,24 @@ def policy_source(path: Path, checkpoint: str | None = None):
     return info, lambda env: load_actor(path, env, checkpoint=checkpoint)
 
 
+def eval_cfg(path: Path, info: dict, terrain: str):
+    """The locomotion config to evaluate a run or bundle on: (config, robot spec or None).
+
+    A run is evaluated on its own saved config and robot spec; a bundle on its task's config, moved
+    to the bundle's own robot where that is not the task's.
+    """
+    if "bundle_robot" not in info:  # a training run
+        return dataclasses.replace(saved_env_cfg(path), terrain=terrain), None
+    cfg = load_task(info["task"]).env_cfg(terrain)
+    robot: RobotSpec = info["bundle_robot"]
+    if robot.name != load_robot(cfg.robot).name:
+        cfg = for_robot(cfg, robot, info["task"])[0]
+    c = info["command"]
+    cfg.commands = dataclasses.replace(cfg.commands, **{k: (float(lo), float(hi)) for k, lo, hi in zip(
+        ("lin_vel_x", "lin_vel_y", "ang_vel_z"), c["low"], c["high"])})
+    return cfg, robot
+
+
 def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: int = 123,
              plot: Path | None = None, backend: str = "mujoco", checkpoint: str | None = None) -> dict:
     """Flat-ground sweep (`episodes` episodes) and, for tasks with rough terrain, per-level results."""
@@ -121,9 +143,10 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
     mod = load_task(info["task"])
     results: dict = {"task": info["task"], "run": str(run_dir), "checkpoint": checkpoint or info.get("checkpoint"),
                      "protocol": __doc__.split("Evaluation protocol")[1].strip()}
-    cfg = mod.env_cfg("flat")
+    cfg, robot = eval_cfg(run_dir, info, "flat")
+    results["robot"] = (robot.name if robot else load_robot(cfg.robot).name)
     cfg.num_envs = episodes
-    env = mod.make_env(cfg, backend=backend, seed=seed, eval_mode=True)
+    env = mod.make_env(cfg, backend=backend, seed=seed, eval_mode=True, robot=robot)
     actor = make_actor(env)
     commands = command_sweep(cfg, episodes)
     flat = _episodes(env, actor, commands)
@@ -135,10 +158,10 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
     results["commands"] = {"lin_vel_x": list(cfg.commands.lin_vel_x), "lin_vel_y": list(cfg.commands.lin_vel_y),
                            "ang_vel_z": list(cfg.commands.ang_vel_z)}
     if rough_levels:
-        rcfg = mod.env_cfg("rough")
+        rcfg, _ = eval_cfg(run_dir, info, "rough")
         per = max(episodes // rough_levels, 4)
         rcfg.num_envs = per * rough_levels
-        renv = mod.make_env(rcfg, backend=backend, seed=seed, eval_mode=True)
+        renv = mod.make_env(rcfg, backend=backend, seed=seed, eval_mode=True, robot=robot)
         ractor = make_actor(renv)
         top = rcfg.terrain_cfg.num_levels - 1
         level_ids = np.linspace(0, top, rough_levels).round().astype(int)
@@ -192,10 +215,10 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
 
     info, make_actor = policy_source(run_dir)
     mod = load_task(info["task"])
-    cfg = mod.env_cfg(terrain)
+    cfg, robot = eval_cfg(run_dir, info, terrain)
     cfg.num_envs = 1
     cfg.randomization.push_velocity = 0.0
-    env = mod.make_env(cfg, seed=0, eval_mode=True)
+    env = mod.make_env(cfg, seed=0, eval_mode=True, robot=robot)
     actor = make_actor(env)
     vis = build_sim_model(env.robot, dataclasses.replace(env.scene, visual=True))
     data = mujoco.MjData(vis.model)

@@ -45,7 +45,13 @@ class ObsTerm:
     name: str
     scale: float | tuple[float, ...] = 1.0
     noise: float = 0.0  # half-width of uniform noise, physical units; training only
-    clip: float | None = None
+    clip: float | tuple[float, float] | None = None  # c: [-c, c]; or (low, high); of the scaled value
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        if self.clip is None:
+            return None
+        return (-float(self.clip), float(self.clip)) if np.ndim(self.clip) == 0 else tuple(map(float, self.clip))
 
 
 def _projected_gravity(s: RobotState, default):
@@ -102,7 +108,7 @@ class ObservationLayout:
         self._np_scales = [np.asarray(t.scale, dtype=np.float32) for t in terms]
         # the numpy path's per-term work, resolved once: (function, scale or None for 1, size, clip, name)
         self._np_terms = [(TERMS[t.name], None if sc.ndim == 0 and float(sc) == 1.0 else sc, self.sizes[t.name],
-                           t.clip, t.name) for t, sc in zip(self.terms, self._np_scales)]
+                           t.bounds, t.name) for t, sc in zip(self.terms, self._np_scales)]
         self._torch: tuple | None = None  # default pose and scales as tensors, made on first torch use
 
     @property
@@ -148,7 +154,7 @@ class ObservationLayout:
                 v = v + (2 * torch.rand(v.shape, device=v.device, generator=generator) - 1) * term.noise
             v = v * scale
             if term.clip is not None:
-                v = v.clamp(-term.clip, term.clip)
+                v = v.clamp(*term.bounds)
             parts.append(v)
         return torch.cat(parts, dim=1)
 
@@ -164,7 +170,7 @@ class ObservationLayout:
             if v.shape[1] != size:
                 raise HRobotError(f"observation term '{name}': expected size {size}, got {v.shape[1]}")
             if clip is not None:
-                v = np.minimum(np.maximum(v, -clip), clip)
+                v = np.minimum(np.maximum(v, clip[0]), clip[1])
             parts.append(v)
         return np.concatenate(parts, axis=1)
 
@@ -174,6 +180,7 @@ class ObservationLayout:
         for t in self.terms:
             d = asdict(t)
             d["scale"] = list(t.scale) if isinstance(t.scale, tuple) else t.scale
+            d["clip"] = list(t.clip) if isinstance(t.clip, tuple) else t.clip
             d["size"] = self.sizes[t.name]
             d["requires"] = list(TERM_REQUIRES[t.name])
             out.append(d)

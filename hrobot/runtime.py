@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hrobot.bundle import Bundle, load_bundle
+from hrobot.bundle import Bundle, action_clip_bounds, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
 from hrobot.obs import RobotState
@@ -98,7 +98,9 @@ class PolicyRuntime:
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
         self.kd = np.asarray(meta["kd"], dtype=np.float64)
         self.scale = np.asarray(meta["action_scale"], dtype=np.float64)
-        self.clip = meta["action_clip"]  # None: the policy was trained without an action clip
+        bounds = action_clip_bounds(meta, bundle.path)  # None: the policy was trained without an action clip
+        self.clip = None if bounds is None else tuple(b.astype(np.float32) for b in bounds)  # (low, high)
+        self._raw_last_action = meta.get("last_action", "clipped") == "raw"  # Isaac Lab: the unclipped output
         self.obs_dim = meta["obs_dim"]
         self.history = deque(maxlen=meta["history_length"])
         c = meta["command"]
@@ -126,7 +128,7 @@ class PolicyRuntime:
         self.reset()
         self.last_action[:] = (targets - self.default) / self.scale
         if self.clip is not None:
-            self.last_action[:] = np.clip(self.last_action, -self.clip, self.clip)
+            self.last_action[:] = np.clip(self.last_action, *self.clip)
         self.t = other.t
         self.commands.reset(other.commands.value)
 
@@ -175,10 +177,11 @@ class PolicyRuntime:
         self.last_obs, state_in = obs.reshape(1, -1), self.state
         action, self.state = self.bundle.step(self.last_obs, state_in)
         action = action[0]
+        raw = action.astype(np.float32) if self._raw_last_action else None
         if self.clip is not None:
-            np.minimum(action, self.clip, out=action)
-            np.maximum(action, -self.clip, out=action)
-        self.last_action = action.astype(np.float32, copy=False)  # onnxruntime returns a fresh array
+            np.minimum(action, self.clip[1], out=action)
+            np.maximum(action, self.clip[0], out=action)
+        self.last_action = raw if raw is not None else action.astype(np.float32, copy=False)  # a fresh array
         self.t += self.robot.policy_dt
         return action
 

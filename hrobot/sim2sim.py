@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +20,44 @@ from hrobot.errors import HRobotError
 from hrobot.eval import WARMUP_S, command_sweep
 from hrobot.sim.robot import SimConfig, SimRobot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
-from hrobot.tasks import load_task
+from hrobot.robots import load_robot
+from hrobot.safety import SafetyConfig
+from hrobot.spec import RobotSpec
+from hrobot.tasks import TASKS, load_task
+from hrobot.tasks.velocity.env import LocomotionCfg, for_robot
+
+
+def protocol_cfg(b) -> LocomotionCfg:
+    """Episode length, pushes and fall rule of the bundle's task (moved to the bundle's robot), or for a
+    bundle without one (imported) the locomotion defaults with the fall height at the safety layer's
+    0.4 x standing height; the command sweep always spans the bundle's own command ranges."""
+    c = b.meta["command"]
+    if list(c["names"]) != ["vx", "vy", "wz"]:
+        raise HRobotError(f"{b.path}: sim2sim sweeps velocity commands (vx, vy, wz); the bundle's command is "
+                          f"{c['names']}")
+    task = b.meta.get("task")
+    if task in TASKS and load_task(task).KIND == "locomotion":
+        cfg = load_task(task).env_cfg("flat")
+        if load_robot(cfg.robot).name != b.robot.name:
+            cfg = for_robot(cfg, b.robot, task)[0]
+    else:
+        cfg = LocomotionCfg(robot=b.robot.name, termination_height=SafetyConfig().min_height_factor * b.robot.base_height)
+    ranges = [(float(lo), float(hi)) for lo, hi in zip(c["low"], c["high"])]
+    return replace(cfg, commands=replace(cfg.commands, lin_vel_x=ranges[0], lin_vel_y=ranges[1], ang_vel_z=ranges[2]))
 
 
 def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, noise: bool = True,
-            latency: int = 1, seed: int = 7) -> dict:
-    b = load_bundle(bundle_path)
+            latency: int = 1, seed: int = 7, robot_spec: RobotSpec | None = None) -> dict:
+    """`robot_spec`: run on this robot's model instead of the bundle's own (it must pass the bundle's checks)."""
+    b = load_bundle(bundle_path, robot_spec)
     if b.level != "low":
         raise HRobotError(f"{bundle_path}: sim2sim runs low-level (locomotion) bundles, found '{b.level}'")
-    task = b.meta.get("task")
-    cfg = load_task(task).env_cfg("flat")
+    cfg = protocol_cfg(b)
     rt = PolicyRuntime(b)
     sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
                         joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0,
                         gyro_noise=0.05 if noise else 0.0, tilt_noise=0.02 if noise else 0.0)
-    robot = SimRobot(b.robot, config=sim_cfg)
+    robot = SimRobot(robot_spec or b.robot, config=sim_cfg)
     ctrl = Controller(rt)
     cmd = np.zeros(3)
     loop = ControlLoop(robot, ctrl, lambda: cmd)
@@ -72,6 +96,9 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
         achieved.append(np.mean(vel, axis=0).tolist() if vel else [np.nan] * 3)
     res = {
         "bundle": str(bundle_path),
+        "robot": robot.robot.name,
+        "model": robot.robot.model,
+        "command_ranges": {"low": list(b.meta["command"]["low"]), "high": list(b.meta["command"]["high"])},
         "conditions": {"pd_rate_hz": pd_rate_hz, "training_pd_rate_hz": rt.robot.pd_rate_hz, "command_latency_steps": latency,
                        "sensor_noise": {k: getattr(sim_cfg, k) for k in ("joint_pos_noise", "joint_vel_noise",
                                                                           "gyro_noise", "tilt_noise")},

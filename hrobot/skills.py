@@ -64,12 +64,12 @@ def _skill_from_run(run_dir: Path, device: str) -> Skill:
     from tensordict import TensorDict
 
     from hrobot.obs import ObsTerm
-    from hrobot.train import latest_checkpoint
+    from hrobot.train import latest_checkpoint, run_robot
 
     info = json.loads((run_dir / "run.json").read_text())
     env_cfg = json.loads((run_dir / "env_cfg.json").read_text())
     train_cfg = json.loads((run_dir / "train_cfg.json").read_text())
-    robot = load_robot(env_cfg["robot"])
+    robot = load_robot(run_robot(run_dir) or env_cfg["robot"])
     terms = [ObsTerm(t["name"], tuple(t["scale"]) if isinstance(t["scale"], list) else t["scale"], t["noise"],
                      t["clip"]) for t in env_cfg["policy_obs"]]
     layout = ObservationLayout(terms, robot, ObservationLayout.standard_sizes(robot, 3), device)

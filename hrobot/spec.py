@@ -20,6 +20,7 @@ from hrobot.errors import HRobotError, fail
 
 ROBOT_CLASSES = ("quadruped", "humanoid", "hand")
 BUILTIN_MODEL = "builtin"
+INTEGRATORS = ("implicitfast", "implicit", "euler", "rk4")  # MuJoCo's; implicitfast is stable with stiff PD
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class JointSpec:
     torque_limit: float  # N m
     kp: float  # N m / rad
     kd: float  # N m s / rad
+    # Joint dynamics from the vendor (None: keep the model's own value).
+    armature: float | None = None  # reflected rotor inertia (kg m^2)
+    damping: float | None = None  # viscous joint damping (N m s / rad)
+    friction: float | None = None  # dry friction (MuJoCo frictionloss, N m)
+    motor_index: int | None = None  # the driver's motor slot of this joint (Unitree low-level motor order)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class RobotSpec:
     imu_site: str | None = None
     feet: tuple[str, ...] = ()  # foot or fingertip sites
     contact_bodies: tuple[str, ...] = ()  # bodies whose contact with the world is tracked
+    passive: tuple[str, ...] = ()  # model joints that are deliberately not actuated (spring, free wheel, ...)
+    integrator: str = "implicitfast"
     published_mass_kg: float | None = None
     published_mass_source: str = ""
     description: str = ""
@@ -115,9 +123,10 @@ class RobotSpec:
         """The spec in its YAML form (the same fields `from_dict` reads), e.g. for ONNX metadata."""
         d = asdict(self)
         d.pop("source")
-        d["feet"], d["contact_bodies"] = list(self.feet), list(self.contact_bodies)
+        d["feet"], d["contact_bodies"], d["passive"] = list(self.feet), list(self.contact_bodies), list(self.passive)
         d["joints"] = [{"name": j.name, "default": j.default, "range": [j.lower, j.upper],
-                        "velocity": j.velocity_limit, "torque": j.torque_limit, "kp": j.kp, "kd": j.kd}
+                        "velocity": j.velocity_limit, "torque": j.torque_limit, "kp": j.kp, "kd": j.kd,
+                        **{k: getattr(j, k) for k in OPTIONAL_JOINT_FIELDS if getattr(j, k) is not None}}
                        for j in self.joints]
         return d
 
@@ -151,6 +160,8 @@ class RobotSpec:
             imu_site=r.optional_string("imu_site"),
             feet=tuple(r.strings("feet", default=[])),
             contact_bodies=tuple(r.strings("contact_bodies", default=[])),
+            passive=tuple(r.strings("passive", default=[])),
+            integrator=r.choice("integrator", INTEGRATORS, default="implicitfast"),
             published_mass_kg=r.optional_number("published_mass_kg"),
             published_mass_source=r.string("published_mass_source", default=""),
             description=r.string("description", default=""),
@@ -196,6 +207,18 @@ class RobotSpec:
             raise fail(src, f"field 'base_height': a floating-base robot needs > 0, got {self.base_height}")
         if len(set(self.feet)) != len(self.feet):
             raise fail(src, f"field 'feet': duplicate names in {list(self.feet)}")
+        both = sorted(set(self.passive) & set(self.joint_names))
+        if both:
+            raise fail(src, f"field 'passive': joint '{both[0]}' is also in joints (a joint is actuated or passive)")
+        slots = [j.motor_index for j in self.joints]
+        if any(m is not None for m in slots):
+            if any(m is None for m in slots):
+                missing = [j.name for j in self.joints if j.motor_index is None]
+                raise fail(src, f"field 'motor_index': given for some joints but not for {missing[0]} "
+                                "(a driver needs it for every joint)")
+            if len(set(slots)) != len(slots):
+                dup = next(m for m in slots if slots.count(m) > 1)
+                raise fail(src, f"field 'motor_index': motor {dup} is given to two joints")
 
 
 def load_spec_file(path: str | Path) -> RobotSpec:
@@ -209,8 +232,15 @@ def load_spec_file(path: str | Path) -> RobotSpec:
 # ---------------------------------------------------------------- field reading
 
 
+OPTIONAL_JOINT_FIELDS = ("armature", "damping", "friction", "motor_index")
+
+
 def _joint(r: _Reader) -> JointSpec:
     lo, hi = r.pair("range")
+    dyn = {k: r.optional_number(k) for k in ("armature", "damping", "friction")}
+    for k, v in dyn.items():
+        if v is not None and v < 0:
+            raise r._bad(k, "a number >= 0", v)
     j = JointSpec(
         name=r.string("name"),
         default=r.number("default"),
@@ -220,6 +250,8 @@ def _joint(r: _Reader) -> JointSpec:
         torque_limit=r.number("torque"),
         kp=r.number("kp"),
         kd=r.number("kd"),
+        motor_index=r.optional_index("motor_index"),
+        **dyn,
     )
     r.reject_unknown()
     return j
@@ -273,14 +305,20 @@ class _Reader:
     def optional_number(self, key: str) -> float | None:
         return None if self._get(key, None) is None else self.number(key)
 
+    def optional_index(self, key: str) -> int | None:
+        v = self._get(key, None)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise self._bad(key, "an integer >= 0", v)
+        return v
+
     def boolean(self, key: str) -> bool:
         v = self._get(key)
         if not isinstance(v, bool):
             raise self._bad(key, "true or false", v)
         return v
 
-    def choice(self, key: str, options: tuple[str, ...]) -> str:
-        v = self._get(key)
+    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
+        v = self._get(key, default)
         if v not in options:
             raise self._bad(key, f"one of {', '.join(options)}", v)
         return v

@@ -21,11 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from rsl_rl.runners import OnPolicyRunner
 from rsl_rl.utils import check_nan
 
 from hrobot.errors import HRobotError
+from hrobot.robots import load_robot
+from hrobot.spec import RobotSpec
 from hrobot.tasks import load_task
+from hrobot.tasks.velocity.env import for_robot
 
 
 class HRobotRunner(OnPolicyRunner):
@@ -126,32 +130,60 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None, skills: list[str] | None = None):
+ROBOT_FILE = "robot.yaml"  # the spec a run trained on, as it was then (export and eval read this one)
+HEALTH_CHECK_ITERATIONS = 5  # reward terms that are 0 on every step of these first iterations are reported
+
+
+def make_env_and_cfg(task: str, num_envs: int | None, terrain: str | None, skills: list[str] | None = None,
+                     robot: str | None = None):
+    """The task's config with the command line's overrides; returns (module, cfg, notes on adaptations)."""
     mod = load_task(task)
+    notes: list[str] = []
     if mod.KIND == "locomotion":
         cfg = mod.env_cfg(terrain) if terrain else mod.env_cfg()
+        if robot:
+            cfg, notes = for_robot(cfg, load_robot(robot), task)
     else:
         if terrain:
             raise HRobotError(f"task {task}: --terrain applies to locomotion tasks only")
         cfg = mod.env_cfg()
         if skills:
             cfg.skills = tuple(skills)
+        if robot:
+            cfg.robot = load_robot(robot).source
     if skills and mod.KIND == "locomotion":
         raise HRobotError(f"task {task}: --skills applies to high-level tasks only")
     if num_envs:
         cfg.num_envs = num_envs
-    return mod, cfg
+    return mod, cfg, notes
+
+
+def write_robot(run_dir: Path, robot: RobotSpec) -> None:
+    (Path(run_dir) / ROBOT_FILE).write_text(f"# the robot spec this run trained on ({robot.source})\n"
+                                            + yaml.safe_dump(robot.to_dict(), sort_keys=False))
+
+
+def run_robot(run_dir: Path) -> str | None:
+    """The run's own copy of its robot spec (None for runs made before runs recorded it)."""
+    path = Path(run_dir) / ROBOT_FILE
+    return str(path) if path.is_file() else None
 
 
 def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = None, iterations: int = 500,
           seed: int = 0, resume: bool = False, terrain: str | None = None, device: str = "cpu",
-          on_iteration=None, command: str = "", init_from: Path | None = None, skills: list[str] | None = None) -> dict:
-    """Train a task; returns the run summary also written to out/run.json."""
+          on_iteration=None, command: str = "", init_from: Path | None = None, skills: list[str] | None = None,
+          robot: str | None = None) -> dict:
+    """Train a task (on its own robot, or on `robot`: a built-in name or spec YAML); returns the run summary
+    also written to out/run.json."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(os.cpu_count() or 1)
     out = Path(out)
-    mod, cfg = make_env_and_cfg(task, num_envs, terrain, skills)
+    if resume and run_robot(out):  # a resumed run stays on the robot it started on
+        if robot and load_robot(robot).to_dict() != load_robot(run_robot(out)).to_dict():
+            raise HRobotError(f"{out}: --robot {robot} differs from the robot this run started on ({ROBOT_FILE})")
+        robot = run_robot(out)
+    mod, cfg, notes = make_env_and_cfg(task, num_envs, terrain, skills, robot)
     ckpt = latest_checkpoint(out) if resume else None
     if resume and ckpt is None:
         raise HRobotError(f"{out}: --resume given but the folder has no checkpoint (model_*.pt)")
@@ -159,6 +191,8 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         raise HRobotError(f"{out}: already holds a run; use --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     env = mod.make_env(cfg, backend=backend, device=device, seed=seed)
+    if not (resume and run_robot(out)):
+        write_robot(out, env.robot)
     train_cfg = mod.train_cfg()
     train_cfg["seed"] = seed
     runner = HRobotRunner(env, train_cfg, log_dir=str(out), device=device)
@@ -194,6 +228,9 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
             "task": task,
             "kind": mod.KIND,
             "robot": env.robot.name,
+            "robot_spec": ROBOT_FILE,
+            "adapted": previous.get("adapted") or notes,
+            "warnings": warnings,
             "terrain": getattr(cfg, "terrain", "arena"),
             "skills": list(getattr(cfg, "skills", [])),
             "init_from": previous.get("init_from") or (init_note if init_from else None),
@@ -214,8 +251,14 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
+    warnings: list[str] = list(previous.get("warnings", []))
+
     def record(done, total, info):
         last.update(info)
+        if done == min(HEALTH_CHECK_ITERATIONS, total) and hasattr(env, "reward_health"):
+            found = [f"after {done} iterations: {w}" for w in env.reward_health()]
+            warnings.extend(found)
+            info = {**info, "warnings": found} if found else info
         progress_log.write(json.dumps({"t": round(time.time() - t0, 2), **info}) + "\n")
         progress_log.flush()
         if info["iteration"] % train_cfg["save_interval"] == 0:
@@ -256,7 +299,10 @@ def saved_env_cfg(run_dir: Path):
     if not path.is_file():
         raise HRobotError(f"{run_dir}: no env_cfg.json (the run's environment config)")
     cls = type(load_task(info["task"]).env_cfg())
-    return dataclass_from_dict(cls, json.loads(path.read_text()), str(path))
+    cfg = dataclass_from_dict(cls, json.loads(path.read_text()), str(path))
+    if run_robot(run_dir):
+        cfg.robot = run_robot(run_dir)
+    return cfg
 
 
 def dataclass_from_dict(cls, data: dict, where: str):

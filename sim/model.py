@@ -70,17 +70,103 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
     return s
 
 def build_sim_model(robot: RobotSpec, scene: SceneConfig | None = None) -> SimModel:
-    """Compile the robot into a scene and check the spec against the compiled model."""
+    """Compile the robot into a scene and check the spec against the compiled model.
+
+    Without visuals (`scene.visual` false: the per-env training copies) the model is reduced to
+    its physics (see `physics_only`): same dynamics and contacts, a fraction of the memory.
+    """
     scene = scene or SceneConfig(kind="hand_object" if robot.robot_class == "hand" else "flat")
     s = robot_mjspec(robot)
     _check_names(robot, s)
+    _apply_dynamics(robot, s)
     terrain = add_scene(s, robot, scene)
+    model = _compile(robot, s)
+    if not scene.visual:
+        model = physics_only(robot, s, model)
+    return _index(robot, scene, model, terrain)
+
+
+def _compile(robot: RobotSpec, s: mujoco.MjSpec) -> mujoco.MjModel:
     try:
-        model = s.compile()
+        return s.compile()
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HRobotError(f"{robot.source}: the model does not compile with the spec: {msg}") from None
-    return _index(robot, scene, model, terrain)
+
+
+INTEGRATOR = {"implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST, "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
+              "euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtIntegrator.mjINT_RK4}
+
+
+def _apply_dynamics(robot: RobotSpec, s: mujoco.MjSpec) -> None:
+    """The spec's integrator and per-joint armature, damping and friction (where given) go into the model."""
+    s.option.integrator = INTEGRATOR[robot.integrator]
+    joints = {j.name: j for j in s.joints}
+    for j in robot.joints:
+        mj = joints[j.name]
+        if j.armature is not None:
+            mj.armature = j.armature
+        if j.damping is not None:
+            mj.damping = [j.damping] + [0.0] * (len(mj.damping) - 1)  # MuJoCo 4: polynomial coefficients
+        if j.friction is not None:
+            mj.frictionloss = j.friction
+
+
+def physics_only(robot: RobotSpec, s: mujoco.MjSpec, full: mujoco.MjModel) -> mujoco.MjModel:
+    """The same physics without what only pictures need: for N per-env copies of a meshed model.
+
+    Each body gets its compiled inertial explicitly (so geoms no longer matter for mass), geoms
+    that never collide (contype = conaffinity = 0, in no contact pair: vendor visual meshes) are
+    removed, and every remaining mesh is replaced by its convex hull, which is all MuJoCo's
+    collision detection uses of a mesh. Built-in robots of primitives come out unchanged.
+    """
+    if not len(s.meshes):
+        return full
+    paired = {name for p in s.pairs for name in (p.geomname1, p.geomname2)}
+    for b in s.bodies[1:]:
+        bid = mujoco.mj_name2id(full, mujoco.mjtObj.mjOBJ_BODY, b.name)
+        b.explicitinertial = True
+        b.mass, b.ipos, b.iquat = float(full.body_mass[bid]), full.body_ipos[bid].tolist(), full.body_iquat[bid].tolist()
+        b.inertia = full.body_inertia[bid].tolist()
+        b.fullinertia = [np.nan] * 6
+    for g in list(s.geoms):
+        if g.contype == 0 and g.conaffinity == 0 and g.name not in paired:
+            s.delete(g)
+    used = {g.meshname for g in s.geoms if g.type == mujoco.mjtGeom.mjGEOM_MESH}
+    for mesh in list(s.meshes):
+        if mesh.name not in used:
+            s.delete(mesh)
+            continue
+        mid = mujoco.mj_name2id(full, mujoco.mjtObj.mjOBJ_MESH, mesh.name)
+        mesh.file = ""
+        mesh.uservert = _hull_vertices(full, mid).ravel().tolist()
+        mesh.userface = []
+        mesh.usernormal = []
+        mesh.usertexcoord = []
+        mesh.scale = [1.0, 1.0, 1.0]
+        mesh.refpos, mesh.refquat = [0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]
+    for g in s.geoms:
+        if g.type == mujoco.mjtGeom.mjGEOM_MESH:  # its pose: where the compiled (re-centred) mesh frame sits
+            gid = mujoco.mj_name2id(full, mujoco.mjtObj.mjOBJ_GEOM, g.name) if g.name else -1
+            if gid < 0:
+                raise HRobotError(f"{robot.source}: collision mesh geoms need names to be reduced, one has none")
+            g.pos, g.quat = full.geom_pos[gid].tolist(), full.geom_quat[gid].tolist()
+    for m in s.materials:
+        m.textures = [""] * len(m.textures)
+    for t in list(s.textures):
+        s.delete(t)
+    return _compile(robot, s)
+
+
+def _hull_vertices(m: mujoco.MjModel, mesh: int) -> np.ndarray:
+    """The convex hull's vertices of a compiled mesh (mesh_graph: numvert, numface, vert_edgeadr, vert_globalid, ...)."""
+    verts = m.mesh_vert[m.mesh_vertadr[mesh] : m.mesh_vertadr[mesh] + m.mesh_vertnum[mesh]]
+    adr = m.mesh_graphadr[mesh]
+    if adr < 0:
+        return verts
+    numvert = int(m.mesh_graph[adr])
+    ids = m.mesh_graph[adr + 2 + numvert : adr + 2 + 2 * numvert]
+    return verts[ids]
 
 
 def _model_name(robot: RobotSpec) -> str:
@@ -106,6 +192,21 @@ def _check_names(robot: RobotSpec, s: mujoco.MjSpec) -> None:
     for body in robot.contact_bodies:
         if body not in bodies:
             raise HRobotError(f"{src}: field 'contact_bodies': body '{body}' not found in {where}")
+    foot_body = {st.name: st.parent.name for st in s.sites if st.name in robot.feet}
+    for foot in robot.feet:
+        if foot_body[foot] in robot.contact_bodies:
+            raise HRobotError(
+                f"{src}: field 'contact_bodies': body '{foot_body[foot]}' carries foot '{foot}', so every step "
+                f"would count as a collision; list only bodies the feet are not part of")
+    for name in robot.passive:
+        if name not in joints:
+            raise HRobotError(f"{src}: field 'passive': joint '{name}' not found in {where}")
+    loose = [j.name for j in s.joints if j.type != mujoco.mjtJoint.mjJNT_FREE and j.name not in robot.joint_names
+             and j.name not in robot.passive]
+    if loose:
+        raise HRobotError(
+            f"{src}: {where} has joint(s) the spec leaves out, which would be left unpowered: {', '.join(loose)}; "
+            f"add them to 'joints' or list them under 'passive'")
 
 
 def _index(robot: RobotSpec, scene: SceneConfig, m: mujoco.MjModel, terrain: Terrain | None) -> SimModel:

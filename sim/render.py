@@ -58,8 +58,10 @@ def save_video(path: str | Path, frames: list[np.ndarray], fps: float) -> None:
 def render_robot(robot, scene_kind: str | None, out: str | Path, width: int = 960, height: int = 640,
                  settle_s: float = 0.5) -> np.ndarray:
     """Render the robot holding its default pose (after settling) in a scene; write a PNG."""
+    from hrobot.errors import HRobotError
     from hrobot.sim.model import build_sim_model
     from hrobot.sim.scene import SceneConfig
+    from hrobot.sim.stability import StabilityWatch, numerics_advice, quiet_mujoco_warnings
     from hrobot.sim.terrain import TerrainConfig
 
     kind = scene_kind or ("hand_object" if robot.robot_class == "hand" else "flat")
@@ -76,8 +78,13 @@ def render_robot(robot, scene_kind: str | None, out: str | Path, width: int = 96
             angle = 2 * np.pi * i / max(m.nmocap, 1)
             d.mocap_pos[i] = [1.8 * np.cos(angle), 1.8 * np.sin(angle), 0.0]
     d.ctrl[:] = robot.default_pose
-    for _ in range(int(settle_s / m.opt.timestep)):
-        mujoco.mj_step(m, d)
+    watch = StabilityWatch(sm)
+    with quiet_mujoco_warnings():
+        for _ in range(int(settle_s / m.opt.timestep)):
+            mujoco.mj_step(m, d)
+            if not watch.check(d):
+                raise HRobotError(f"{robot.source}: refusing to render an unstable simulation: {watch.problem} "
+                                  f"({numerics_advice(robot)}; `hrobot robots check` says more)")
     r = Renderer(sm, width, height)
     if kind == "arena":
         r.cam.distance, r.cam.elevation = 7.0, -45.0

@@ -71,6 +71,14 @@ def boxbot(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def meshbot(tmp_path_factory) -> Path:
+    """A meshed vendor-style quadruped (STL meshes written by the test run); returns the spec path."""
+    from hrobot.sim.meshbot import write_meshbot
+
+    return write_meshbot(tmp_path_factory.mktemp("meshbot"))
+
+
+@pytest.fixture(scope="session")
 def short_run(tmp_path_factory):
     """A real go2_walk training run, short (shared by the tests that need a trained policy)."""
     from hrobot.train import train

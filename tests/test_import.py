@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import onnxruntime as ort
 import torch
 from tensordict import TensorDict
@@ -191,3 +192,145 @@ def test_import_refuses_unmappable_input(tmp_path, capsys):
     code = main(["import", "isaaclab", str(policy), str(env), "--robot", "g1", "--out", str(tmp_path / "c")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "g1" in err[0]
+
+
+# ---------------------------------------------------------------- Isaac Lab import robustness
+
+SDK_ORDER = load_robot("go2").joint_names  # FR, FL, RR, RL x (hip, thigh, calf): not Isaac Lab's articulation order
+
+
+def _edit_actions(env: Path, names=None, preserve=False, clip=None) -> None:
+    text = env.read_text()
+    if names is not None:
+        text = text.replace("    joint_names:\n    - .*\n", "    joint_names:\n" + "".join(f"    - {n}\n" for n in names))
+    text = text.replace("preserve_order: false", f"preserve_order: {str(preserve).lower()}")
+    if clip is not None:
+        text = text.replace("    use_default_offset: true\n", "    use_default_offset: true\n    clip:\n" + "".join(
+            f"      {k}:\n      - {lo}\n      - {hi}\n" for k, (lo, hi) in clip.items()))
+    env.write_text(text)
+
+
+def _legacy_opset11(tmp_path: Path) -> Path:
+    """The older exporter's form: opset 11, weights inside the file."""
+    from rsl_rl.models import MLPModel
+
+    torch.manual_seed(0)
+    obs = TensorDict({"policy": torch.zeros(1, 48)}, batch_size=[1])
+    actor = MLPModel(obs, {"actor": ["policy"]}, "actor", 12, hidden_dims=[64, 64], obs_normalization=True,
+                     distribution_cfg={"class_name": "GaussianDistribution", "init_std": 1.0})
+    actor.obs_normalizer.update(torch.randn(256, 48) * 3)
+    module = actor.as_onnx(verbose=False).eval()
+    path = tmp_path / "legacy" / "policy.onnx"
+    path.parent.mkdir()
+    torch.onnx.export(module, module.get_dummy_inputs(), str(path), input_names=["obs"], output_names=["actions"],
+                      opset_version=11, dynamo=False)
+    return path
+
+
+@pytest.mark.parametrize("form", ["opset18_external", "opset11"])
+@pytest.mark.parametrize("preserve", [True, False])
+def test_isaaclab_preserve_order_maps_actions_and_observations(tmp_path, form, preserve):
+    """Actions listed in the SDK order; observations in the articulation order (Isaac Lab's default).
+
+    With preserve_order the policy acts in the listed order (on e18d371 this was ignored: joints
+    silently wrong); without it, in the articulation order whatever the list says."""
+    import onnx
+
+    policy, env = _isaaclab_files(tmp_path)
+    if form == "opset11":
+        policy = _legacy_opset11(tmp_path)
+    else:
+        assert policy.with_name("policy.onnx.data").is_file()  # rsl_rl's exporter keeps weights beside it
+    assert onnx.load(str(policy), load_external_data=False).opset_import[0].version == (11 if form == "opset11" else 18)
+    _edit_actions(env, names=SDK_ORDER, preserve=preserve)
+    out = tmp_path / "bundle"
+    assert main(["import", "isaaclab", str(policy), str(env), "--robot", "go2", "--out", str(out)]) == 0
+    b = load_bundle(out)
+    act_order = SDK_ORDER if preserve else ISAAC_ORDER
+    assert b.meta["joint_names"] == act_order
+    robot = load_robot("go2")
+    rt = PolicyRuntime(b)
+    st = _random_state(robot, seed=5)
+    cmd = np.array([0.4, 0.1, -0.3])
+    action = rt.act(rt.observation(st, cmd))
+    art = [robot.joint_names.index(j) for j in ISAAC_ORDER]  # observation: articulation order
+    default = {j: ISAAC_DEFAULT.get(j, 0.8 if j[0] == "F" and "thigh" in j else 1.0 if "thigh" in j else -1.5)
+               for j in robot.joint_names}
+    d_art = np.array([default[j] for j in ISAAC_ORDER])
+    obs = np.concatenate([st.base_lin_vel, st.base_ang_vel, _gravity(st.base_quat), cmd, st.joint_pos[art] - d_art,
+                          0.05 * st.joint_vel[art], np.zeros(12)]).astype(np.float32)
+    ref = ort.InferenceSession(str(policy)).run(None, {"obs": obs[None]})[0][0]
+    np.testing.assert_allclose(action, ref, atol=1e-5)
+    acted = [robot.joint_names.index(j) for j in act_order]  # action k drives joint act_order[k]
+    np.testing.assert_allclose(rt.targets(action)[acted], np.array([default[j] for j in act_order]) + 0.25 * ref,
+                               atol=1e-5)
+
+
+def test_isaaclab_partial_actuator_groups_are_refused_by_name(tmp_path, capsys):
+    """On e18d371 the calves got kp = kd = 0 and validate said valid."""
+    policy, env = _isaaclab_files(tmp_path)
+    env.write_text(env.read_text().replace("        - .*_calf_joint\n", ""))
+    code = main(["import", "isaaclab", str(policy), str(env), "--robot", "go2", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "no actuator group covers" in err[0] and "FL_calf_joint" in err[0] and "RR_calf_joint" in err[0]
+
+
+def test_isaaclab_clips_limits_and_estimator_are_kept(tmp_path, capsys):
+    """Uneven clips stay uneven (e18d371: +-max), the action clip is kept per joint (e18d371: dropped
+    or made symmetric), the trained effort limit is compared with the spec's, and a policy that
+    observes base velocity is flagged as needing an estimator on a real robot."""
+    from hrobot.bundle import check_provides, spec_differences
+    from hrobot.errors import HRobotError
+
+    terms = [(k, f, s) for k, f, s in TERMS]
+    policy, env = _isaaclab_files(tmp_path, terms)
+    text = env.read_text().replace("      clip: null\n      scale: 0.05", "      clip: !!python/tuple\n      - -0.5\n"
+                                   "      - 2.0\n      scale: 0.05")
+    env.write_text(text)
+    _edit_actions(env, clip={".*_calf_joint": (-2.0, -1.2), ".*": (-3.0, 3.0)})
+    out = tmp_path / "bundle"
+    assert main(["import", "isaaclab", str(policy), str(env), "--robot", "go2", "--out", str(out)]) == 0
+    b = load_bundle(out)
+    vel = next(t for t in b.meta["observation"] if t["name"] == "joint_vel")
+    np.testing.assert_allclose(vel["clip"], [-0.025, 0.1])  # Isaac Lab clips before scaling
+    rt = PolicyRuntime(b)
+    st = _random_state(load_robot("go2"))
+    st.joint_vel[:] = 50.0  # far outside the clip
+    frame = rt.observation(st, np.zeros(3))
+    off = 12 + 12  # lin, ang, gravity, command, joint_pos
+    np.testing.assert_allclose(frame[0, off:off + 12], 0.1)
+    robot = load_robot("go2")
+    calves = [i for i, j in enumerate(b.meta["joint_names"]) if "calf" in j]
+    for big in (-1e3, 1e3):  # targets of the calves stay inside Isaac Lab's [-2.0, -1.2]
+        action = np.full(12, big, dtype=np.float32)
+        clipped = np.clip(action, *rt.clip)
+        q = rt.targets(clipped)[[robot.joint_names.index(b.meta["joint_names"][i]) for i in calves]]
+        assert np.all(q >= -2.0 - 1e-6) and np.all(q <= -1.2 + 1e-6)
+    assert b.meta["last_action"] == "raw"
+    diffs = spec_differences(b.meta, robot)
+    assert any("torque limit[FL_hip_joint]: trained with 23.5, spec 23.7" in d for d in diffs)
+    try:
+        check_provides(b.meta, ["joint_pos", "joint_vel", "base_quat", "base_ang_vel"], "the driver", out)
+        raise AssertionError("a bundle that observes base_lin_vel loaded on a robot without an estimator")
+    except HRobotError as e:
+        assert "base_lin_vel" in str(e) and "state estimator" in str(e)
+    assert main(["validate", str(out)]) == 0
+    assert "trained with 23.5" in capsys.readouterr().out
+
+
+def test_sim2sim_and_eval_run_an_imported_bundle(tmp_path, capsys):
+    """On e18d371: `unknown task 'None'`. The sweep spans the bundle's own command ranges."""
+    import json
+
+    policy, env = _isaaclab_files(tmp_path)
+    env.write_text(env.read_text().replace("      lin_vel_x: !!python/tuple\n      - -1.0\n      - 1.0",
+                                           "      lin_vel_x: !!python/tuple\n      - -0.5\n      - 1.5"))
+    out = tmp_path / "bundle"
+    assert main(["import", "isaaclab", str(policy), str(env), "--robot", "go2", "--out", str(out)]) == 0
+    assert main(["sim2sim", str(out), "--episodes", "2", "--pd-rate", "200", "--json", str(tmp_path / "s.json")]) == 0
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["command_ranges"]["low"][0] == -0.5 and res["command_ranges"]["high"][0] == 1.5
+    assert res["episodes"] == 2 and np.isfinite(res["fall_rate"])
+    assert main(["eval", str(out), "--episodes", "2", "--json", str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["conditions"]["pd_rate_hz"] == 200

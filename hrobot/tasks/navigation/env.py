@@ -30,7 +30,8 @@ from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, Sce
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
 from hrobot.tasks.mdp.actions import SkillAction
-from hrobot.tasks.velocity.env import LocomotionCfg, LocomotionEnv
+from hrobot.robots import load_robot
+from hrobot.tasks.velocity.env import LocomotionCfg, LocomotionEnv, for_robot
 
 try:
     from rsl_rl.env import VecEnv
@@ -40,6 +41,7 @@ except ImportError:  # pragma: no cover
 @dataclass
 class NavigationCfg:
     locomotion_task: str = "go2_walk"  # robot, low-level observation layout and randomisation
+    robot: str | None = None  # another robot (spec YAML) for the locomotion task's config (see for_robot)
     skills: tuple[str, ...] = ("policies/go2_walk",)  # run folders or bundles
     num_envs: int = 512
     hl_rate_hz: float = 10.0
@@ -84,6 +86,8 @@ def driven_low_level(cfg: NavigationCfg) -> LocomotionCfg:
     """The low-level environment a high level drives: its locomotion task's flat-ground config, with
     episodes, command resampling and pushes left to the high level, and rewards only for the flat baseline."""
     base = load_task(cfg.locomotion_task).env_cfg("flat")
+    if cfg.robot:
+        base = for_robot(base, load_robot(cfg.robot), cfg.locomotion_task)[0]
     return replace(base, num_envs=cfg.num_envs, auto_reset=False, episode_s=1e6,  # the high level ends episodes
                    commands=replace(base.commands, resample_s=1e9),
                    randomization=replace(base.randomization, push_velocity=0.0),  # pushes: into obstacles

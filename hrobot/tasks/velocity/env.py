@@ -13,7 +13,7 @@ It is an rsl_rl 5.x `VecEnv`: observations are a TensorDict with a "policy" grou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tensordict import TensorDict
@@ -22,6 +22,7 @@ from hrobot.errors import HRobotError
 from hrobot.geometry import quat_from_yaw, quat_rotate_inverse, yaw_from_quat
 from hrobot.obs import PRIVILEGED, ObservationLayout, ObsTerm, RobotState
 from hrobot.robots import load_robot
+from hrobot.spec import RobotSpec
 from hrobot.sim.batch import make_batched_sim
 from hrobot.sim.model import build_sim_model
 from hrobot.sim.scene import SceneConfig
@@ -105,11 +106,46 @@ class LocomotionCfg:
     height_scan: tuple[int, int, float] = (11, 11, 0.1)  # rough terrain critic: nx, ny, spacing
 
 
+FOOT_REWARDS = ("feet_air_time", "feet_slip", "feet_swing_height", "gait_contact", "stand_still")
+IMU_OBS = ("base_ang_vel", "projected_gravity")
+
+
+def for_robot(cfg: LocomotionCfg, robot: RobotSpec, task: str) -> tuple[LocomotionCfg, list[str]]:
+    """The task's config on another robot of the same class; returns it and notes on what was adapted.
+
+    Heights (base height target, termination height, swing height) scale with the robot's standing
+    height relative to the task's own robot; terms the robot cannot support are refused by name.
+    """
+    own = load_robot(cfg.robot)
+    if robot.robot_class != own.robot_class:
+        raise HRobotError(f"task {task} is a {own.robot_class} locomotion task; robot {robot.name} is a "
+                          f"{robot.robot_class} ({robot.source})")
+    if not robot.imu_site and any(t.name in IMU_OBS for t in cfg.policy_obs):
+        raise HRobotError(f"task {task} observes the IMU; robot {robot.name} has no 'imu_site' ({robot.source})")
+    feet_terms = sorted(set(cfg.rewards) & set(FOOT_REWARDS))
+    if not robot.feet and feet_terms:
+        raise HRobotError(f"task {task} rewards feet ({', '.join(feet_terms)}); robot {robot.name} lists no "
+                          f"'feet' sites ({robot.source})")
+    k = robot.base_height / own.base_height
+    notes = [f"heights scaled by {k:.3f} (base height {robot.base_height:g} m vs {own.name}'s {own.base_height:g} m)"]
+    kept = tuple(j for j in cfg.deviation_joints if j in robot.joint_names)
+    if len(kept) != len(cfg.deviation_joints):
+        dropped = [j for j in cfg.deviation_joints if j not in robot.joint_names]
+        notes.append(f"joint_deviation: {len(dropped)} of {own.name}'s joints are not on {robot.name} "
+                     f"and are not penalised ({', '.join(dropped)})")
+    spec_path = robot.source if robot.source != "<memory>" else robot.name
+    return replace(cfg, robot=spec_path, base_height_target=cfg.base_height_target * k,
+                   termination_height=cfg.termination_height * k, feet_swing_height=cfg.feet_swing_height * k,
+                   deviation_joints=kept), notes
+
+
 class LocomotionEnv(VecEnv):
     def __init__(self, cfg: LocomotionCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
-                 nthread: int | None = None, scene: SceneConfig | None = None, eval_mode: bool = False):
+                 nthread: int | None = None, scene: SceneConfig | None = None, eval_mode: bool = False,
+                 robot: RobotSpec | None = None):
+        """`robot`: the spec itself, where it does not come from a file (a bundle's embedded spec)."""
         self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
-        self.robot = load_robot(cfg.robot)
+        self.robot = robot or load_robot(cfg.robot)
         if self.robot.robot_class not in ("quadruped", "humanoid"):
             raise HRobotError(f"locomotion needs a legged robot, got '{self.robot.name}' ({self.robot.robot_class})")
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -183,6 +219,7 @@ class LocomotionEnv(VecEnv):
         self.terrain_cols = torch.arange(n, device=dev) % self.cfg.terrain_cfg.num_types
         self.cmd_scale = 1.0 if self.eval_mode else self.cfg.commands.curriculum_start
         self.episode_sums = {name: z(n) for name in self.cfg.rewards}
+        self.reward_active = torch.zeros(len(self.cfg.rewards) + 1, dtype=torch.bool, device=dev)  # terms, total
         unknown = sorted(set(self.cfg.rewards) - set(rewards.TERMS))
         if unknown:
             raise HRobotError(f"unknown reward term '{unknown[0]}' (expected one of {', '.join(rewards.TERMS)})")
@@ -321,11 +358,26 @@ class LocomotionEnv(VecEnv):
     def _rewards(self, terminated: torch.Tensor, time_outs: torch.Tensor) -> torch.Tensor:
         self._terminated_now = terminated & ~time_outs
         total = torch.zeros(self.num_envs, device=self.device)
-        for name, scale in self.cfg.rewards.items():
+        for i, (name, scale) in enumerate(self.cfg.rewards.items()):
             r = self.reward_fns[name](self) * scale * self.dt
             total += r
             self.episode_sums[name] += r
-        return total.clamp(min=0.0) if self.cfg.only_positive_rewards else total
+            self.reward_active[i] |= (r != 0).any()
+        total = total.clamp(min=0.0) if self.cfg.only_positive_rewards else total
+        self.reward_active[-1] |= (total != 0).any()
+        return total
+
+    def reward_health(self) -> list[str]:
+        """Warnings for reward terms (and the total) that have been exactly zero on every step so far."""
+        active = self.reward_active.tolist()
+        out = [f"reward term '{name}' has been 0 on every step (weight {scale:g}): what it measures never "
+               f"happens (feet, contact bodies, thresholds?)"
+               for (name, scale), on in zip(self.cfg.rewards.items(), active) if not on]
+        if self.cfg.rewards and not active[-1]:
+            out.append("the total reward has been 0 on every step: the penalties outweigh the rewards on every "
+                       "step and only_positive_rewards clips them to 0 (a contact body touching the ground "
+                       "all the time?)")
+        return out
 
     def _log_metrics(self) -> None:
         log = self.extras["log"]
