@@ -3,11 +3,69 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
-from hrobot.tasks import load_task
-from hrobot.train import HRobotRunner, hardware
+from hrobot.errors import HRobotError
+
+from hrobot.robots import load_robot
+from hrobot.train import HRobotRunner, hardware, make_env_and_cfg
+
+WALK_TASKS = {"quadruped": "go2_walk", "humanoid": "g1_walk"}
+
+
+def walk_task(robot: str) -> str:
+    """The velocity task a robot of this class is benchmarked (and by default trained) on."""
+    spec = load_robot(robot)
+    if spec.robot_class not in WALK_TASKS:
+        raise HRobotError(f"robot {spec.name} is a {spec.robot_class}: the simulation bench runs legged robots")
+    return WALK_TASKS[spec.robot_class]
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise HRobotError("cannot read this process's memory use (/proc/self/status)")
+
+
+def env_memory(robot: str, num_envs: int) -> dict:
+    """Build the training env of `robot` with `num_envs` envs in this process; what it costs."""
+    from hrobot.sim.model import build_sim_model
+    from hrobot.sim.scene import SceneConfig
+
+    spec = load_robot(robot)
+    mod, cfg, _ = make_env_and_cfg(walk_task(robot), num_envs, None, None, robot)
+    rss0, t0 = _rss_mb(), time.perf_counter()
+    env = mod.make_env(cfg, seed=0)
+    build_s, env_mb = time.perf_counter() - t0, _rss_mb() - rss0
+    vendor = build_sim_model(spec, SceneConfig(visual=True)).model.nbuffer / 1e6
+    return {"robot": spec.name, "num_envs": num_envs, "build_s": build_s, "env_memory_mb": env_mb,
+            "memory_mb_per_env": env_mb / num_envs, "model_copy_mb": env.sm.model.nbuffer / 1e6,
+            "full_model_mb": vendor, "full_copies_would_need_mb": vendor * num_envs}
+
+
+def bench_memory(robots: list[str], num_envs: int = 1024) -> dict:
+    """Memory per env of each robot's training env, each built in a fresh interpreter, in one run."""
+    import json
+    import subprocess
+    import sys
+
+    out = {"num_envs": num_envs, "robots": [], "hardware": hardware(),
+           "total_memory_mb": int(Path("/proc/meminfo").read_text().split()[1]) / 1024}
+    code = "import json, sys; from hrobot.bench import env_memory; print(json.dumps(env_memory(sys.argv[1], int(sys.argv[2]))))"
+    for r in robots:
+        res = subprocess.run([sys.executable, "-c", code, r, str(num_envs)], capture_output=True, text=True)
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+            raise HRobotError(f"bench memory: building {num_envs} envs of {r} failed: {last}")
+        out["robots"].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    base = out["robots"][0]["memory_mb_per_env"]
+    for r in out["robots"]:
+        r["ratio_to_first"] = r["memory_mb_per_env"] / base
+    return out
 
 
 def _sync(env) -> None:
@@ -25,10 +83,10 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
       terminations, resets, domain randomisation), driven by random actions;
     - train_samples_per_s: env + PPO (rsl_rl OnPolicyRunner iterations, collection and update).
     """
-    mod = load_task(f"{robot}_walk")
-    cfg = mod.env_cfg()
-    cfg.num_envs = num_envs
+    mod, cfg, _ = make_env_and_cfg(walk_task(robot), num_envs, None, None, robot)
+    rss0 = _rss_mb()
     env = mod.make_env(cfg, backend=backend, nthread=nthread, seed=seed)
+    env_mb = _rss_mb() - rss0
     gen = torch.Generator().manual_seed(seed)
     act = lambda: (0.5 * torch.randn(num_envs, env.num_actions, generator=gen)).to(env.device)  # noqa: E731
     for _ in range(5):  # warm up (and, for warp, compile)
@@ -69,7 +127,8 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
     bare = physics_steps / bare_time
     env_sps = physics_steps / env_time
     return {
-        "robot": robot,
+        "robot": env.robot.name,
+        "memory_mb_per_env": env_mb / num_envs,
         "backend": backend,
         "num_envs": num_envs,
         "threads": getattr(env.sim, "nthread", None),

@@ -173,10 +173,11 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
     cap = SafetyConfig().kp_max_factor
     for field, spec in (("kp", robot.kp[index]), ("kd", robot.kd[index])):
         v = np.asarray(meta[field], dtype=np.float64)
-        over = np.flatnonzero((v < 0) | (v > spec * cap + 1e-9))
+        over = np.flatnonzero((v < 0) | (v > spec * cap + 1e-9) | ((v == 0) if field == "kp" else False))
         if len(over):
             j = meta["joint_names"][over[0]]
-            raise _mismatch(where, f"{field}[{j}]", f"within [0, {cap:g} x the spec's {spec[over[0]]:g}]",
+            low = "(0" if field == "kp" else "[0"  # a joint without stiffness is not position-controlled
+            raise _mismatch(where, f"{field}[{j}]", f"within {low}, {cap:g} x the spec's {spec[over[0]]:g}]",
                             f"{v[over[0]]:g}")
     scale = np.asarray(meta["action_scale"], dtype=np.float64)
     if scale.size not in (1, robot.num_joints) or not np.all(np.isfinite(scale)) or not np.all(scale > 0):

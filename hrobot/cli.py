@@ -60,14 +60,19 @@ def cmd_robots_show(args: argparse.Namespace) -> int:
             f"   action scale: {r.action_scale:g}")
     c.print(f"IMU site: {r.imu_site}   feet: {', '.join(r.feet) or '-'}")
     c.print(f"contact bodies: {', '.join(r.contact_bodies) or '-'}")
+    c.print(f"integrator: {r.integrator}   passive joints: {', '.join(r.passive) or '-'}")
     if r.published_mass_kg:
         c.print(f"published mass: {r.published_mass_kg} kg ({r.published_mass_source})")
+    from hrobot.spec import OPTIONAL_JOINT_FIELDS
+
+    extra = [k for k in OPTIONAL_JOINT_FIELDS if any(getattr(j, k) is not None for j in r.joints)]
     t = Table(title="joints (action and observation order)")
-    for col in ("#", "name", "default", "range [rad]", "vel [rad/s]", "torque [Nm]", "kp", "kd"):
+    for col in ("#", "name", "default", "range [rad]", "vel [rad/s]", "torque [Nm]", "kp", "kd", *extra):
         t.add_column(col, justify="right" if col not in ("name",) else "left")
     for i, j in enumerate(r.joints):
+        opt = ["-" if getattr(j, k) is None else f"{getattr(j, k):g}" for k in extra]
         t.add_row(str(i), j.name, f"{j.default:g}", f"[{j.lower:g}, {j.upper:g}]", f"{j.velocity_limit:g}",
-                  f"{j.torque_limit:g}", f"{j.kp:g}", f"{j.kd:g}")
+                  f"{j.torque_limit:g}", f"{j.kp:g}", f"{j.kd:g}", *opt)
     c.print(t)
     return 0
 
@@ -90,7 +95,7 @@ def _print_check(rep) -> None:
     if rep.published_mass_kg is not None:
         mass += f" (published {rep.published_mass_kg} kg, {rep.mass_error_pct:+.1f} %)"
     c.print(f"[bold]{rep.robot}[/bold]: {rep.num_joints} joints, total mass {mass}")
-    if rep.initial_base_height_m is not None:
+    if rep.initial_base_height_m is not None and rep.stable:
         c.print(f"  hold {rep.hold_s:g} s: base {rep.initial_base_height_m:.3f} m, sag in first second "
                 f"{rep.settle_sag_m * 100:.1f} cm, drift after {rep.base_height_drift_m * 100:.2f} cm, "
                 f"max tilt {rep.max_tilt_deg:.1f} deg")
@@ -161,7 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
                        checkpoint=args.checkpoint)
     c = _console()
-    c.print(f"[bold]{res['task']}[/bold] flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
+    c.print(f"[bold]{res['task']}[/bold] on {res['robot']}, flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
             f"yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % "
             f"({res['episodes']} episodes)")
     t = res["turn_in_place"]
@@ -238,6 +243,26 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory_robots(robots: list[str] | None, folder: Path) -> list[str]:
+    from hrobot.sim.meshbot import write_meshbot
+
+    return robots or ["go2", str(write_meshbot(folder))]
+
+
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_memory
+
+    robots = _memory_robots(args.robots, Path("out/bench/meshbot"))
+    with _console().status(f"building {args.num_envs} envs of {', '.join(Path(r).stem for r in robots)}"):
+        res = bench_memory(robots, num_envs=args.num_envs)
+    for r in res["robots"]:
+        _console().print(f"{r['robot']} x {r['num_envs']}: {r['memory_mb_per_env']:.2f} MB per env "
+                         f"({r['env_memory_mb']:.0f} MB, built in {r['build_s']:.1f} s; model copy "
+                         f"{r['model_copy_mb']:.2f} MB, full copies would need {r['full_copies_would_need_mb']:.0f} MB)")
+    _write_json(args.json, res)
+    return 0
+
+
 def cmd_bench_runtime(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_runtime
 
@@ -263,10 +288,11 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_all(args: argparse.Namespace) -> int:
-    from hrobot.bench import bench_ros, bench_runtime, bench_sim
+    from hrobot.bench import bench_memory, bench_ros, bench_runtime, bench_sim
 
     out = Path(args.out)
     runs = [("sim", lambda: bench_sim(num_envs=1024)),
+            ("memory", lambda: bench_memory(_memory_robots(None, out / "meshbot"), num_envs=1024)),
             ("runtime", lambda: bench_runtime(Path("policies/go2_walk"))),
             ("ros", lambda: bench_ros(seconds=60.0))]
     for name, fn in runs:
@@ -445,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("sim", help="bare physics vs training env vs env+PPO throughput, in one run",
                          description="Measures bare_physics_steps_per_s, env_physics_steps_per_s, train_samples_per_s "
                                      "and ratio_env_to_bare on the same model, threads and N.")
-    bs.add_argument("--robot", default="go2", choices=["go2", "g1"])
+    bs.add_argument("--robot", default="go2", help="go2, g1 or a legged robot's spec YAML (default go2)")
     bs.add_argument("--num-envs", type=int, default=1024)
     bs.add_argument("--backend", default="mujoco", choices=["mujoco", "warp"])
     bs.add_argument("--steps", type=int, default=50, help="policy steps measured (default 50)")
@@ -453,6 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--threads", type=int, default=None, help="simulation threads (default: all cores)")
     bs.add_argument("--json", metavar="FILE")
     bs.set_defaults(func=cmd_bench_sim)
+
+    bm = bsub.add_parser("memory", help="memory per env of training envs, each robot in a fresh process",
+                         description="Builds each robot's training env with N envs in its own interpreter and reports "
+                                     "memory_mb_per_env, the per-env model copy and what full model copies would need.")
+    bm.add_argument("robots", nargs="*", default=None, metavar="ROBOT",
+                    help="robots (names or spec YAMLs); default: go2 and a generated meshed quadruped")
+    bm.add_argument("--num-envs", type=int, default=1024)
+    bm.add_argument("--json", metavar="FILE")
+    bm.set_defaults(func=cmd_bench_memory)
 
     br = bsub.add_parser("runtime", help="deployment step latency: inference and full observation->safe command")
     br.add_argument("bundle", help="policy bundle folder")

@@ -197,6 +197,15 @@ def test_gait_clock_comes_from_the_bundle(tmp_path, capsys):
     assert "gait_period_s: expected a positive period" in line
 
 
+def test_a_bundle_with_a_joint_without_stiffness_is_refused(tmp_path, capsys):
+    """e18d371 validated an imported bundle whose uncovered joints had kp = kd = 0 as valid."""
+    def zero(meta):
+        meta["kp"][4] = 0.0
+
+    line = _one_line_error(["validate", str(_rewritten(REPO / "policies" / "go2_walk", tmp_path / "kp0", zero))], capsys)
+    assert "kp[FL_thigh_joint]: expected within (0, 1.5 x the spec's 20]" in line
+
+
 def test_a_bundle_needing_a_state_field_the_robot_lacks_is_refused_at_load(skill_bundle, tmp_path):
     """The Isaac Lab layout observes base_lin_vel: a deployment without an estimator refuses it at start-up."""
     def lin_vel(meta):

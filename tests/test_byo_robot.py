@@ -261,6 +261,18 @@ def test_reward_terms_that_never_fire_are_reported(boxbot):
 
 
 @pytest.mark.slow
+def test_training_log_reports_silent_reward_terms(boxbot, tmp_path):
+    import json
+
+    from hrobot.train import train
+
+    summary = train("go2_walk", tmp_path / "run", num_envs=16, iterations=2, robot=str(boxbot))
+    assert any("'collision' has been 0 on every step" in w for w in summary["warnings"])
+    logged = [json.loads(ln) for ln in (tmp_path / "run" / "progress.jsonl").read_text().splitlines()]
+    assert any("'collision'" in w for rec in logged for w in rec.get("warnings", []))
+
+
+@pytest.mark.slow
 def test_user_robot_trains_evaluates_exports_and_sim2sims(meshbot, tmp_path, capsys):
     """Only an MJCF with meshes and a spec YAML: no code change, and every artefact names the robot."""
     import json
@@ -287,3 +299,12 @@ def test_user_robot_trains_evaluates_exports_and_sim2sims(meshbot, tmp_path, cap
     assert json.loads((tmp_path / "s.json").read_text())["robot"] == "meshbot"
     line = _error_line(["train", "go2_walk", "--robot", "leap_hand", "--out", str(tmp_path / "x")], capsys)
     assert "quadruped locomotion task" in line and "leap_hand is a hand" in line
+    # a high level over the user robot's skill, and the same skill refused under the task's own robot
+    nav = tmp_path / "nav"
+    assert _run(["train", "go2_nav", "--robot", str(meshbot), "--skills", str(bundle), "--num-envs", "8",
+                 "--iterations", "1", "--out", str(nav)], capsys)[0] == 0
+    assert _run(["export", str(nav), "--out", str(tmp_path / "nav_bundle")], capsys)[0] == 0
+    assert load_bundle(tmp_path / "nav_bundle").meta["robot"]["name"] == "meshbot"
+    line = _error_line(["train", "go2_nav", "--skills", str(bundle), "--num-envs", "8", "--iterations", "1",
+                        "--out", str(tmp_path / "nav2")], capsys)
+    assert "is for robot meshbot, not go2" in line and "--robot" in line

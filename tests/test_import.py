@@ -287,7 +287,7 @@ def test_isaaclab_clips_limits_and_estimator_are_kept(tmp_path, capsys):
     policy, env = _isaaclab_files(tmp_path, terms)
     text = env.read_text().replace("      clip: null\n      scale: 0.05", "      clip: !!python/tuple\n      - -0.5\n"
                                    "      - 2.0\n      scale: 0.05")
-    env.write_text(text)
+    env.write_text(text.replace("        effort_limit: 23.5\n", "        effort_limit: 23.5\n        velocity_limit: 30.0\n"))
     _edit_actions(env, clip={".*_calf_joint": (-2.0, -1.2), ".*": (-3.0, 3.0)})
     out = tmp_path / "bundle"
     assert main(["import", "isaaclab", str(policy), str(env), "--robot", "go2", "--out", str(out)]) == 0
@@ -310,6 +310,8 @@ def test_isaaclab_clips_limits_and_estimator_are_kept(tmp_path, capsys):
     assert b.meta["last_action"] == "raw"
     diffs = spec_differences(b.meta, robot)
     assert any("torque limit[FL_hip_joint]: trained with 23.5, spec 23.7" in d for d in diffs)
+    assert any("velocity limit[FL_calf_joint]: trained with 30, spec 20.07 (more than the robot allows" in d
+               for d in diffs)
     try:
         check_provides(b.meta, ["joint_pos", "joint_vel", "base_quat", "base_ang_vel"], "the driver", out)
         raise AssertionError("a bundle that observes base_lin_vel loaded on a robot without an estimator")

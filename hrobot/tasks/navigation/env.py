@@ -106,8 +106,9 @@ class NavigationEnv(VecEnv):
         self.ll = LocomotionEnv(driven_low_level(cfg), backend=backend, device=device, seed=seed, scene=scene,
                                 eval_mode=eval_mode)
         for s in self.skills:
-            if s.robot.joint_names != self.ll.robot.joint_names:
-                raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name}")
+            if s.robot.name != self.ll.robot.name or s.robot.joint_names != self.ll.robot.joint_names:
+                raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name} (train a "
+                                  f"high level for another robot with --robot, on skills for that robot)")
         self.robot = self.ll.robot
         self.gen = self.ll.gen
         self.num_envs = cfg.num_envs
