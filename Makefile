@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[ros,ros-build,warp,dev]'
+	$(PY) -m pip install --quiet -e '.[ros,ros-build,warp,hardware,dev]'
 	touch $(STAMP)
 
 # The ROS 2 workspace: an ament_cmake message package and ament_python nodes, built with

@@ -375,6 +375,24 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return launch(args.bringup, duration=args.duration)
 
 
+def cmd_device_dynamixel(args: argparse.Namespace) -> int:
+    import time
+
+    from hrobot.robots import load_robot
+    from hrobot.sim.devices.dynamixel_bus import DynamixelBus
+
+    bus = DynamixelBus(load_robot(args.robot), args.port).start()
+    print(f"emulated Dynamixel bus for {args.robot} on {args.port} (Protocol 2.0, {len(bus.servos)} XC330 servos)",
+          flush=True)
+    try:
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        while t_end is None or time.monotonic() < t_end:
+            time.sleep(0.1)
+    finally:
+        bus.close()
+    return 0
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -541,6 +559,17 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True, help="bundle folder")
     im.add_argument("--joint-order", help="comma-separated joint names in the policy's order (if not known)")
     im.set_defaults(func=cmd_import)
+
+    dev = sub.add_parser("device", help="simulated devices that speak a real robot's wire protocol",
+                         description="A MuJoCo robot behind the robot's own protocol, for the real driver to talk to.")
+    dsub = dev.add_subparsers(dest="device_command", metavar="KIND", required=True)
+    dx = dsub.add_parser("dynamixel", help="an emulated Dynamixel Protocol 2.0 bus on a pseudo-terminal",
+                         description="XC330 servos (one per joint) on a pty linked at --port: open it as the serial "
+                                     "port of a USB adapter (hrobot's LEAP driver, ROBOTIS's dynamixel-sdk).")
+    dx.add_argument("--robot", default="leap_hand", help="the hand (default leap_hand)")
+    dx.add_argument("--port", required=True, help="path to link to the bus's terminal, e.g. /tmp/ttyLEAP")
+    dx.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    dx.set_defaults(func=cmd_device_dynamixel)
 
     la = sub.add_parser("launch", help="run a bringup YAML: one process per ROS 2 node, supervised",
                         description="Start every node of a bringup (deploy/ROBOT/*.yaml) as its own process; Ctrl-C "

@@ -62,10 +62,24 @@ def test_core_imports_only_core(module):
 
 
 def test_simulation_imports_no_training_code():
-    for path in sorted((REPO / "sim").glob("*.py")):
+    for path in sorted((REPO / "sim").rglob("*.py")):
         bad = [m for m in _imports(path) if m.startswith(("hrobot.tasks", "hrobot.train", "hrobot.export",
                                                           "hrobot.skills", "rsl_rl"))]
         assert not bad, f"sim/{path.name} imports {bad}"
+
+
+def test_drivers_import_no_simulation_or_training_code():
+    for path in sorted((REPO / "hardware").rglob("*.py")):
+        bad = _forbidden(_imports(path))
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_simulated_devices_use_only_the_protocol_definitions_of_hardware():
+    """A device speaks the protocol the driver speaks (its definitions), but never runs a driver."""
+    allowed = ("hrobot.hardware.dynamixel.xc330", "hrobot.hardware.dynamixel.protocol")
+    for path in sorted((REPO / "sim" / "devices").glob("*.py")):
+        bad = [m for m in _imports(path) if m.startswith("hrobot.hardware") and m not in allowed]
+        assert not bad, f"sim/devices/{path.name} imports {bad}"
 
 
 PROBE = r"""

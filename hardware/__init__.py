@@ -1,0 +1,1 @@
+"""Robot drivers (installed as `hrobot.hardware`): each a `hrobot.robot_io.RobotInterface` over a robot's own protocol."""
