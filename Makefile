@@ -30,11 +30,24 @@ bench: $(STAMP) $(ROS_STAMP)
 
 venv: $(STAMP)
 
+# CycloneDDS 0.10.2, what Unitree robots run (0.10 and 11 do not interoperate): the C library from
+# Debian (cyclonedds-dev), the Python binding built against it, found through CYCLONEDDS_HOME.
+CYCLONEDDS_HOME := $(CURDIR)/$(VENV)/cyclonedds
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 $(STAMP): pyproject.toml
+	test -f /usr/include/dds/dds.h || $(SUDO) apt-get install -y -q cyclonedds-dev \
+		|| ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q cyclonedds-dev)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	mkdir -p $(CYCLONEDDS_HOME)
+	ln -sfn /usr/include $(CYCLONEDDS_HOME)/include
+	ln -sfn /usr/bin $(CYCLONEDDS_HOME)/bin
+	ln -sfn $$(dirname $$(dpkg -L libddsc0debian | grep 'libddsc.so' | head -1)) $(CYCLONEDDS_HOME)/lib
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[ros,ros-build,warp,hardware,dev]'
+	CYCLONEDDS_HOME=$(CYCLONEDDS_HOME) $(PY) -m pip install --quiet -e '.[ros,ros-build,warp,hardware,dev]'
+	# tests: Unitree's own message classes and CRC code (its wheel's other dependencies are not needed)
+	$(PY) -m pip install --quiet --no-deps unitree-sdk2==1.0.1
 	touch $(STAMP)
 
 # The ROS 2 workspace: an ament_cmake message package and ament_python nodes, built with

@@ -393,6 +393,21 @@ def cmd_device_dynamixel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_unitree(args: argparse.Namespace) -> int:
+    from hrobot.robots import load_robot
+    from hrobot.sim.devices.unitree_dds import UnitreeDevice
+
+    robot = load_robot(args.robot)
+    try:
+        dev = UnitreeDevice(robot, domain=args.domain, drop_every=args.drop_every, corrupt_every=args.corrupt_every)
+    except ValueError as e:
+        raise HRobotError(str(e)) from None
+    print(f"simulated {robot.name} ({dev.family}) on DDS domain {args.domain}: rt/lowcmd, rt/lowstate at "
+          f"{dev.rate_hz:g} Hz, motion switcher (sport mode '{dev.sport_mode}')", flush=True)
+    dev.run(duration=args.duration)
+    return 0
+
+
 # ---------------------------------------------------------------- demo
 
 
@@ -570,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     dx.add_argument("--port", required=True, help="path to link to the bus's terminal, e.g. /tmp/ttyLEAP")
     dx.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     dx.set_defaults(func=cmd_device_dynamixel)
+
+    du = dsub.add_parser("unitree", help="a simulated Unitree Go2 / G1 on DDS (CycloneDDS 0.10.2)",
+                         description="rt/lowcmd (CRC checked), rt/lowstate at 500 Hz (with CRC), the motion switcher; "
+                                     "a MuJoCo robot under the motors' own law.")
+    du.add_argument("--robot", default="go2", help="go2 (unitree_go) or g1 (unitree_hg), or a spec with motor_index")
+    du.add_argument("--domain", type=int, default=1, help="DDS domain (the real robot uses 0; default 1)")
+    du.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    du.add_argument("--drop-every", type=int, default=0, help="fault: drop every n-th state message")
+    du.add_argument("--corrupt-every", type=int, default=0, help="fault: corrupt the CRC of every n-th state message")
+    du.set_defaults(func=cmd_device_unitree)
 
     la = sub.add_parser("launch", help="run a bringup YAML: one process per ROS 2 node, supervised",
                         description="Start every node of a bringup (deploy/ROBOT/*.yaml) as its own process; Ctrl-C "

@@ -1,0 +1,214 @@
+"""The Unitree low-level driver (Go2: unitree_go, G1: unitree_hg) over CycloneDDS 0.10.2.
+
+connect(): join the DDS domain, release the sport mode through the motion switcher (CheckMode
+until no controller is active, ReleaseMode in between; the driver refuses to command otherwise),
+wait for the first valid `rt/lowstate` (G1: its `mode_machine` is copied into every command).
+A thread then runs at 500 Hz: it takes the newest state with a valid CRC, passes the last command
+through the safety layer again (so a controller that stops sending, or a state that stops coming,
+ends in damping at the driver's rate, not the controller's) and publishes `rt/lowcmd` with the
+CRC the robot checks. Motor slots come from the spec's motor_index table; unused slots are off.
+Keep this in its own process: CycloneDDS and rclpy's Fast DDS do not share one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hrobot.errors import HRobotError
+from hrobot.hardware.unitree import crc, msgs
+from hrobot.hardware.unitree import protocol as u
+from hrobot.robot_io import CONNECTED, RobotInterface
+from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.spec import RobotSpec
+
+FOOT_CONTACT_FORCE = 20  # Go2 foot_force units above which a foot is in contact
+
+
+@dataclass(frozen=True)
+class UnitreeConfig:
+    domain: int = 0  # the robot's DDS domain (0 on the robot; simulations use another)
+    rate_hz: float = u.RATE_HZ
+    release_sport_mode: bool = True  # ask the motion switcher to release; False: refuse while it is active
+    timeout_s: float = 3.0  # for the first state and each motion-switcher answer
+
+
+@dataclass
+class LinkStats:
+    states: int = 0
+    crc_errors: int = 0
+    commands: int = 0
+    late_periods: int = 0
+    periods: int = 0
+
+
+class UnitreeLowLevel(RobotInterface):
+    command_modes = (POSITION, DAMPING)
+
+    def __init__(self, robot: RobotSpec, config: UnitreeConfig | None = None, safety: SafetyConfig | None = None,
+                 control_period: float | None = None):
+        try:
+            self.family, self.cmd_type, self.state_type, self.slots = u.family(robot)
+        except ValueError as e:
+            raise HRobotError(str(e)) from None
+        missing = [j.name for j in robot.joints if j.motor_index is None]
+        if missing:
+            raise HRobotError(f"{robot.source}: joint '{missing[0]}' has no motor_index (the driver maps joints to "
+                              f"the robot's motor slots with it)")
+        self.robot, self.cfg = robot, config or UnitreeConfig()
+        self.slot = [j.motor_index for j in robot.joints]
+        self.control_period = control_period or robot.policy_dt
+        self.safety = SafetyLayer(robot, safety, control_period=self.control_period)
+        self.provides = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel",
+                                   *(("foot_contact",) if self.family == "unitree_go" and robot.feet else ())})
+        self.stats = LinkStats()
+        self._lock = threading.RLock()
+        self._latest = None  # (receive time, LowState)
+        self._state: MeasuredState | None = None
+        self._safe: JointCommand | None = None
+        self._mode_machine = 0
+        self._ids = itertools.count(1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+    def connect(self) -> None:
+        from cyclonedds.domain import DomainParticipant
+        from cyclonedds.pub import DataWriter
+        from cyclonedds.sub import DataReader
+        from cyclonedds.topic import Topic
+
+        dp = self._dp = DomainParticipant(self.cfg.domain)
+        self._state_reader = DataReader(dp, Topic(dp, u.LOWSTATE, self.state_type))
+        self._cmd_writer = DataWriter(dp, Topic(dp, u.LOWCMD, self.cmd_type))
+        self._rpc_writer = DataWriter(dp, Topic(dp, u.SWITCHER_REQUEST, msgs.Request))
+        self._rpc_reader = DataReader(dp, Topic(dp, u.SWITCHER_RESPONSE, msgs.Response))
+        self._release_sport_mode()
+        deadline = time.monotonic() + self.cfg.timeout_s
+        while self._poll() is None:
+            if time.monotonic() > deadline:
+                raise HRobotError(f"{self.robot.name}: no valid {u.LOWSTATE} on DDS domain {self.cfg.domain} within "
+                                  f"{self.cfg.timeout_s:g} s (robot off, wrong domain or interface?)")
+            time.sleep(0.002)
+        if self.family == "unitree_hg":
+            self._mode_machine = int(self._latest[1].mode_machine)
+        self.lifecycle = CONNECTED
+        self._thread = threading.Thread(target=self._loop, name="unitree-lowcmd", daemon=True)
+        self._thread.start()
+
+    def disconnect(self) -> None:
+        super().disconnect()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def _call(self, api_id: int) -> msgs.Response:
+        rid = next(self._ids)
+        req = msgs.Request(header=msgs.RequestHeader(identity=msgs.RequestIdentity(rid, api_id)))
+        self._rpc_writer.write(req)
+        deadline = time.monotonic() + self.cfg.timeout_s
+        while time.monotonic() < deadline:
+            for resp in self._rpc_reader.take(N=16):
+                if isinstance(resp, msgs.Response) and resp.header.identity.id == rid:
+                    return resp
+            time.sleep(0.005)
+            self._rpc_writer.write(req)  # discovery may have missed the first
+        raise HRobotError(f"{self.robot.name}: the motion switcher did not answer API {api_id} within "
+                          f"{self.cfg.timeout_s:g} s")
+
+    def _release_sport_mode(self) -> None:
+        for _ in range(5):
+            active = u.mode_name(self._call(u.API_CHECK_MODE).data)
+            if not active:
+                return
+            if not self.cfg.release_sport_mode:
+                break
+            self._call(u.API_RELEASE_MODE)
+            time.sleep(0.1)
+        raise HRobotError(f"{self.robot.name}: sport mode '{active}' is active; the driver refuses to send low-level "
+                          f"commands until it is released (motion switcher ReleaseMode)")
+
+    # ---- I/O
+    def now(self) -> float:
+        return time.monotonic()
+
+    def read_state(self) -> MeasuredState:
+        with self._lock:
+            self._poll()
+            if self._state is None:
+                raise HRobotError(f"{self.robot.name}: no state received yet")
+            return self._state
+
+    def filter(self, command, state=None):
+        with self._lock:  # the 500 Hz loop and the controller share the safety layer
+            return super().filter(command, state)
+
+    def _write(self, command: JointCommand) -> None:
+        self._safe = command
+        self._publish(command)
+
+    def _poll(self):
+        """Take new states; keep the newest with a valid CRC (a bad one is dropped and counted)."""
+        for s in self._state_reader.take(N=64):
+            if not isinstance(s, self.state_type):
+                continue
+            if not crc.valid(s):
+                self.stats.crc_errors += 1
+                continue
+            self.stats.states += 1
+            self._latest = (time.monotonic(), s)
+        if self._latest is not None:
+            stamp, s = self._latest
+            q = np.array([s.motor_state[i].q for i in self.slot])
+            dq = np.array([s.motor_state[i].dq for i in self.slot])
+            imu = s.imu_state
+            contact = (np.array(s.foot_force, dtype=np.float64) > FOOT_CONTACT_FORCE
+                       if "foot_contact" in self.provides else None)
+            self._state = MeasuredState(q, dq, np.array(imu.quaternion, dtype=np.float64),
+                                        np.array(imu.gyroscope, dtype=np.float64), stamp, imu_stamp=stamp,
+                                        foot_contact=contact)
+        return self._latest
+
+    def _loop(self) -> None:
+        period = 1.0 / self.cfg.rate_hz
+        t_next = time.monotonic()
+        while not self._stop.is_set():
+            t_next += period
+            if self._safe is not None:  # once a command was sent: re-checked and re-sent every period
+                with self._lock:
+                    self._poll()
+                    safe = RobotInterface.filter(self, None, self._state)
+                self._safe = safe
+                self._publish(safe)
+            self.stats.periods += 1
+            delay = t_next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                self.stats.late_periods += 1
+                t_next = time.monotonic()
+
+    def _publish(self, command: JointCommand) -> None:
+        msg = self.cmd_type()
+        if self.family == "unitree_go":
+            msg.head, msg.level_flag = list(u.GO_HEAD), u.GO_LEVEL_LOWLEVEL
+            for mc in msg.motor_cmd:  # unused slots: off, loops off (as the SDK initialises them)
+                mc.mode, mc.q, mc.dq = u.MOTOR_OFF, u.POS_STOP_F, u.VEL_STOP_F
+        else:
+            msg.mode_machine, msg.mode_pr = self._mode_machine, 0
+        damping = command.mode == DAMPING
+        for k, s in enumerate(self.slot):
+            mc = msg.motor_cmd[s]
+            mc.mode = u.MOTOR_ENABLE
+            mc.q = u.POS_STOP_F if damping else float(command.q[k])
+            mc.dq = 0.0 if damping else float(command.dq[k])
+            mc.kp = 0.0 if damping else float(command.kp[k])
+            mc.kd = float(command.kd[k])
+            mc.tau = 0.0 if damping else float(command.tau[k])
+        crc.sign(msg)
+        self._cmd_writer.write(msg)
+        self.stats.commands += 1
