@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -226,3 +227,75 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
         "safety": {"sim_robot": sim["safety"], "skill_controller": ctrl["safety"]},
         "hardware": hardware(),
     }
+
+
+def bench_hardware(seconds: float = 10.0) -> dict:
+    """The drivers against their simulated devices, each for `seconds`, in one run:
+
+    - leap_hand over the emulated Dynamixel bus (pty): sync-read rate of all 16 servos and the
+      read transaction's latency, with the driver sending goal positions every read;
+    - go2 over DDS against `hrobot device unitree` in its own process: the driver's 500 Hz loop rate,
+      its period jitter p50 / p99 (measured period minus nominal), late periods, valid states received
+      per second and CRC errors.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    from hrobot.hardware.dynamixel.leap import LeapConfig, LeapHand
+    from hrobot.hardware.unitree.lowlevel import UnitreeConfig, UnitreeLowLevel
+    from hrobot.safety import POSITION, SERVO, JointCommand
+    from hrobot.sim.devices.dynamixel_bus import DynamixelBus
+
+    out: dict = {"seconds": seconds, "hardware": hardware()}
+    hand_spec = load_robot("leap_hand")
+    n = hand_spec.num_joints
+    with tempfile.TemporaryDirectory() as tmp:
+        bus = DynamixelBus(hand_spec, Path(tmp) / "tty").start()
+        hand = LeapHand(hand_spec, LeapConfig(port=str(bus.port)))
+        hand.connect()
+        hand.activate()
+        lat, t0 = [], time.monotonic()
+        hold = JointCommand(hand_spec.default_pose, np.zeros(n), hand_spec.kp, hand_spec.kd, np.zeros(n), SERVO)
+        while time.monotonic() - t0 < seconds:
+            t = time.perf_counter()
+            state = hand.read_state()
+            lat.append(time.perf_counter() - t)
+            hand.send(hold, state)
+        out["leap_hand"] = {"read_rate_hz": hand.stats.read_rate_hz(hand.now()), "reads": hand.stats.reads,
+                            "failed_reads": hand.stats.failed_reads,
+                            "read_latency_us_p50": float(np.percentile(lat, 50) * 1e6),
+                            "read_latency_us_p99": float(np.percentile(lat, 99) * 1e6)}
+        hand.disconnect()
+        bus.close()
+    go2 = load_robot("go2")
+    domain = 200 + os.getpid() % 30
+    dev = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "device", "unitree", "--robot", "go2", "--domain",
+                            str(domain)], stdout=subprocess.PIPE, text=True)
+    try:
+        dev.stdout.readline()
+        drv = UnitreeLowLevel(go2, UnitreeConfig(domain=domain))
+        drv.connect()
+        drv.activate()
+        m = go2.num_joints
+        stand = JointCommand(go2.default_pose, np.zeros(m), go2.kp, go2.kd, np.zeros(m), POSITION)
+        time.sleep(0.5)
+        drv.stats.period_s.clear()
+        states0, t0 = drv.stats.states, time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            drv.send(stand, drv.read_state())
+            time.sleep(0.02)
+        elapsed = time.monotonic() - t0
+        periods = np.asarray(drv.stats.period_s)
+        jitter = np.abs(periods - 1.0 / drv.cfg.rate_hz)
+        out["go2_dds"] = {"loop_rate_hz": len(periods) / periods.sum(), "period_jitter_us_p50": float(np.percentile(jitter, 50) * 1e6),
+                          "period_jitter_us_p99": float(np.percentile(jitter, 99) * 1e6),
+                          "late_periods": drv.stats.late_periods, "states_per_s": (drv.stats.states - states0) / elapsed,
+                          "crc_errors": drv.stats.crc_errors, "safety": drv.safety.reason or "ok"}
+        drv.disconnect()
+    finally:
+        dev.kill()
+        dev.wait()
+    return out

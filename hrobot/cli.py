@@ -263,6 +263,20 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_hardware(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_hardware
+
+    with _console().status(f"drivers against their simulated devices, {args.seconds:g} s each"):
+        res = bench_hardware(seconds=args.seconds)
+    h, g = res["leap_hand"], res["go2_dds"]
+    _console().print(f"leap_hand (Dynamixel, pty): {h['read_rate_hz']:.0f} reads/s, read latency p50 "
+                     f"{h['read_latency_us_p50']:.0f} us / p99 {h['read_latency_us_p99']:.0f} us")
+    _console().print(f"go2 (DDS): loop {g['loop_rate_hz']:.1f} Hz, jitter p99 {g['period_jitter_us_p99']:.0f} us, "
+                     f"{g['states_per_s']:.0f} states/s, {g['crc_errors']} CRC errors")
+    _write_json(args.json, res)
+    return 0
+
+
 def cmd_bench_runtime(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_runtime
 
@@ -288,13 +302,14 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_all(args: argparse.Namespace) -> int:
-    from hrobot.bench import bench_memory, bench_ros, bench_runtime, bench_sim
+    from hrobot.bench import bench_hardware, bench_memory, bench_ros, bench_runtime, bench_sim
 
     out = Path(args.out)
     runs = [("sim", lambda: bench_sim(num_envs=1024)),
             ("memory", lambda: bench_memory(_memory_robots(None, out / "meshbot"), num_envs=1024)),
             ("runtime", lambda: bench_runtime(Path("policies/go2_walk"))),
-            ("ros", lambda: bench_ros(seconds=60.0))]
+            ("ros", lambda: bench_ros(seconds=60.0)),
+            ("hardware", lambda: bench_hardware(seconds=20.0))]
     for name, fn in runs:
         with _console().status(f"bench {name}"):
             res = fn()
@@ -521,6 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--num-envs", type=int, default=1024)
     bm.add_argument("--json", metavar="FILE")
     bm.set_defaults(func=cmd_bench_memory)
+
+    bh = bsub.add_parser("hardware", help="drivers against their simulated devices: rates, jitter, latency",
+                         description="LEAP over the emulated Dynamixel bus and Go2 over DDS against hrobot device "
+                                     "unitree: read rate and latency, driver loop rate and jitter, states per second.")
+    bh.add_argument("--seconds", type=float, default=10.0)
+    bh.add_argument("--json", metavar="FILE")
+    bh.set_defaults(func=cmd_bench_hardware)
 
     br = bsub.add_parser("runtime", help="deployment step latency: inference and full observation->safe command")
     br.add_argument("bundle", help="policy bundle folder")

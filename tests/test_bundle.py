@@ -245,7 +245,7 @@ def test_validate_compares_default_pose_gains_and_scale_with_the_spec(skill_bund
         meta["kp"][0] *= 3.0
 
     line = _one_line_error(["validate", str(_rewritten(skill_bundle, tmp_path / "kp", gains))], capsys)
-    assert "kp[FR_hip_joint]: expected within [0, 1.5 x the spec's" in line
+    assert "kp[FR_hip_joint]: expected within (0, 1.5 x the spec's" in line
 
     def pose(meta):
         meta["default_joint_pos"][1] += 0.1

@@ -202,3 +202,13 @@ def test_g1_through_unitree_hg_and_a_client_on_unitrees_own_definitions():
         assert np.abs(q - robot.default_pose).max() < 0.3  # held up by the client's commands
     finally:
         dev.kill()
+
+
+@pytest.mark.slow
+def test_bench_hardware_measures_both_drivers():
+    from hrobot.bench import bench_hardware
+
+    res = bench_hardware(seconds=1.5)
+    assert res["leap_hand"]["read_rate_hz"] > 150 and res["leap_hand"]["failed_reads"] <= res["leap_hand"]["reads"] // 100
+    g = res["go2_dds"]
+    assert 400 < g["loop_rate_hz"] < 510 and g["states_per_s"] > 300 and g["safety"] == "ok"

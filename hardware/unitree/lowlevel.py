@@ -15,7 +15,8 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class LinkStats:
     commands: int = 0
     late_periods: int = 0
     periods: int = 0
+    period_s: deque = field(default_factory=lambda: deque(maxlen=50_000))  # measured loop periods
 
 
 class UnitreeLowLevel(RobotInterface):
@@ -175,9 +177,12 @@ class UnitreeLowLevel(RobotInterface):
 
     def _loop(self) -> None:
         period = 1.0 / self.cfg.rate_hz
-        t_next = time.monotonic()
+        t_next = last = time.monotonic()
         while not self._stop.is_set():
             t_next += period
+            now = time.monotonic()
+            self.stats.period_s.append(now - last)
+            last = now
             if self._safe is not None:  # once a command was sent: re-checked and re-sent every period
                 with self._lock:
                     self._poll()
