@@ -86,10 +86,12 @@ class MeasuredState:
     imu_stamp: float | None = None  # when the IMU sample was taken (None: with the joint state)
     base_height: float | None = None  # m above the ground, where measured or estimated
     foot_contact: np.ndarray | None = None  # one flag per spec foot
+    base_acc: np.ndarray | None = None  # IMU accelerometer (specific force, base frame, m/s^2)
 
 
 # The state fields a robot can provide (RobotState names); joints are always there.
-STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact")
+STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact",
+                "base_acc")
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,37 @@ def _index(robot: RobotSpec, scene: SceneConfig, m: mujoco.MjModel, terrain: Ter
         sensors=sensors,
         object_qpos_adr=int(m.jnt_qposadr[obj]) if obj >= 0 else None,
     )
+
+
+def leg_kinematics(sm: SimModel) -> dict:
+    """The kinematic chain from the base to each foot site, as plain data for `hrobot.estimator.LegKinematics`.
+
+    Per foot: the bodies below the base (offset and rotation in their parent, MuJoCo's body_pos /
+    body_quat), the hinge joints in each (spec joint index, axis and anchor in the body frame, the
+    angle of the model's pose, qpos0), and the site's position in its body. Deployment computes foot
+    positions and velocities from it with numpy alone.
+    """
+    m, robot = sm.model, sm.robot
+    spec_index = {int(a): k for k, a in enumerate(sm.qpos_adr)}
+    feet = []
+    for foot in robot.feet:
+        sid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, foot)
+        chain, b = [], int(m.site_bodyid[sid])
+        while b != sm.base_body:
+            if b == 0:
+                raise HRobotError(f"{robot.source}: foot '{foot}' is not below the base body '{robot.base_body}'")
+            chain.insert(0, b)
+            b = int(m.body_parentid[b])
+        links = []
+        for b in chain:
+            joints = []
+            for j in range(m.body_jntadr[b], m.body_jntadr[b] + m.body_jntnum[b]):
+                adr = int(m.jnt_qposadr[j])
+                if m.jnt_type[j] != int(mujoco.mjtJoint.mjJNT_HINGE) or adr not in spec_index:
+                    raise HRobotError(f"{robot.source}: joint '{m.joint(j).name}' between the base and foot '{foot}' is "
+                                      "not an actuated hinge of the spec (leg kinematics needs them all)")
+                joints.append({"index": spec_index[adr], "axis": m.jnt_axis[j].tolist(), "anchor": m.jnt_pos[j].tolist(),
+                               "ref": float(m.qpos0[adr])})
+            links.append({"pos": m.body_pos[b].tolist(), "quat": m.body_quat[b].tolist(), "joints": joints})
+        feet.append({"name": foot, "links": links, "site": m.site_pos[sid].tolist()})
+    return {"base_body": robot.base_body, "feet": feet}

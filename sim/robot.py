@@ -53,10 +53,12 @@ class SimRobot(RobotInterface):
         self.rng = np.random.default_rng(self.cfg.seed)
         self._queue: deque[JointCommand] = deque()
         floating = self.sm.base_dof_adr is not None
-        imu = ("base_quat", "base_ang_vel") if robot.imu_site else ()
+        imu = ("base_quat", "base_ang_vel", "base_acc") if robot.imu_site else ()
+        self._foot_cols = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet] if floating else []
         # floating base: ground-truth base velocity and height stand in for a state estimator
         self.command_modes = MODES  # the simulated motors run every mode
-        self.provides = frozenset(("joint_pos", "joint_vel", *imu, *(("base_lin_vel", "base_height") if floating else ())))
+        self.provides = frozenset(("joint_pos", "joint_vel", *imu, *(("base_lin_vel", "base_height") if floating else ()),
+                                   *(("foot_contact",) if self._foot_cols else ())))
         self.reset()
         self.lifecycle = CONNECTED  # the simulator is there from construction
 
@@ -86,10 +88,11 @@ class SimRobot(RobotInterface):
         nj = self.robot.num_joints
         q = d.qpos[sm.qpos_adr] + (rng.normal(0, c.joint_pos_noise, nj) if c.joint_pos_noise else 0.0)
         dq = d.qvel[sm.dof_adr] + (rng.normal(0, c.joint_vel_noise, nj) if c.joint_vel_noise else 0.0)
-        quat = gyro = None
+        quat = gyro = acc = None
         if self.robot.imu_site:
             quat = sm.sensor(d.sensordata, "imu_quat").copy()
             gyro = sm.sensor(d.sensordata, "imu_gyro").copy()
+            acc = sm.sensor(d.sensordata, "imu_acc").copy()
         if c.gyro_noise and gyro is not None:
             gyro = gyro + rng.normal(0, c.gyro_noise, 3)
         if c.tilt_noise and quat is not None:
@@ -104,9 +107,10 @@ class SimRobot(RobotInterface):
             pos = self.base_pose()[0]
             ground = float(sm.terrain.height_at(pos[None, :2])[0]) if sm.terrain is not None else 0.0
             height = float(pos[2]) - ground
+        contact = np.array([d.sensordata[i] > 0 for i in self._foot_cols]) if self._foot_cols else None
         return MeasuredState(joint_pos=np.asarray(q, dtype=np.float64), joint_vel=np.asarray(dq, dtype=np.float64),
                              base_quat=quat, base_ang_vel=gyro, stamp=self.now(), base_lin_vel=lin,
-                             base_height=height)
+                             base_height=height, foot_contact=contact, base_acc=acc)
 
     def _write(self, command: JointCommand) -> None:
         self._queue.append(command)

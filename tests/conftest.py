@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 BOXBOT_MJCF = """<mujoco model="boxbot">

@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 CORE = ("errors", "spec", "files", "geometry", "obs", "nav_io", "world")
-DEPLOY = CORE + ("safety", "robot_io", "bundle", "runtime", "deploy", "robots")
+DEPLOY = CORE + ("safety", "robot_io", "bundle", "runtime", "deploy", "robots", "estimator")
 TRAINING_AND_SIM = ("torch", "mujoco", "rsl_rl", "tensordict", "warp", "mujoco_warp", "hrobot.sim", "hrobot.tasks",
                     "hrobot.train", "hrobot.export", "hrobot.skills", "hrobot.eval", "hrobot.bench", "onnx")
 ROS_DEPLOY_NODES = ("common", "skill_controller", "goal_planner")  # sim_robot is the simulator's node

@@ -1,0 +1,127 @@
+"""Base state estimation for legged robots (deploy layer: numpy only).
+
+Real low-level state has no base position or velocity. `BaseEstimator` is a linear Kalman
+filter in the manner of Pronto's leg odometry and legged_control's linear KF: the state is the
+base position and velocity in the world frame; the IMU's specific force, rotated by the IMU
+orientation, drives the prediction; each period the feet in contact give a velocity measurement
+(a stance foot does not move, so the base moves at -(J(q) dq + w x r) rotated to the world) and
+a height measurement (the base above the stance feet). Orientation is the IMU's own estimate
+(its yaw drifts on a real robot; an external odometry topic can replace all of this in a bringup).
+
+`LegKinematics` computes foot positions in the base frame from joint angles, from the chain that
+`hrobot.sim.model.leg_kinematics` extracts from the robot's model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRAVITY = np.array([0.0, 0.0, -9.81])
+
+
+def quat_matrix(q) -> np.ndarray:
+    w, x, y, z = (float(v) for v in q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
+    x, y, z = axis
+    c, s, t = np.cos(angle), np.sin(angle), 1 - np.cos(angle)
+    return np.array([[t * x * x + c, t * x * y - s * z, t * x * z + s * y],
+                     [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
+                     [t * x * z - s * y, t * y * z + s * x, t * z * z + c]])
+
+
+class LegKinematics:
+    """Foot positions (base frame) from joint angles (spec order), for every foot of the chain data."""
+
+    def __init__(self, data: dict):
+        self.names = [f["name"] for f in data["feet"]]
+        self._feet = [([(np.asarray(link["pos"], float), quat_matrix(link["quat"]),
+                         [(j["index"], np.asarray(j["axis"], float) / np.linalg.norm(j["axis"]),
+                           np.asarray(j["anchor"], float), float(j["ref"])) for j in link["joints"]])
+                        for link in f["links"]], np.asarray(f["site"], float)) for f in data["feet"]]
+
+    def foot_positions(self, q: np.ndarray) -> np.ndarray:
+        out = np.empty((len(self._feet), 3))
+        for i, (links, site) in enumerate(self._feet):
+            p, rot = np.zeros(3), np.eye(3)
+            for pos, lrot, joints in links:
+                p = p + rot @ pos
+                rot = rot @ lrot
+                for index, axis, anchor, ref in joints:  # rotation about the axis through the anchor
+                    rj = axis_angle_matrix(axis, q[index] - ref)
+                    p = p + rot @ (anchor - rj @ anchor)
+                    rot = rot @ rj
+            out[i] = p + rot @ site
+        return out
+
+    def foot_velocities(self, q: np.ndarray, dq: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+        """d/dt of foot_positions (base frame) for joint velocities dq: J(q) dq by central differences."""
+        return (self.foot_positions(q + eps * dq) - self.foot_positions(q - eps * dq)) / (2 * eps)
+
+
+@dataclass
+class EstimatorConfig:
+    accel_noise: float = 2.0  # m/s^2: process noise of the IMU-driven prediction (impacts, vibration)
+    leg_velocity_noise: float = 0.15  # m/s per stance foot
+    height_noise: float = 0.02  # m per stance foot
+
+
+class BaseEstimator:
+    """x = [position (3), velocity (3)] in the world frame, started at `position` at rest."""
+
+    def __init__(self, kinematics: LegKinematics, config: EstimatorConfig | None = None,
+                 position: np.ndarray | None = None):
+        self.kin, self.cfg = kinematics, config or EstimatorConfig()
+        self.x = np.zeros(6)
+        if position is not None:
+            self.x[:3] = position
+        self.P = np.diag([1e-4] * 3 + [1e-2] * 3)
+        self.rot = np.eye(3)
+
+    def step(self, dt: float, quat, gyro, acc, q, dq, contact) -> None:
+        """One period: predict with the IMU, then correct with the legs in contact."""
+        self.rot = quat_matrix(quat)
+        a = self.rot @ np.asarray(acc, float) + GRAVITY
+        F = np.eye(6)
+        F[:3, 3:] = np.eye(3) * dt
+        self.x = F @ self.x + np.concatenate([0.5 * dt * dt * a, dt * a])
+        qa = self.cfg.accel_noise ** 2
+        G = np.vstack([0.5 * dt * dt * np.eye(3), dt * np.eye(3)])
+        self.P = F @ self.P @ F.T + qa * G @ G.T
+        stance = np.flatnonzero(np.asarray(contact, bool))
+        if not len(stance):
+            return
+        r = self.kin.foot_positions(q)[stance]
+        rdot = self.kin.foot_velocities(q, dq)[stance]
+        w = np.asarray(gyro, float)
+        v_feet = -(self.rot @ (rdot + np.cross(w, r)).T).T  # base velocity implied by each stance foot
+        h_feet = -(self.rot @ r.T).T[:, 2]  # base height above each stance foot
+        n = len(stance)
+        z = np.concatenate([v_feet.mean(axis=0), [h_feet.mean()]])
+        H = np.zeros((4, 6))
+        H[:3, 3:] = np.eye(3)
+        H[3, 2] = 1.0
+        R = np.diag([self.cfg.leg_velocity_noise ** 2 / n] * 3 + [self.cfg.height_noise ** 2 / n])
+        S = H @ self.P @ H.T + R
+        K = self.P @ H.T @ np.linalg.inv(S)
+        self.x = self.x + K @ (z - H @ self.x)
+        self.P = (np.eye(6) - K @ H) @ self.P
+
+    @property
+    def position(self) -> np.ndarray:
+        return self.x[:3].copy()
+
+    @property
+    def velocity(self) -> np.ndarray:
+        """World frame."""
+        return self.x[3:].copy()
+
+    @property
+    def velocity_base(self) -> np.ndarray:
+        return self.rot.T @ self.x[3:]
