@@ -105,6 +105,17 @@ def _print_check(rep) -> None:
     c.print("  [green]PASS[/green]" if rep.passed else "  [red]FAILED[/red]")
 
 
+def cmd_robots_kinematics(args: argparse.Namespace) -> int:
+    from hrobot.robots import load_robot
+    from hrobot.sim.model import build_sim_model, leg_kinematics
+
+    robot = load_robot(args.robot)
+    kin = leg_kinematics(build_sim_model(robot))
+    _write_json(args.out, {"robot": robot.name, **kin})
+    print(f"wrote {args.out}: leg chains of {len(kin['feet'])} feet (for the base estimator on the robot)")
+    return 0
+
+
 def cmd_robots_render(args: argparse.Namespace) -> int:
     from hrobot.robots import load_robot
     from hrobot.sim.render import render_robot
@@ -466,6 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     check.add_argument("--seconds", type=float, default=10.0, help="sim time to hold the pose (default 10)")
     check.set_defaults(func=cmd_robots_check)
+
+    kin = rsub.add_parser("kinematics", help="write the leg chains base -> feet (JSON) for the on-robot estimator",
+                          description="The kinematic chain from the base to each foot site, from the robot's model, "
+                                      "as plain data: the deployment side's base estimator needs no MuJoCo.")
+    kin.add_argument("robot", help="built-in name or path of a spec YAML")
+    kin.add_argument("--out", required=True, metavar="FILE.json")
+    kin.set_defaults(func=cmd_robots_kinematics)
 
     render = rsub.add_parser("render", help="render the robot standing in a scene to a PNG")
     render.add_argument("robot", help="built-in name or path of a spec YAML")

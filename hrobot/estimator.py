@@ -47,22 +47,32 @@ class LegKinematics:
                         for link in f["links"]], np.asarray(f["site"], float)) for f in data["feet"]]
 
     def foot_positions(self, q: np.ndarray) -> np.ndarray:
-        out = np.empty((len(self._feet), 3))
+        return self.foot_states(q, np.zeros_like(q))[0]
+
+    def foot_velocities(self, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
+        """d/dt of foot_positions (base frame) for joint velocities dq."""
+        return self.foot_states(q, dq)[1]
+
+    def foot_states(self, q: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Foot positions and velocities (base frame) in one pass: each hinge adds dq (axis x (foot - anchor))."""
+        pos, vel = np.empty((len(self._feet), 3)), np.empty((len(self._feet), 3))
         for i, (links, site) in enumerate(self._feet):
-            p, rot = np.zeros(3), np.eye(3)
-            for pos, lrot, joints in links:
-                p = p + rot @ pos
+            p, rot, hinges = np.zeros(3), np.eye(3), []
+            for lpos, lrot, joints in links:
+                p = p + rot @ lpos
                 rot = rot @ lrot
                 for index, axis, anchor, ref in joints:  # rotation about the axis through the anchor
                     rj = axis_angle_matrix(axis, q[index] - ref)
+                    hinges.append((index, rot @ axis, p + rot @ anchor))
                     p = p + rot @ (anchor - rj @ anchor)
                     rot = rot @ rj
-            out[i] = p + rot @ site
-        return out
-
-    def foot_velocities(self, q: np.ndarray, dq: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-        """d/dt of foot_positions (base frame) for joint velocities dq: J(q) dq by central differences."""
-        return (self.foot_positions(q + eps * dq) - self.foot_positions(q - eps * dq)) / (2 * eps)
+            pos[i] = p + rot @ site
+            v = np.zeros(3)
+            for index, a, o in hinges:
+                d = pos[i] - o
+                v += dq[index] * np.array([a[1] * d[2] - a[2] * d[1], a[2] * d[0] - a[0] * d[2], a[0] * d[1] - a[1] * d[0]])
+            vel[i] = v
+        return pos, vel
 
 
 @dataclass
@@ -97,8 +107,8 @@ class BaseEstimator:
         stance = np.flatnonzero(np.asarray(contact, bool))
         if not len(stance):
             return
-        r = self.kin.foot_positions(q)[stance]
-        rdot = self.kin.foot_velocities(q, dq)[stance]
+        r, rdot = self.kin.foot_states(np.asarray(q, float), np.asarray(dq, float))
+        r, rdot = r[stance], rdot[stance]
         w = np.asarray(gyro, float)
         v_feet = -(self.rot @ (rdot + np.cross(w, r)).T).T  # base velocity implied by each stance foot
         h_feet = -(self.rot @ r.T).T[:, 2]  # base height above each stance foot

@@ -212,3 +212,45 @@ def test_bench_hardware_measures_both_drivers():
     assert res["leap_hand"]["read_rate_hz"] > 150 and res["leap_hand"]["failed_reads"] <= res["leap_hand"]["reads"] // 100
     g = res["go2_dds"]
     assert 400 < g["loop_rate_hz"] < 510 and g["states_per_s"] > 300 and g["safety"] == "ok"
+
+
+@pytest.mark.slow
+def test_go2_walks_through_the_dds_driver_with_estimated_odometry(go2_device, tmp_path):
+    """go2_walk through the deployment loop on the real driver: stand up from lying, walk forward; the
+    estimator (leg kinematics written by `hrobot robots kinematics`) gives the velocity and distance."""
+    import json
+
+    from hrobot.bundle import load_bundle
+    from hrobot.cli import main
+    from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
+    from conftest import REPO
+
+    robot = load_robot("go2")
+    assert main(["robots", "kinematics", "go2", "--out", str(tmp_path / "kin.json")]) == 0
+    drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain,
+                                               kinematics=json.loads((tmp_path / "kin.json").read_text())))
+    drv.connect()
+    time.sleep(0.5)
+    drv.activate()
+    rt = PolicyRuntime(load_bundle(REPO / "policies" / "go2_walk", provides=drv.provides, who="the Go2 driver"))
+    ctrl, cmd = Controller(rt), np.zeros(3)
+    loop = ControlLoop(drv, ctrl, lambda: cmd)
+    ctrl.request("stand")
+    t0, walked_from = time.monotonic(), None
+    while time.monotonic() - t0 < 9.0:
+        if ctrl.mode == "policy" and walked_from is None:
+            walked_from, t_walk = drv.estimator.position.copy(), time.monotonic()
+        if walked_from is not None:
+            cmd[:] = [0.6, 0.0, 0.0]
+        loop.step()
+        time.sleep(max(0.0, rt.robot.policy_dt - (time.monotonic() - t0) % rt.robot.policy_dt))
+    assert walked_from is not None, f"never reached policy mode: {ctrl.mode}, {drv.safety.reason}"
+    speed = drv.read_state().base_lin_vel
+    moved = float(np.linalg.norm(drv.estimator.position[:2] - walked_from[:2]))
+    duration = time.monotonic() - t_walk
+    print(f"walked {duration:.1f} s: estimated {moved:.2f} m, vx {speed[0]:.2f} m/s, height "
+          f"{drv.read_state().base_height:.3f} m; link {drv.stats.states} states, {drv.stats.late_periods} late periods")
+    assert not drv.safety.tripped, drv.safety.reason
+    assert 0.35 < speed[0] < 0.85 and moved > 0.3 * duration, (speed, moved, duration)
+    assert 0.2 < drv.read_state().base_height < 0.4
+    drv.disconnect()

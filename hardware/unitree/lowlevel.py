@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrobot.errors import HRobotError
+from hrobot.estimator import BaseEstimator, LegKinematics
 from hrobot.hardware.unitree import crc, msgs
 from hrobot.hardware.unitree import protocol as u
 from hrobot.robot_io import CONNECTED, RobotInterface
@@ -36,6 +37,8 @@ class UnitreeConfig:
     rate_hz: float = u.RATE_HZ
     release_sport_mode: bool = True  # ask the motion switcher to release; False: refuse while it is active
     timeout_s: float = 3.0  # for the first state and each motion-switcher answer
+    kinematics: dict | None = None  # leg chains (`hrobot robots kinematics`): then the estimator gives base
+    # velocity and height (hrobot.estimator), which a real robot's low-level state does not carry
 
 
 @dataclass
@@ -64,9 +67,20 @@ class UnitreeLowLevel(RobotInterface):
         self.robot, self.cfg = robot, config or UnitreeConfig()
         self.slot = [j.motor_index for j in robot.joints]
         self.control_period = control_period or robot.policy_dt
-        self.safety = SafetyLayer(robot, safety, control_period=self.control_period)
-        self.provides = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel",
-                                   *(("foot_contact",) if self.family == "unitree_go" and robot.feet else ())})
+        # the driver re-checks at 500 Hz what a 50 Hz controller sent: five of its periods without a command trip
+        self.safety = SafetyLayer(robot, safety or SafetyConfig(command_timeout=5 * self.control_period),
+                                  control_period=self.control_period)
+        contacts = self.family == "unitree_go" and bool(robot.feet)
+        self.estimator = None
+        if self.cfg.kinematics is not None:
+            if not contacts:
+                raise HRobotError(f"{robot.name}: the base estimator needs foot contacts ({self.family} has no foot "
+                                  f"force sensors here)")
+            self.estimator = BaseEstimator(LegKinematics(self.cfg.kinematics))
+        self.provides = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_acc",
+                                   *(("foot_contact",) if contacts else ()),
+                                   *(("base_lin_vel", "base_height") if self.estimator else ())})
+        self._last_tick: int | None = None
         self.stats = LinkStats()
         self._lock = threading.RLock()
         self._latest = None  # (receive time, LowState)
@@ -163,6 +177,7 @@ class UnitreeLowLevel(RobotInterface):
                 continue
             self.stats.states += 1
             self._latest = (time.monotonic(), s)
+            self._estimate(s)
         if self._latest is not None:
             stamp, s = self._latest
             q = np.array([s.motor_state[i].q for i in self.slot])
@@ -170,10 +185,27 @@ class UnitreeLowLevel(RobotInterface):
             imu = s.imu_state
             contact = (np.array(s.foot_force, dtype=np.float64) > FOOT_CONTACT_FORCE
                        if "foot_contact" in self.provides else None)
+            est = self.estimator
             self._state = MeasuredState(q, dq, np.array(imu.quaternion, dtype=np.float64),
                                         np.array(imu.gyroscope, dtype=np.float64), stamp, imu_stamp=stamp,
-                                        foot_contact=contact)
+                                        foot_contact=contact, base_acc=np.array(imu.accelerometer, dtype=np.float64),
+                                        base_lin_vel=est.velocity_base if est else None,
+                                        base_height=float(est.position[2]) if est else None)
         return self._latest
+
+    def _estimate(self, s) -> None:
+        """Every valid state into the base estimator, with the time its tick says has passed."""
+        if self.estimator is None:
+            return
+        dt = 1.0 / self.cfg.rate_hz if self._last_tick is None else (s.tick - self._last_tick) / self.cfg.rate_hz
+        self._last_tick = s.tick
+        if not 0 < dt < 0.1:
+            return
+        q = np.array([s.motor_state[i].q for i in self.slot])
+        dq = np.array([s.motor_state[i].dq for i in self.slot])
+        imu = s.imu_state
+        self.estimator.step(dt, imu.quaternion, imu.gyroscope, imu.accelerometer, q, dq,
+                            np.array(s.foot_force) > FOOT_CONTACT_FORCE)
 
     def _loop(self) -> None:
         period = 1.0 / self.cfg.rate_hz
