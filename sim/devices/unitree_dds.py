@@ -11,6 +11,9 @@ the robots' version). Like the robot it
   carries PosStopF / VelStopF;
 - publishes `rt/lowstate` at 500 Hz with a valid CRC: motors (q, dq, tau_est, temperature),
   IMU (quaternion w x y z, gyro, accelerometer, rpy), Go2's foot forces, the tick.
+A humanoid hangs from a hoist (a spring-damper on the base to where it stood), as G1 low-level
+bring-up is done: releasing the sport mode would otherwise drop it; the hoist lets go
+`hoist_release_s` after the first accepted low-level command.
 Faults for tests: drop or corrupt every n-th state message.
 """
 
@@ -43,7 +46,7 @@ class DeviceStats:
 
 class UnitreeDevice:
     def __init__(self, robot: RobotSpec, domain: int = 1, physics_hz: float = 1000.0, rate_hz: float = u.RATE_HZ,
-                 drop_every: int = 0, corrupt_every: int = 0):
+                 drop_every: int = 0, corrupt_every: int = 0, hoist_release_s: float | None = None):
         from cyclonedds.domain import DomainParticipant
         from cyclonedds.pub import DataWriter
         from cyclonedds.sub import DataReader
@@ -75,6 +78,10 @@ class UnitreeDevice:
         self.rpc_reader = DataReader(dp, Topic(dp, u.SWITCHER_REQUEST, msgs.Request))
         self.rpc_writer = DataWriter(dp, Topic(dp, u.SWITCHER_RESPONSE, msgs.Response))
         self.feet = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet]
+        self.hoist = robot.robot_class == "humanoid"
+        self.hoist_release_s = 4.0 if hoist_release_s is None else hoist_release_s
+        self._anchor = self.data.qpos[self.sm.base_qpos_adr : self.sm.base_qpos_adr + 3].copy()
+        self._first_command: float | None = None
 
     # ---- the loop
     def run(self, duration: float | None = None) -> None:
@@ -85,6 +92,8 @@ class UnitreeDevice:
             self._take_commands()
             self._serve_rpc()
             for _ in range(substeps):
+                if self.hoist:
+                    self._hoist()
                 self._motor_law()
                 mujoco.mj_step(self.model, self.data)
             self._publish()
@@ -110,6 +119,21 @@ class UnitreeDevice:
                 self.stats.ignored_in_sport_mode += 1
             else:
                 self.command = cmd
+                if self._first_command is None:
+                    self._first_command = self.data.time
+
+    def _hoist(self) -> None:
+        """Hold the base (position and upright) like a hoist's rope; let go once the robot is being commanded."""
+        d, b, a = self.data, self.sm.base_body, self.sm.base_dof_adr
+        if self._first_command is not None and d.time - self._first_command > self.hoist_release_s:
+            self.hoist = False
+            d.xfrc_applied[b] = 0.0
+            return
+        p = d.qpos[self.sm.base_qpos_adr : self.sm.base_qpos_adr + 3]
+        w, x, y, z = d.qpos[self.sm.base_qpos_adr + 3 : self.sm.base_qpos_adr + 7]
+        tilt = 2.0 * np.array([w * x + y * z, w * y - x * z, 0.0])  # small-angle roll / pitch
+        d.xfrc_applied[b, :3] = 2000.0 * (self._anchor - p) - 200.0 * d.qvel[a : a + 3]
+        d.xfrc_applied[b, 3:] = -400.0 * tilt - 40.0 * d.qvel[a + 3 : a + 6]
 
     def _serve_rpc(self) -> None:
         for req in self.rpc_reader.take(N=16):
