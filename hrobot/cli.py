@@ -407,7 +407,10 @@ def cmd_device_dynamixel(args: argparse.Namespace) -> int:
     from hrobot.robots import load_robot
     from hrobot.sim.devices.dynamixel_bus import DynamixelBus
 
-    bus = DynamixelBus(load_robot(args.robot), args.port).start()
+    robot = load_robot(args.robot)
+    if robot.robot_class != "hand":
+        raise HRobotError(f"robot {robot.name} is a {robot.robot_class}: the emulated Dynamixel bus carries a hand's servos")
+    bus = DynamixelBus(robot, args.port).start()
     print(f"emulated Dynamixel bus for {args.robot} on {args.port} (Protocol 2.0, {len(bus.servos)} XC330 servos)",
           flush=True)
     try:

@@ -165,3 +165,13 @@ def test_corrupt_status_packets_are_dropped_not_used(bus, hand):
     while not hand.safety.tripped and time.monotonic() < deadline:
         out = hand.send(_servo(ROBOT.default_pose + 0.5))
     assert "stale" in hand.safety.reason and out.mode == DAMPING
+
+
+def test_devices_refuse_robots_they_cannot_carry(tmp_path, capsys):
+    from hrobot.cli import main
+
+    for argv, expected in ((["device", "dynamixel", "--robot", "go2", "--port", str(tmp_path / "t")], "carries a hand's"),
+                           (["device", "unitree", "--robot", "leap_hand"], "drives quadrupeds")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0]
