@@ -506,7 +506,7 @@ def test_two_skill_high_level_crouches_under_the_bar_through_ros(tmp_path):
     skills = REPO / "policies" / "go2_nav_skills"
     f = bringup_file(tmp_path, {
         "sim_robot": {"robot": "go2", "scene": "arena", "bar_x": 0.0, "start": [-1.5, 0.0, 0.0],
-                      "pd_rate_hz": 500.0, "command_timeout": 0.2},
+                      "pd_rate_hz": 500.0, "command_timeout": 0.5},
         "skill_controller": {"bundle": str(skills), "use_sim_time": True},
         "goal_planner": {"bundle": str(skills)},
     })
