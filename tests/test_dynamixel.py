@@ -137,6 +137,7 @@ def test_a_servo_hardware_error_trips_and_the_hand_holds(bus, hand):
     state = hand.read_state()
     out = hand.send(_servo(q + 0.3), state)
     assert out.mode == DAMPING
+    time.sleep(0.05)  # a sync write has no reply: give the bus its turn to apply it
     held = [x.ticks_to_joint(bus.servos[i].get("goal_position")) for i in range(16)]
     np.testing.assert_allclose(held, state.joint_pos, atol=x.POSITION_RAD)  # holding where it was, not q + 0.3
     assert bus.servos[5].get("torque_enable") == 0  # its Shutdown setting turned that servo off

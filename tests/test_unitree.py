@@ -19,9 +19,12 @@ from hrobot.hardware.unitree import crc, msgs
 from hrobot.hardware.unitree import protocol as u
 from hrobot.hardware.unitree.lowlevel import UnitreeConfig, UnitreeLowLevel
 from hrobot.robots import load_robot
-from hrobot.safety import DAMPING, POSITION, JointCommand
+from hrobot.safety import DAMPING, POSITION, JointCommand, SafetyConfig
 
 _DOMAINS = itertools.count(100 + os.getpid() % 50 * 2)
+# The tests' controllers run in the pytest process, sharing 2 cores with the driver's 500 Hz thread and the
+# device process: a stale-command limit of 0.25 s instead of the driver's 0.1 s (five 50 Hz periods).
+SHARED_CPU = SafetyConfig(command_timeout=0.25)
 
 
 def _unitree_sdk():
@@ -114,7 +117,7 @@ def test_go2_driver_releases_sport_mode_and_stands_the_robot_up(go2_device):
     refusing = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain, release_sport_mode=False))
     with pytest.raises(HRobotError, match="sport mode 'normal' is active; the driver refuses"):
         refusing.connect()
-    drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain))
+    drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain), safety=SHARED_CPU)
     drv.connect()
     time.sleep(1.0)  # released: the robot sinks, passive
     drv.activate()
@@ -132,7 +135,7 @@ def test_go2_driver_releases_sport_mode_and_stands_the_robot_up(go2_device):
 @pytest.mark.slow
 def test_a_killed_device_ends_in_damping_with_the_reason(go2_device):
     robot = load_robot("go2")
-    drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain))
+    drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain), safety=SHARED_CPU)
     drv.connect()
     drv.activate()
     _stand(drv, robot, seconds=1.0)
@@ -148,7 +151,7 @@ def test_lost_and_corrupt_state_packets_are_survived_and_counted():
     robot = load_robot("go2")
     dev = Device("go2", "--drop-every", "3", "--corrupt-every", "4")
     try:
-        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain))
+        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain), safety=SHARED_CPU)
         drv.connect()
         drv.activate()
         _stand(drv, robot, seconds=2.0)
@@ -171,7 +174,7 @@ def test_g1_through_unitree_hg_and_a_client_on_unitrees_own_definitions():
     robot = load_robot("g1")
     dev = Device("g1")
     try:
-        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain))
+        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain), safety=SHARED_CPU)
         drv.connect()  # releases the sport mode; the third-party client below then drives the motors
         drv.disconnect()
         dp = DomainParticipant(dev.domain)
@@ -228,7 +231,8 @@ def test_go2_walks_through_the_dds_driver_with_estimated_odometry(go2_device, tm
     robot = load_robot("go2")
     assert main(["robots", "kinematics", "go2", "--out", str(tmp_path / "kin.json")]) == 0
     drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain,
-                                               kinematics=json.loads((tmp_path / "kin.json").read_text())))
+                                               kinematics=json.loads((tmp_path / "kin.json").read_text())),
+                          safety=SHARED_CPU)
     drv.connect()
     time.sleep(0.5)
     drv.activate()
@@ -266,7 +270,7 @@ def test_g1_stands_through_unitree_hg_off_the_hoist():
     robot = load_robot("g1")
     dev = Device("g1")
     try:
-        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain))
+        drv = UnitreeLowLevel(robot, UnitreeConfig(domain=dev.domain), safety=SHARED_CPU)
         drv.connect()
         drv.activate()
         _stand(drv, robot, seconds=2.0)
