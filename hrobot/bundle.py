@@ -184,6 +184,15 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
         raise _mismatch(where, "action_scale", f"a positive number or {robot.num_joints} positive numbers",
                         meta["action_scale"])
     action_clip_bounds(meta, where)
+    limits = meta.get("trained_limits") or {}
+    n = len(meta["joint_names"])
+    for field in ("torque", "velocity"):
+        values = limits.get(field) if isinstance(limits, dict) else limits
+        ok = values is None or (isinstance(values, list) and len(values) == n and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0)
+            for v in values))
+        if not ok:
+            raise _mismatch(where, f"trained_limits.{field}", f"null or {n} positive numbers (or nulls)", values)
     if meta.get("last_action", "clipped") not in ("clipped", "raw"):
         raise _mismatch(where, "last_action", "'clipped' or 'raw' (what the last_action term observes)",
                         meta.get("last_action"))

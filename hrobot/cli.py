@@ -410,7 +410,10 @@ def cmd_device_dynamixel(args: argparse.Namespace) -> int:
     robot = load_robot(args.robot)
     if robot.robot_class != "hand":
         raise HRobotError(f"robot {robot.name} is a {robot.robot_class}: the emulated Dynamixel bus carries a hand's servos")
-    bus = DynamixelBus(robot, args.port).start()
+    try:
+        bus = DynamixelBus(robot, args.port).start()
+    except ValueError as e:
+        raise HRobotError(str(e)) from None
     print(f"emulated Dynamixel bus for {args.robot} on {args.port} (Protocol 2.0, {len(bus.servos)} XC330 servos)",
           flush=True)
     try:

@@ -177,3 +177,7 @@ def test_devices_refuse_robots_they_cannot_carry(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0]
+    precious = tmp_path / "ttyUSB0"
+    precious.write_text("a real file")
+    assert main(["device", "dynamixel", "--port", str(precious), "--duration", "0"]) == 2
+    assert "not an emulated bus's link" in capsys.readouterr().err and precious.read_text() == "a real file"

@@ -319,6 +319,14 @@ def test_isaaclab_clips_limits_and_estimator_are_kept(tmp_path, capsys):
         assert "base_lin_vel" in str(e) and "state estimator" in str(e)
     assert main(["validate", str(out)]) == 0
     assert "trained with 23.5" in capsys.readouterr().out
+    from hrobot.bundle import read_metadata
+    from hrobot.export import write_metadata
+
+    meta = read_metadata(out)
+    write_metadata(out / "policy.onnx", {**meta, "trained_limits": {"torque": ["lots"] * 12}})
+    assert main(["validate", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained_limits.torque" in err[0]
 
 
 def test_sim2sim_and_eval_run_an_imported_bundle(tmp_path, capsys):

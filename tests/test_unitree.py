@@ -284,3 +284,10 @@ def test_g1_stands_through_unitree_hg_off_the_hoist():
         drv.disconnect()
     finally:
         dev.kill()
+
+
+def test_a_malformed_motion_switcher_reply_is_named():
+    assert u.mode_name(u.mode_data("normal")) == "normal" and u.mode_name(u.mode_data("")) == ""
+    for bad in ("nope", "[1, 2]"):
+        with pytest.raises(ValueError, match="motion switcher CheckMode replied"):
+            u.mode_name(bad)

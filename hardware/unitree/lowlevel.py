@@ -138,7 +138,10 @@ class UnitreeLowLevel(RobotInterface):
 
     def _release_sport_mode(self) -> None:
         for _ in range(5):
-            active = u.mode_name(self._call(u.API_CHECK_MODE).data)
+            try:
+                active = u.mode_name(self._call(u.API_CHECK_MODE).data)
+            except ValueError as e:
+                raise HRobotError(f"{self.robot.name}: {e}; the driver refuses to command") from None
             if not active:
                 return
             if not self.cfg.release_sport_mode:

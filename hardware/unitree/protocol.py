@@ -43,4 +43,11 @@ def mode_data(name: str) -> str:
 
 
 def mode_name(data: str) -> str:
-    return str(json.loads(data or "{}").get("name", ""))
+    """The active controller's name from CheckMode's reply; ValueError if the reply is not what the robot sends."""
+    try:
+        reply = json.loads(data or "{}")
+    except json.JSONDecodeError:
+        raise ValueError(f"motion switcher CheckMode replied {data[:80]!r}, not JSON") from None
+    if not isinstance(reply, dict):
+        raise ValueError(f"motion switcher CheckMode replied {data[:80]!r}, expected a JSON object")
+    return str(reply.get("name", ""))

@@ -114,8 +114,12 @@ class DynamixelBus:
         tty.setraw(self.master)
         tty.setraw(slave)
         self._slave = slave  # kept open: a client may open and close the terminal freely
-        if self.port.is_symlink() or self.port.exists():
-            self.port.unlink()
+        if self.port.is_symlink() and os.readlink(self.port).startswith("/dev/pts/"):
+            self.port.unlink()  # a stale link of an earlier bus
+        elif self.port.exists() or self.port.is_symlink():
+            os.close(self.master)
+            os.close(slave)
+            raise ValueError(f"{self.port}: exists and is not an emulated bus's link; choose a free path for --port")
         self.port.symlink_to(os.ttyname(slave))
         self._measure()
 

@@ -164,7 +164,8 @@ class UnitreeDevice:
             kp, kd, ff = (np.array([getattr(c, k) for c in mc]) for k in ("kp", "kd", "tau"))
             pos = np.where(np.abs(qt) < u.POS_STOP_F / 2, kp * (qt - q), 0.0)
             vel = np.where(np.abs(dqt) < u.VEL_STOP_F / 2, kd * (dqt - dq), 0.0)
-            tau = np.where(on, pos + vel + ff, 0.0)
+            tau = pos + vel + ff
+            tau = np.where(on & np.isfinite(tau), tau, 0.0)  # a motor fed NaN / inf does nothing
         d.ctrl[:] = np.clip(tau, -r.torque_limits, r.torque_limits)
 
     def _publish(self) -> None:
