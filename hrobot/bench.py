@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hrobot.errors import HRobotError
@@ -191,8 +192,8 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
     """The sim bringup (all nodes, real processes, Fast DDS) for `seconds`; the nodes' own measurements:
 
     - controller_period_jitter_us_p50/p99 and deadline_misses of skill_controller's 50 Hz loop;
-    - sim_robot_rate_hz: achieved physics / state rate of sim_robot;
-    - state_to_command_latency_us_p50/p99: from sim_robot publishing a state to sim_robot receiving the
+    - driver_rate_hz: achieved physics / state rate of robot_driver;
+    - state_to_command_latency_us_p50/p99: from robot_driver publishing a state to robot_driver receiving the
       command skill_controller computed from it (two process hops).
     """
     import tempfile
@@ -206,14 +207,14 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
     cfg = yaml.safe_load(bringup.read_text())
     with tempfile.TemporaryDirectory(prefix="hrobot-bench-ros-") as tmp:
         cfg["root"] = str((bringup.parent / cfg.get("root", ".")).resolve())
-        cfg["nodes"]["sim_robot"]["stats_file"] = f"{tmp}/sim_robot.json"
+        cfg["nodes"]["robot_driver"]["stats_file"] = f"{tmp}/robot_driver.json"
         cfg["nodes"]["skill_controller"]["stats_file"] = f"{tmp}/skill_controller.json"
         f = Path(tmp) / "bringup.yaml"
         f.write_text(yaml.safe_dump(cfg))
         code = launch(f, duration=seconds, log=lambda *a: None)
         import json
 
-        sim = json.loads(Path(f"{tmp}/sim_robot.json").read_text())
+        sim = json.loads(Path(f"{tmp}/robot_driver.json").read_text())
         ctrl = json.loads(Path(f"{tmp}/skill_controller.json").read_text())
     return {
         "bringup": str(bringup), "seconds": seconds, "launch_exit_code": code,
@@ -221,10 +222,10 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
         "controller_period_jitter_us_p50": ctrl["period_jitter_us_p50"],
         "controller_period_jitter_us_p99": ctrl["period_jitter_us_p99"],
         "deadline_misses": ctrl["deadline_misses"],
-        "sim_robot_rate_hz": sim["sim_robot_rate_hz"], "sim_robot_deadline_misses": sim["loop"]["deadline_misses"],
+        "driver_rate_hz": sim["driver_rate_hz"], "driver_deadline_misses": sim["loop"]["deadline_misses"],
         "state_to_command_latency_us_p50": sim["state_to_command_latency_us_p50"],
         "state_to_command_latency_us_p99": sim["state_to_command_latency_us_p99"],
-        "safety": {"sim_robot": sim["safety"], "skill_controller": ctrl["safety"]},
+        "safety": {"robot_driver": sim["safety"], "skill_controller": ctrl["safety"]},
         "hardware": hardware(),
     }
 
@@ -298,4 +299,78 @@ def bench_hardware(seconds: float = 10.0) -> dict:
     finally:
         dev.kill()
         dev.wait()
+    return out
+
+
+def device_bringup(bringup: Path, folder: Path, **driver) -> Path:
+    """A copy of a hardware bringup under `device: simulated`, its DDS domain apart from ROS's (201-230), the
+    driver's parameters updated by `driver` (e.g. stats_file)."""
+    import yaml
+
+    cfg = yaml.safe_load(bringup.read_text())
+    cfg["root"] = str((bringup.parent / cfg.get("root", ".")).resolve())
+    cfg["device"] = "simulated"
+    if cfg["nodes"]["robot_driver"]["interface"].startswith("unitree"):
+        cfg["nodes"]["robot_driver"]["domain"] = float(201 + (os.getpid() + time.monotonic_ns()) % 30)
+    cfg["nodes"]["robot_driver"].update(driver)
+    f = folder / f"{bringup.stem}_simulated_device.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    return f
+
+
+def sample_goals(obstacles: np.ndarray, start: tuple, n: int, seed: int, half: float = 3.2,
+                 clearance: float = 0.5) -> list[tuple[float, float, float]]:
+    """n goals (x, y, yaw) in the arena, 1.5-3.5 m from the start, `clearance` m clear of every box."""
+    from hrobot.sim.scene import OBSTACLE_SIZES
+
+    rng = np.random.default_rng(seed)
+    boxes = [(x, y, *OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)][:2]) for i, (x, y) in enumerate(obstacles.reshape(-1, 2))]
+    goals = []
+    while len(goals) < n:
+        g = rng.uniform(-half, half, 2)
+        if not 1.5 <= np.linalg.norm(g - np.array(start[:2])) <= 3.5:
+            continue
+        if any(abs(g[0] - x) < hx + clearance and abs(g[1] - y) < hy + clearance for x, y, hx, hy in boxes):
+            continue
+        goals.append((float(g[0]), float(g[1]), float(rng.uniform(-np.pi, np.pi))))
+    return goals
+
+
+def bench_goals(n: int = 20, seed: int = 0) -> dict:
+    """The Go2 hierarchy (go2_nav over go2_walk) on the same n goals through two bringups, in one run:
+
+    - sim: deploy/go2/sim.yaml, the simulator behind robot_driver (ground-truth odometry);
+    - dds_device: deploy/go2/real.yaml under `device: simulated`, the Unitree driver over CycloneDDS to the
+      simulated Go2 (same arena and start), odometry from the base estimator (IMU + leg kinematics).
+    Each goal is one episode: a fresh launch, the robot standing up at the start, one goal (a fall ends only
+    its own episode). Success rate, mean time to goal; goals are in the world, sent in each bringup's
+    odometry frame.
+    """
+    import tempfile
+
+    import yaml
+    from rich.console import Console
+
+    from hrobot.demo import run_goals
+    from hrobot.deploy import REPO
+
+    sim_file, real_file = REPO / "deploy" / "go2" / "sim.yaml", REPO / "deploy" / "go2" / "real.yaml"
+    sim_cfg = yaml.safe_load(sim_file.read_text())["nodes"]["robot_driver"]
+    world = yaml.safe_load(real_file.read_text())["simulation"]
+    if world["start"] != sim_cfg["start"] or world["obstacles"] != sim_cfg["obstacles"]:
+        raise HRobotError(f"{real_file}: its simulation world differs from {sim_file}'s: not the same goals")
+    goals = sample_goals(np.array(sim_cfg["obstacles"]), tuple(sim_cfg["start"]), n, seed)
+    out: dict = {"goals": goals, "seed": seed, "hardware": hardware()}
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="hrobot-bench-goals-") as tmp:
+        runs = {"sim": (sim_file, False, (0.0, 0.0, 0.0)),
+                "dds_device": (device_bringup(real_file, Path(tmp)), True, tuple(world["start"]))}
+        for name, (bringup, stand, origin) in runs.items():
+            results = [run_goals(bringup, [g], console, Path(tmp) / name / str(i), stand=stand, origin=origin)[0][0]
+                       for i, g in enumerate(goals)]
+            reached = [r for r in results if r["result"] == "reached"]
+            out[name] = {"bringup": str(bringup), "success_rate": len(reached) / n,
+                         "mean_time_s": float(np.mean([r["time_s"] for r in reached])) if reached else None,
+                         "results": [{k: r[k] for k in ("goal", "result", "time_s", "distance")} for r in results]}
+    out["success_difference_points"] = 100 * (out["sim"]["success_rate"] - out["dds_device"]["success_rate"])
     return out

@@ -274,6 +274,19 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_goals(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_goals
+
+    res = bench_goals(n=args.goals, seed=args.seed)
+    for name in ("sim", "dds_device"):
+        r = res[name]
+        _console().print(f"{name}: {r['success_rate'] * 100:.0f} % of {args.goals} goals reached, mean time "
+                         f"{r['mean_time_s'] or float('nan'):.1f} s ({r['bringup']})")
+    _console().print(f"difference: {res['success_difference_points']:+.0f} points")
+    _write_json(args.json, res)
+    return 0
+
+
 def cmd_bench_hardware(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_hardware
 
@@ -306,21 +319,22 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
         res = bench_ros(seconds=args.seconds, bringup=args.bringup)
     _console().print(
         f"controller jitter p99 {res['controller_period_jitter_us_p99']:.0f} us, deadline misses "
-        f"{res['deadline_misses']}, sim_robot {res['sim_robot_rate_hz']:.1f} Hz, state->command latency p50 "
+        f"{res['deadline_misses']}, robot_driver {res['driver_rate_hz']:.1f} Hz, state->command latency p50 "
         f"{res['state_to_command_latency_us_p50']:.0f} us / p99 {res['state_to_command_latency_us_p99']:.0f} us")
     _write_json(args.json, res)
     return 0
 
 
 def cmd_bench_all(args: argparse.Namespace) -> int:
-    from hrobot.bench import bench_hardware, bench_memory, bench_ros, bench_runtime, bench_sim
+    from hrobot.bench import bench_goals, bench_hardware, bench_memory, bench_ros, bench_runtime, bench_sim
 
     out = Path(args.out)
     runs = [("sim", lambda: bench_sim(num_envs=1024)),
             ("memory", lambda: bench_memory(_memory_robots(None, out / "meshbot"), num_envs=1024)),
             ("runtime", lambda: bench_runtime(Path("policies/go2_walk"))),
             ("ros", lambda: bench_ros(seconds=60.0)),
-            ("hardware", lambda: bench_hardware(seconds=20.0))]
+            ("hardware", lambda: bench_hardware(seconds=20.0)),
+            ("goals", lambda: bench_goals(n=20))]
     for name, fn in runs:
         with _console().status(f"bench {name}"):
             res = fn()
@@ -427,11 +441,18 @@ def cmd_device_dynamixel(args: argparse.Namespace) -> int:
 
 def cmd_device_unitree(args: argparse.Namespace) -> int:
     from hrobot.robots import load_robot
-    from hrobot.sim.devices.unitree_dds import UnitreeDevice
+    from hrobot.deploy import PARAM_RULES
+    from hrobot.sim.devices.unitree_dds import DeviceWorld, UnitreeDevice
 
     robot = load_robot(args.robot)
+    for flag, key, value in (("--scene", "scene", args.scene), ("--obstacles", "obstacles", args.obstacles or [])):
+        problem = PARAM_RULES[("robot_driver", key)](value)
+        if problem:
+            raise HRobotError(f"{flag}: {problem}")
+    world = DeviceWorld(args.scene, tuple(args.start), tuple(args.obstacles or ()), args.bar_x, args.scan_rate)
     try:
-        dev = UnitreeDevice(robot, domain=args.domain, drop_every=args.drop_every, corrupt_every=args.corrupt_every)
+        dev = UnitreeDevice(robot, domain=args.domain, physics_hz=args.physics_hz, drop_every=args.drop_every,
+                            corrupt_every=args.corrupt_every, world=world)
     except ValueError as e:
         raise HRobotError(str(e)) from None
     print(f"simulated {robot.name} ({dev.family}) on DDS domain {args.domain}: rt/lowcmd, rt/lowstate at "
@@ -568,6 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     bh.add_argument("--json", metavar="FILE")
     bh.set_defaults(func=cmd_bench_hardware)
 
+    bg = bsub.add_parser("goals", help="Go2 goals through the sim bringup and through the DDS driver to the simulated "
+                                       "device (real.yaml, device: simulated), same goals, one run")
+    bg.add_argument("--goals", type=int, default=20)
+    bg.add_argument("--seed", type=int, default=0)
+    bg.add_argument("--json", metavar="FILE")
+    bg.set_defaults(func=cmd_bench_goals)
+
     br = bsub.add_parser("runtime", help="deployment step latency: inference and full observation->safe command")
     br.add_argument("bundle", help="policy bundle folder")
     br.add_argument("--iterations", type=int, default=5000)
@@ -640,6 +668,14 @@ def build_parser() -> argparse.ArgumentParser:
     du.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     du.add_argument("--drop-every", type=int, default=0, help="fault: drop every n-th state message")
     du.add_argument("--corrupt-every", type=int, default=0, help="fault: corrupt the CRC of every n-th state message")
+    du.add_argument("--scene", default="flat", help="the world (flat | rough | arena)")
+    du.add_argument("--physics-hz", type=float, default=1000.0, help="physics and motor-law rate (default 1000)")
+    du.add_argument("--start", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("X", "Y", "YAW"),
+                    help="start pose")
+    du.add_argument("--obstacles", type=float, nargs="*", help="arena boxes: x0 y0 x1 y1 ...")
+    du.add_argument("--bar-x", type=float, default=None, help="x of the arena's low bar (default: none)")
+    du.add_argument("--scan-rate", type=float, default=0.0,
+                    help="publish range scans (rt/hrobot/scan) at this rate in Hz (default 0: none)")
     du.set_defaults(func=cmd_device_unitree)
 
     la = sub.add_parser("launch", help="run a bringup YAML: one process per ROS 2 node, supervised",
@@ -651,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)",
                           description="Go2 in simulation reaching a sequence of goals around obstacles through ROS 2 "
-                                      "(sim_robot, skill_controller, goal_planner), with the shipped policies; prints "
+                                      "(robot_driver, skill_controller, goal_planner), with the shipped policies; prints "
                                       "per-goal results, writes a trajectory plot and a video.")
     demo.add_argument("--stand", action="store_true", help="instead: stand a robot under PD and render it")
     demo.add_argument("--robot", default="go2", help="robot for --stand (default go2)")

@@ -1,6 +1,6 @@
 """`make demo` / `hrobot demo`: the main job on the embedded default, the simulated robot.
 
-The whole hierarchy through ROS 2: `hrobot launch deploy/go2/sim.yaml` starts sim_robot
+The whole hierarchy through ROS 2: `hrobot launch deploy/go2/sim.yaml` starts robot_driver
 (MuJoCo behind the ROS interface), skill_controller (go2_walk bundle) and goal_planner
 (go2_nav bundle) as separate processes; this process sends a sequence of goals over
 /goal_pose, prints each result, and writes a trajectory plot and a video rendered from
@@ -49,19 +49,18 @@ def stand_demo(robot_name: str, out: Path, console: Console) -> int:
     return 0 if rep.passed else 1
 
 
-def ros_demo(out: Path, console: Console, goals=DEMO_GOALS, bringup: Path = DEMO_BRINGUP) -> int:
-    """Go2 reaching a sequence of goals through the ROS 2 bringup; prints per-goal results."""
-    b = load_bringup(bringup)  # validates: the bundles it names must exist
+def run_goals(bringup: Path, goals, console: Console, out: Path, stand: bool = False,
+              origin=(0.0, 0.0, 0.0)) -> tuple[list[dict], dict]:
+    """`hrobot launch BRINGUP` in its own ROS domain, the goals sent one after another; (results, track)."""
     out.mkdir(parents=True, exist_ok=True)
     domain = random.randint(1, 200)
     env = dict(ros_env(), ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     log = (out / "launch.log").open("w")
     launcher = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "launch", str(bringup)], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    console.print(f"[bold]hrobot demo[/bold]: go2 in simulation through ROS 2 ({', '.join(b.nodes)}; "
-                  f"domain {domain}); log: {out / 'launch.log'}")
+    console.print(f"[bold]hrobot[/bold]: {bringup} through ROS 2 (domain {domain}); log: {out / 'launch.log'}")
     try:
-        results, track = _drive(goals, domain, launcher, console)
+        return _drive(goals, domain, launcher, console, stand, origin)
     finally:
         if launcher.poll() is None:
             launcher.send_signal(2)
@@ -70,8 +69,15 @@ def ros_demo(out: Path, console: Console, goals=DEMO_GOALS, bringup: Path = DEMO
             except subprocess.TimeoutExpired:
                 launcher.kill()
         log.close()
+
+
+def ros_demo(out: Path, console: Console, goals=DEMO_GOALS, bringup: Path = DEMO_BRINGUP) -> int:
+    """Go2 reaching a sequence of goals through the ROS 2 bringup; prints per-goal results."""
+    b = load_bringup(bringup)  # validates: the bundles it names must exist
+    console.print(f"[bold]hrobot demo[/bold]: go2 in simulation through ROS 2 ({', '.join(b.nodes)})")
+    results, track = run_goals(bringup, goals, console, out)
     _report(results, console)
-    sim = b.nodes["sim_robot"]
+    sim = b.nodes["robot_driver"]
     plot = out / "trajectory.png"
     _plot(track, goals, results, np.array(sim["obstacles"]).reshape(-1, 2), plot)
     video = out / "demo.mp4"
@@ -81,7 +87,11 @@ def ros_demo(out: Path, console: Console, goals=DEMO_GOALS, bringup: Path = DEMO
     return 0 if all(r["result"] == "reached" for r in results) else 1
 
 
-def _drive(goals, domain: int, launcher, console: Console):
+def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, origin=(0.0, 0.0, 0.0)):
+    """Send each goal (x, y, yaw in the world) over /goal_pose and wait for its result.
+
+    `origin`: the pose (x, y, yaw) where the odometry frame starts in the world (a robot's own odometry starts where it stands;
+    the simulator's is the world frame). `stand`: ask the controller to stand up first (autostart off)."""
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     for p in reversed(ros_env()["PYTHONPATH"].split(os.pathsep)):
@@ -129,12 +139,25 @@ def _drive(goals, domain: int, launcher, console: Console):
     try:
         if not spin_until(lambda: len(track["base"]) > 0 and pub.get_subscription_count() > 0, 60, "the nodes"):
             raise HRobotError("the ROS nodes did not come up within 60 s (see launch.log)")
+        if stand:
+            from std_srvs.srv import Trigger
+
+            client = node.create_client(Trigger, "/skill_controller/stand")
+            if not spin_until(client.service_is_ready, 20, "the stand service"):
+                raise HRobotError("the skill_controller's stand service did not come up within 20 s")
+            fut = client.call_async(Trigger.Request())
+            spin_until(fut.done, 10, "the stand reply")
+            if not fut.done() or not fut.result().success:
+                raise HRobotError(f"stand refused: {fut.result().message if fut.done() else 'no reply'}")
         spin_until(lambda: False, 4.0, "stand-up")  # the controller stands the robot up (2.5 s)
         for i, (x, y, yaw) in enumerate(goals):
             msg = PoseStamped()
             msg.header.frame_id = "odom"
-            msg.pose.position.x, msg.pose.position.y = float(x), float(y)
-            msg.pose.orientation.w, msg.pose.orientation.z = math.cos(yaw / 2), math.sin(yaw / 2)
+            c, s0 = math.cos(origin[2]), math.sin(origin[2])
+            dx, dy = x - origin[0], y - origin[1]
+            msg.pose.position.x, msg.pose.position.y = c * dx + s0 * dy, -s0 * dx + c * dy
+            oyaw = yaw - origin[2]
+            msg.pose.orientation.w, msg.pose.orientation.z = math.cos(oyaw / 2), math.sin(oyaw / 2)
             n_before = len(latest["status"])
             pub.publish(msg)
             t0 = time.monotonic()

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,12 +37,19 @@ REPO = source_checkout() or Path.cwd()  # bringups, policies and the workspace: 
 ROS_WS = Path(os.environ.get("HROBOT_ROS_WS", REPO / "ros_ws"))
 ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
 
-# node -> parameter -> (type, default, description). Types: string, path (an existing file or folder),
+# robot_driver interfaces (hrobot.hardware.INTERFACES and the simulator) -> the simulated device that stands
+# in for the robot under a bringup's `device: simulated` (`hrobot device KIND`; none for the simulator itself)
+DRIVER_INTERFACES = {"sim": None, "unitree_go2": "unitree", "unitree_g1": "unitree", "leap_hand": "dynamixel"}
+SIM_ONLY = ("scene", "obstacles", "bar_x", "start", "pd_rate_hz")  # robot_driver parameters of interface sim
+
+# node -> parameter -> (type, default, description). Types: string, path (an existing file or folder; "" for
+# an optional one left out),
 # double, bool, double_array. A default of None means required.
 NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
-    "sim_robot": {
+    "robot_driver": {
+        "interface": ("string", "sim", "robot interface: " + " | ".join(DRIVER_INTERFACES)),
         "robot": ("string", "go2", "built-in robot name or spec YAML"),
-        "scene": ("string", "flat", "flat | rough | arena | hand_object"),
+        "scene": ("string", "flat", "sim: flat | rough | arena | hand_object"),
         "obstacles": ("double_array", [], "arena box obstacles: x0, y0, x1, y1, ... (index order)"),
         "bar_x": ("double", math.nan, "x of a low bar across the arena (nan: none)"),
         "start": ("double_array", [0.0, 0.0, 0.0], "start pose x, y, yaw"),
@@ -49,7 +57,13 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "state_rate_hz": ("double", 0.0, "joint state / IMU / odometry rate (0: the PD rate)"),
         "odom_rate_hz": ("double", 50.0, "odometry rate (what a state estimator publishes)"),
         "scan_rate_hz": ("double", 10.0, "ray scan rate"),
-        "command_timeout": ("double", 0.0, "seconds without a command before damping (0: 2 control periods)"),
+        "command_timeout": ("double", 0.0, "seconds without a command before damping (0: the driver's default)"),
+        "gain_ramp_s": ("double", 0.0, "seconds over which kp ramps in from the first command after activation"),
+        "domain": ("double", 0.0, "unitree: DDS domain (the robot's is 0)"),
+        "network_interface": ("string", "", "unitree: the network interface wired to the robot, e.g. eth0"),
+        "kinematics": ("path", "", "unitree: leg kinematics JSON (`hrobot robots kinematics`): estimated odometry"),
+        "scan": ("bool", False, "unitree: read the simulated device's range scans (rt/hrobot/scan)"),
+        "port": ("string", "", "leap_hand: serial port of the Dynamixel bus"),
         "stats_file": ("string", "", "write rate and latency statistics here (JSON) on shutdown"),
     },
     "skill_controller": {
@@ -98,15 +112,26 @@ def _count(n: int) -> Callable[[list[float]], str]:
 
 # Value rules beyond the type (one problem string, "" when fine); doubles must also be finite unless
 # their default is NaN. The launcher and the nodes check both.
+def _one_of(names) -> Callable[[str], str]:
+    return lambda v: "" if v in names else f"expected one of {', '.join(names)}, got {v!r}"
+
+
+def _domain(v: float) -> str:
+    return "" if v == int(v) and 0 <= v <= 232 else f"expected a whole number 0 to 232 (a DDS domain id), got {v:g}"
+
+
 PARAM_RULES: dict[tuple[str, str], Callable] = {
-    ("sim_robot", "scene"): _scene,
-    ("sim_robot", "obstacles"): _obstacles,
-    ("sim_robot", "start"): _count(3),
-    ("sim_robot", "pd_rate_hz"): _pd_rate,
-    ("sim_robot", "state_rate_hz"): _at_least(0.0),
-    ("sim_robot", "scan_rate_hz"): _at_least(0.0, strict=True),
-    ("sim_robot", "odom_rate_hz"): _at_least(0.0, strict=True),
-    ("sim_robot", "command_timeout"): _at_least(0.0),
+    ("robot_driver", "interface"): _one_of(DRIVER_INTERFACES),
+    ("robot_driver", "domain"): _domain,
+    ("robot_driver", "gain_ramp_s"): _at_least(0.0, 10.0),
+    ("robot_driver", "scene"): _scene,
+    ("robot_driver", "obstacles"): _obstacles,
+    ("robot_driver", "start"): _count(3),
+    ("robot_driver", "pd_rate_hz"): _pd_rate,
+    ("robot_driver", "state_rate_hz"): _at_least(0.0),
+    ("robot_driver", "scan_rate_hz"): _at_least(0.0, strict=True),
+    ("robot_driver", "odom_rate_hz"): _at_least(0.0, strict=True),
+    ("robot_driver", "command_timeout"): _at_least(0.0),
     ("skill_controller", "cmd_vel_timeout"): _at_least(0.0, 0.5, strict=True),
     ("skill_controller", "state_timeout"): _at_least(0.0),
 }
@@ -128,11 +153,38 @@ COMMON_PARAMS: dict[str, tuple[str, object, str]] = {
 }
 
 
+DEVICES = ("real", "simulated")
+# a bringup's `simulation` section: the world of the simulated device (robot_driver's sim parameters)
+SIMULATION_PARAMS = ("scene", "start", "obstacles", "bar_x", "pd_rate_hz")
+
+
 @dataclass
 class Bringup:
     path: Path
     robot: str
     nodes: dict[str, dict]  # node name -> validated parameters (paths absolute)
+    device: str = ""  # real | simulated: what robot_driver's hardware interface talks to ("" for interface sim)
+    simulation: dict | None = None  # the simulated device's world (validated SIMULATION_PARAMS)
+
+    def device_command(self) -> list[str] | None:
+        """`hrobot device ...` for the simulated device this bringup's driver talks to (None: none to start)."""
+        if self.device != "simulated":
+            return None
+        d = self.nodes["robot_driver"]
+        base = [sys.executable, "-m", "hrobot.cli", "device", DRIVER_INTERFACES[d["interface"]], "--robot", d["robot"]]
+        if DRIVER_INTERFACES[d["interface"]] == "dynamixel":
+            return base + ["--port", d["port"]]
+        w = self.simulation
+        cmd = base + ["--domain", str(int(d["domain"])), "--scene", w["scene"], "--start", *map(str, w["start"])]
+        if w["pd_rate_hz"]:
+            cmd += ["--physics-hz", str(w["pd_rate_hz"])]
+        if w["obstacles"]:
+            cmd += ["--obstacles", *map(str, w["obstacles"])]
+        if math.isfinite(w["bar_x"]):
+            cmd += ["--bar-x", str(w["bar_x"])]
+        if d["scan"]:
+            cmd += ["--scan-rate", str(d["scan_rate_hz"])]
+        return cmd
 
 
 def load_bringup(path: str | Path) -> Bringup:
@@ -143,7 +195,7 @@ def load_bringup(path: str | Path) -> Bringup:
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict) or not data["nodes"]:
         raise HRobotError(f"{path}: expected a mapping with a non-empty 'nodes' mapping")
     root = (path.parent / str(data.get("root", "."))).resolve()
-    unknown = sorted(set(data) - {"robot", "root", "nodes", "description"})
+    unknown = sorted(set(data) - {"robot", "root", "nodes", "description", "device", "simulation"})
     if unknown:
         raise HRobotError(f"{path}: unknown field '{unknown[0]}'")
     nodes = {}
@@ -151,11 +203,32 @@ def load_bringup(path: str | Path) -> Bringup:
         if name not in NODE_PARAMS:
             raise HRobotError(f"{path}: nodes.{name}: unknown node (expected one of {', '.join(NODE_PARAMS)})")
         nodes[name] = validate_params(name, params or {}, f"{path}: nodes.{name}", root)
-    return Bringup(path=path, robot=str(data.get("robot", "")), nodes=nodes)
+    b = Bringup(path=path, robot=str(data.get("robot", "")), nodes=nodes)
+    driver = nodes.get("robot_driver")
+    hardware = driver is not None and driver["interface"] != "sim"
+    if hardware:
+        given = [k for k in SIM_ONLY if k in (data["nodes"]["robot_driver"] or {})]
+        if given:
+            raise HRobotError(f"{path}: nodes.robot_driver.{given[0]}: only for interface sim (a simulated device's "
+                              f"world goes under 'simulation')")
+        b.device = data.get("device", "real")
+        if b.device not in DEVICES:
+            raise HRobotError(f"{path}: device: expected one of {', '.join(DEVICES)}, got {b.device!r}")
+        if driver["interface"] == "leap_hand" and not driver["port"]:
+            raise HRobotError(f"{path}: nodes.robot_driver.port: interface leap_hand needs the bus's serial port")
+        schema = {k: NODE_PARAMS["robot_driver"][k] for k in SIMULATION_PARAMS}
+        b.simulation = validate_params("robot_driver", data.get("simulation") or {}, f"{path}: simulation", root, schema)
+    else:
+        for key in ("device", "simulation"):
+            if key in data:
+                raise HRobotError(f"{path}: {key}: only for a robot_driver with a hardware interface (it has "
+                                  f"{'interface sim' if driver else 'no robot_driver'})")
+    return b
 
 
-def validate_params(node: str, params: dict, where: str, root: Path) -> dict:
-    schema = {**NODE_PARAMS[node], **COMMON_PARAMS}
+def validate_params(node: str, params: dict, where: str, root: Path, schema: dict | None = None) -> dict:
+    """Parameters of `node` (its NODE_PARAMS and the common ones, or the given `schema`), typed and checked."""
+    schema = schema or {**NODE_PARAMS[node], **COMMON_PARAMS}
     if not isinstance(params, dict):
         raise HRobotError(f"{where}: expected a mapping of parameters")
     for key in params:
@@ -172,7 +245,7 @@ def validate_params(node: str, params: dict, where: str, root: Path) -> dict:
         if kind in ("string", "path"):
             if not isinstance(v, str):
                 raise HRobotError(f"{where}.{key}: expected a string, got {v!r}")
-            if kind == "path":
+            if kind == "path" and (v or default is None):  # an optional path may be left empty
                 p = (root / v).resolve()
                 if not p.exists():
                     raise HRobotError(f"{where}.{key}: not found: {p}")
@@ -261,8 +334,41 @@ def die_with_parent(sig: int = signal.SIGINT):
     return arm
 
 
+DEVICE_START_TIMEOUT_S = 30.0  # the simulated device's imports and model build, on a loaded machine
+
+
+def start_device(b: Bringup, log=print) -> subprocess.Popen | None:
+    """Start the bringup's simulated device (if any) and wait for its ready line."""
+    cmd = b.device_command()
+    if cmd is None:
+        return None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=die_with_parent())
+    ready = {"line": None}
+    got = threading.Event()
+
+    def read() -> None:  # the ready line, then anything else it prints (a full pipe would block it)
+        ready["line"] = proc.stdout.readline()
+        got.set()
+        for _ in proc.stdout:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    got.wait(DEVICE_START_TIMEOUT_S)
+    if not ready["line"]:
+        proc.kill()
+        proc.wait()
+        raise HRobotError(f"the simulated device ({' '.join(cmd[3:6])}) did not start within "
+                          f"{DEVICE_START_TIMEOUT_S:g} s (exit code {proc.returncode})")
+    log(f"hrobot launch: started the simulated device (pid {proc.pid}): {ready['line'].strip()}")
+    return proc
+
+
 def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None) -> int:
-    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying."""
+    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying.
+
+    Under `device: simulated` the simulated device starts first, as its own non-ROS process; its death
+    is the robot's fault, which the driver reports and damps, so it does not stop the nodes."""
     b = load_bringup(path)
     exes = {name: node_executable(name) for name in b.nodes}
     env = ros_env()
@@ -276,7 +382,9 @@ def launch(path: str | Path, duration: float | None = None, log=print, env_extra
     procs: dict[str, subprocess.Popen] = {}
     tmp = tempfile.TemporaryDirectory(prefix="hrobot-launch-")
     code = 0
+    device = None
     try:
+        device = start_device(b, log)
         for name, exe in exes.items():
             pf = params_file(b, name, Path(tmp.name))
             procs[name] = subprocess.Popen([str(exe), "--ros-args", "-r", f"__node:={name}", "--params-file", str(pf)],
@@ -291,11 +399,17 @@ def launch(path: str | Path, duration: float | None = None, log=print, env_extra
                     code = 1
                     stop["signal"] = "died"
                     break
+            if device is not None and device.poll() is not None:
+                log(f"hrobot launch: the simulated device died (exit code {device.returncode}); the driver damps "
+                    f"and reports it")
+                device = None
             if duration is not None and time.monotonic() - t0 >= duration:
                 break
             time.sleep(0.1)
     finally:
         _shutdown(procs)
+        if device is not None:
+            _shutdown({"device": device})
         tmp.cleanup()
         for s, h in old.items():
             signal.signal(s, h)

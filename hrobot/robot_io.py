@@ -19,6 +19,9 @@ and the hardware drivers (hardware/) implement it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
 
 from hrobot.errors import HRobotError
 from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyLayer
@@ -27,12 +30,25 @@ from hrobot.spec import RobotSpec
 DISCONNECTED, CONNECTED, ACTIVE = "disconnected", "connected", "active"
 
 
+@dataclass
+class RangeScan:
+    """Horizontal range rays in layers around the base (hrobot.nav_io.RayScanLayout's layout): ray i of a
+    layer at base yaw + i * angle_increment; inf where nothing is within range_max."""
+
+    ranges: np.ndarray  # (layers, rays)
+    heights: tuple[float, ...]  # m above the ground, one per layer
+    angle_increment: float
+    range_max: float
+    stamp: float
+
+
 class RobotInterface(ABC):
     robot: RobotSpec
     safety: SafetyLayer
     provides: frozenset[str]  # state fields read_state() fills (hrobot.safety.STATE_FIELDS)
     command_modes: tuple[str, ...] = (POSITION, DAMPING)  # JointCommand modes the actuators take
     lifecycle: str = DISCONNECTED
+    own_loop: bool = False  # the driver re-checks its last command at its own rate (else send(None) each period)
 
     # ---- lifecycle
     def connect(self) -> None:
@@ -40,11 +56,14 @@ class RobotInterface(ABC):
         self.lifecycle = CONNECTED
 
     def activate(self) -> None:
-        """Accept commands: the safety layer leaves damping only with a fresh, sane state."""
+        """Accept commands: start-up checks (a fresh, sane state, every joint inside its limits), then the
+        safety layer leaves damping (gains ramp in from the first command where its config says so)."""
         if self.lifecycle == DISCONNECTED:
             raise HRobotError(f"{self.robot.name}: activate() before connect()")
-        if not self.safety.reset(self.read_state(), self.now()):
-            raise HRobotError(f"{self.robot.name}: cannot activate: {self.safety.reason}")
+        state = self.read_state()
+        problem = self.safety.startup_problem(state, self.now())
+        if problem or not self.safety.reset(state, self.now()):
+            raise HRobotError(f"{self.robot.name}: cannot activate: {problem or self.safety.reason}")
         self.lifecycle = ACTIVE
 
     def deactivate(self) -> None:
@@ -62,6 +81,18 @@ class RobotInterface(ABC):
     @abstractmethod
     def read_state(self) -> MeasuredState:
         """The latest measured state (joints in spec order, optional sensors, stamps)."""
+
+    def read_scan(self) -> RangeScan | None:
+        """The latest range scan, for robots that carry a range sensor (None: none, or none yet)."""
+        return None
+
+    def link_stats(self) -> dict:
+        """Counters of the link to the robot (rates, errors, lost packets) for diagnostics; numbers and strings."""
+        return {}
+
+    def reset_safety(self) -> bool:
+        """Leave a safety trip (e-stop latch included) if the state is sane now; False with the reason kept."""
+        return self.safety.reset(self.read_state(), self.now())
 
     @abstractmethod
     def now(self) -> float:

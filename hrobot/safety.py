@@ -87,11 +87,13 @@ class MeasuredState:
     base_height: float | None = None  # m above the ground, where measured or estimated
     foot_contact: np.ndarray | None = None  # one flag per spec foot
     base_acc: np.ndarray | None = None  # IMU accelerometer (specific force, base frame, m/s^2)
+    base_pos: np.ndarray | None = None  # odometry-frame position (x, y, z), from a state estimator
+    joint_effort: np.ndarray | None = None  # measured or estimated joint torque (N m), where the motors report it
 
 
 # The state fields a robot can provide (RobotState names); joints are always there.
 STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact",
-                "base_acc")
+                "base_acc", "base_pos", "joint_effort")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class SafetyConfig:
     kp_max_factor: float = 1.5  # gains above 1.5x the spec's are refused
     damping_kd_factor: float = 1.0  # damping mode uses kd = factor * spec kd
     limit_margin: float = 0.0  # rad kept inside the joint limits
+    gain_ramp_s: float = 0.0  # > 0: kp and feed-forward ramp from 0 over this long from the first command after
+    # a reset (a robot going live takes its stiffness gradually, not as a step)
+    startup_tolerance: float = 0.05  # rad a joint may read beyond its limit when the robot is activated
 
 
 @dataclass
@@ -139,6 +144,7 @@ class SafetyLayer:
         self._last_q: np.ndarray | None = None
         self._last_cmd_stamp: float | None = None
         self._last_command: JointCommand | None = None
+        self._ramp_from: float | None = None
 
     # ---- latch control
     @property
@@ -165,7 +171,22 @@ class SafetyLayer:
         self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
         self._last_cmd_stamp = None  # damping until the first command; the command watchdog arms on it
         self._last_command = None
+        self._ramp_from = None
         return True
+
+    def startup_problem(self, state: MeasuredState, now: float | None = None) -> str:
+        """Why a robot may not go live now ("" if it may): the state checks, and every joint inside its limits."""
+        now = time.monotonic() if now is None else now
+        problem = self._state_problem(state, now)
+        if problem:
+            return problem
+        q, tol = np.asarray(state.joint_pos, dtype=np.float64), self.cfg.startup_tolerance
+        out = np.flatnonzero((q < self.robot.lower - tol) | (q > self.robot.upper + tol))
+        if out.size:
+            k = int(out[0])
+            return (f"joint '{self.robot.joint_names[k]}' at {q[k]:.3f} rad is outside its limits "
+                    f"[{self.robot.lower[k]:.3f}, {self.robot.upper[k]:.3f}] (move it inside before activating)")
+        return ""
 
     def _trip(self, reason: str, now: float | None) -> None:
         if not self.tripped:
@@ -289,6 +310,11 @@ class SafetyLayer:
             return JointCommand(q, n0, self.servo_kp, self.servo_kd, n0, SERVO, command.standing)
         dq = _clip(dq, -self.vmax, self.vmax)
         tau = _clip(tau, -self.tau_max, self.tau_max)
+        if self.cfg.gain_ramp_s > 0:
+            if self._ramp_from is None:
+                self._ramp_from = now
+            ramp = min(1.0, (now - self._ramp_from) / self.cfg.gain_ramp_s)
+            kp, tau = kp * ramp, tau * ramp
         # Torque limit on the law the motor runs, kp (q - q_m) + kd (dq - dq_m) + tau, at the
         # measured state: where it would exceed the limit, soften that joint (scale kp, kd and
         # tau together) so it delivers exactly the limit, keeping the target inside the limits.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from hrobot.nav_io import RayScanLayout
-from hrobot.robot_io import CONNECTED, RobotInterface
+from hrobot.nav_io import DEFAULT_SCAN, RayScanLayout
+from hrobot.robot_io import CONNECTED, RangeScan, RobotInterface
 from hrobot.safety import MODES, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 from hrobot.spec import RobotSpec
 
@@ -57,7 +57,8 @@ class SimRobot(RobotInterface):
         self._foot_cols = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet] if floating else []
         # floating base: ground-truth base velocity and height stand in for a state estimator
         self.command_modes = MODES  # the simulated motors run every mode
-        self.provides = frozenset(("joint_pos", "joint_vel", *imu, *(("base_lin_vel", "base_height") if floating else ()),
+        self.provides = frozenset(("joint_pos", "joint_vel", "joint_effort", *imu,
+                                   *(("base_lin_vel", "base_height", "base_pos") if floating else ()),
                                    *(("foot_contact",) if self._foot_cols else ())))
         self.reset()
         self.lifecycle = CONNECTED  # the simulator is there from construction
@@ -101,7 +102,7 @@ class SimRobot(RobotInterface):
             out = np.zeros(4)
             mujoco.mju_mulQuat(out, quat, dq_rot)
             quat = out
-        lin = height = None
+        lin = height = pos = None
         if sm.base_dof_adr is not None:  # ground truth as the "state estimator"
             lin = self.base_velocity()[0]
             pos = self.base_pose()[0]
@@ -110,7 +111,8 @@ class SimRobot(RobotInterface):
         contact = np.array([d.sensordata[i] > 0 for i in self._foot_cols]) if self._foot_cols else None
         return MeasuredState(joint_pos=np.asarray(q, dtype=np.float64), joint_vel=np.asarray(dq, dtype=np.float64),
                              base_quat=quat, base_ang_vel=gyro, stamp=self.now(), base_lin_vel=lin,
-                             base_height=height, foot_contact=contact, base_acc=acc)
+                             base_height=height, foot_contact=contact, base_acc=acc, base_pos=pos,
+                             joint_effort=d.actuator_force.copy())
 
     def _write(self, command: JointCommand) -> None:
         self._queue.append(command)
@@ -140,6 +142,13 @@ class SimRobot(RobotInterface):
         mujoco.mju_negQuat(neg, quat)
         mujoco.mju_rotVecQuat(lin, lin_world, neg)
         return lin, self.data.qvel[a + 3 : a + 6].copy()
+
+    def read_scan(self) -> RangeScan | None:
+        """The navigation policies' ray layout (hrobot.nav_io.DEFAULT_SCAN) around a floating base."""
+        if self.sm.base_qpos_adr is None:
+            return None
+        lay = DEFAULT_SCAN
+        return RangeScan(self.ray_scan(lay), lay.heights, lay.angle_increment, lay.range, self.now())
 
     def ray_scan(self, layout: RayScanLayout) -> np.ndarray:
         """Horizontal range readings around the base (like a 2D lidar per height above the ground).

@@ -104,7 +104,7 @@ class Launched:
         out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
         for line in out.stdout.splitlines():
             pid, args = line.strip().split(" ", 1)
-            for name in ("sim_robot", "skill_controller", "goal_planner"):
+            for name in ("robot_driver", "skill_controller", "goal_planner"):
                 if f"/{name} " in args or args.endswith(f"/{name}"):
                     pids[name] = int(pid)
         return pids

@@ -20,7 +20,7 @@ CORE = ("errors", "spec", "files", "geometry", "obs", "nav_io", "world")
 DEPLOY = CORE + ("safety", "robot_io", "bundle", "runtime", "deploy", "robots", "estimator")
 TRAINING_AND_SIM = ("torch", "mujoco", "rsl_rl", "tensordict", "warp", "mujoco_warp", "hrobot.sim", "hrobot.tasks",
                     "hrobot.train", "hrobot.export", "hrobot.skills", "hrobot.eval", "hrobot.bench", "onnx")
-ROS_DEPLOY_NODES = ("common", "skill_controller", "goal_planner")  # sim_robot is the simulator's node
+ROS_DEPLOY_NODES = ("common", "skill_controller", "goal_planner")  # robot_driver reaches the simulator by interface name "sim"
 
 
 def _path(module: str) -> Path:

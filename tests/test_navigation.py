@@ -171,7 +171,7 @@ def test_training_rays_and_the_simulated_robots_rays_agree():
 
     cfg = NavigationCfg(skills=(str(SHIPPED_WALK),), num_envs=16, bar_prob=0.5, obstacle_prob=1.0, block_prob=0.5)
     env = NavigationEnv(cfg, seed=5, eval_mode=True)
-    assert cfg.scan == DEFAULT_SCAN  # what sim_robot publishes is what the policy was trained on
+    assert cfg.scan == DEFAULT_SCAN  # what robot_driver publishes is what the policy was trained on
     robot = SimRobot(env.robot, SceneConfig(kind="arena", num_obstacles=cfg.num_obstacles,
                                             arena_half_size=cfg.arena_half_size, visual=False))
     gen = torch.Generator().manual_seed(0)

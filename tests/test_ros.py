@@ -97,7 +97,7 @@ def test_launch_file_can_leave_out_the_high_level(monkeypatch):
     actions = ns["generate_launch_description"]()
     args = {a.name: a.default for a in actions if hasattr(a, "default")} | {"high_level": "false"}
     [a for a in actions if hasattr(a, "function")][0].function(args)
-    assert [n["name"] for n in rec.nodes] == ["sim_robot", "skill_controller"]
+    assert [n["name"] for n in rec.nodes] == ["robot_driver", "skill_controller"]
 
 
 def _error(argv, capsys) -> str:
@@ -114,14 +114,14 @@ def test_bringup_naming_a_missing_bundle_is_rejected(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({"sim_robot": {"pd_rate_hz": "fast"}}, "nodes.sim_robot.pd_rate_hz: expected a number, got 'fast'"),
-    ({"sim_robot": {"autostart": True}}, "nodes.sim_robot.autostart: unknown parameter"),
+    ({"robot_driver": {"pd_rate_hz": "fast"}}, "nodes.robot_driver.pd_rate_hz: expected a number, got 'fast'"),
+    ({"robot_driver": {"autostart": True}}, "nodes.robot_driver.autostart: unknown parameter"),
     ({"planner": {}}, "nodes.planner: unknown node"),
-    ({"sim_robot": {"scene": "moon"}}, "nodes.sim_robot.scene: expected one of flat, rough, arena, hand_object, got 'moon'"),
-    ({"sim_robot": {"obstacles": [1.0, 2.0, 3.0]}}, "nodes.sim_robot.obstacles: expected x, y pairs"),
-    ({"sim_robot": {"obstacles": [0.5] * 14}}, "nodes.sim_robot.obstacles: expected at most 6 obstacles"),
-    ({"sim_robot": {"pd_rate_hz": -500}}, "nodes.sim_robot.pd_rate_hz: expected 0 (the spec's rate) or 1 to 20000 Hz"),
-    ({"sim_robot": {"start": [0.0, 1.0]}}, "nodes.sim_robot.start: expected 3 values, got 2"),
+    ({"robot_driver": {"scene": "moon"}}, "nodes.robot_driver.scene: expected one of flat, rough, arena, hand_object, got 'moon'"),
+    ({"robot_driver": {"obstacles": [1.0, 2.0, 3.0]}}, "nodes.robot_driver.obstacles: expected x, y pairs"),
+    ({"robot_driver": {"obstacles": [0.5] * 14}}, "nodes.robot_driver.obstacles: expected at most 6 obstacles"),
+    ({"robot_driver": {"pd_rate_hz": -500}}, "nodes.robot_driver.pd_rate_hz: expected 0 (the spec's rate) or 1 to 20000 Hz"),
+    ({"robot_driver": {"start": [0.0, 1.0]}}, "nodes.robot_driver.start: expected 3 values, got 2"),
     ({"skill_controller": {"bundle": "policies/go2_walk", "cmd_vel_timeout": 2.0}},
      "nodes.skill_controller.cmd_vel_timeout: expected > 0 and <= 0.5"),
 ])
@@ -160,21 +160,21 @@ def _spec_file(tmp_path, rename: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["scene", "pd_rate", "typo_joint", "binary_spec"])
-def test_sim_robot_refuses_bad_values_with_one_line(tmp_path, case):
+def test_robot_driver_refuses_bad_values_with_one_line(tmp_path, case):
     """The node validates its own parameters too (as when started by ros2 launch, not hrobot launch)."""
     if case == "scene":
-        line = _node_error(tmp_path, "sim_robot", {"scene": "moon"})
-        assert "parameter 'scene' of node 'sim_robot': expected one of flat, rough, arena, hand_object" in line
+        line = _node_error(tmp_path, "robot_driver", {"scene": "moon"})
+        assert "parameter 'scene' of node 'robot_driver': expected one of flat, rough, arena, hand_object" in line
     elif case == "pd_rate":
-        line = _node_error(tmp_path, "sim_robot", {"pd_rate_hz": -500.0})
+        line = _node_error(tmp_path, "robot_driver", {"pd_rate_hz": -500.0})
         assert "parameter 'pd_rate_hz'" in line and "got -500" in line
     elif case == "typo_joint":  # the built-in model needs FL_calf_joint, the spec names FL_calf_jiont
-        line = _node_error(tmp_path, "sim_robot", {"robot": _spec_file(tmp_path, "FL_calf_jiont")})
+        line = _node_error(tmp_path, "robot_driver", {"robot": _spec_file(tmp_path, "FL_calf_jiont")})
         assert "the built-in go2 model needs joint 'FL_calf_joint', which the spec does not name" in line
     else:
         spec = tmp_path / "binary.yaml"
         spec.write_bytes(bytes(range(256)) * 4)
-        line = _node_error(tmp_path, "sim_robot", {"robot": str(spec)})
+        line = _node_error(tmp_path, "robot_driver", {"robot": str(spec)})
         assert "binary.yaml: spec file is not UTF-8 text" in line
 
 
@@ -202,7 +202,7 @@ def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_pat
     from sensor_msgs.msg import JointState
 
     stats = tmp_path / "sim_stats.json"
-    f = bringup_file(tmp_path, {"sim_robot": {"robot": "go2", "stats_file": str(stats)},
+    f = bringup_file(tmp_path, {"robot_driver": {"robot": "go2", "stats_file": str(stats)},
                                 "skill_controller": {"bundle": str(skill_bundle)}})
     ros = Launched(f)
     try:
@@ -215,7 +215,7 @@ def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_pat
         code, out = ros.stop()
     assert code == 1
     assert "node 'skill_controller' died" in out
-    s = json.loads(stats.read_text())  # written by sim_robot on its clean shutdown
+    s = json.loads(stats.read_text())  # written by robot_driver on its clean shutdown
     assert s["safety"] == "tripped" and "stale command" in s["last_trip_reason"]
 
 
@@ -229,13 +229,13 @@ def _alive(pid: int) -> bool:
 def test_nodes_do_not_outlive_a_killed_launcher(tmp_path):
     from sensor_msgs.msg import JointState
 
-    f = bringup_file(tmp_path, {"sim_robot": {"robot": "go2"}, "skill_controller": {"bundle": str(WALK)}})
+    f = bringup_file(tmp_path, {"robot_driver": {"robot": "go2"}, "skill_controller": {"bundle": str(WALK)}})
     ros, pids = Launched(f), {}
     try:
         states = ros.subscribe("/joint_states", JointState)
         ros.wait_for(lambda: len(states) > 10, 30, "joint states")
         pids = ros.node_pids()
-        assert set(pids) == {"sim_robot", "skill_controller"}, pids
+        assert set(pids) == {"robot_driver", "skill_controller"}, pids
         os.kill(ros.proc.pid, signal.SIGKILL)  # no chance to stop its nodes itself
         ros.proc.wait()
         deadline = time.monotonic() + 10.0
@@ -255,7 +255,7 @@ def _launch_go2_sim(tmp_path: Path, **controller: object) -> Launched:
         assert (b / "policy.onnx").is_file(), f"{b} must be shipped (hrobot export)"
     cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim.yaml").read_text())
     cfg["root"] = str(REPO)
-    cfg["nodes"]["sim_robot"]["stats_file"] = str(tmp_path / "sim.json")
+    cfg["nodes"]["robot_driver"]["stats_file"] = str(tmp_path / "sim.json")
     cfg["nodes"]["skill_controller"].update(stats_file=str(tmp_path / "ctrl.json"), **controller)
     f = tmp_path / "sim.yaml"
     f.write_text(yaml.safe_dump(cfg))
@@ -391,7 +391,7 @@ def test_cmd_vel_is_clamped_watchdog_stops_in_time_and_only_reset_clears_an_esto
     cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim.yaml").read_text())
     cfg["root"] = str(REPO)
     del cfg["nodes"]["goal_planner"]
-    cfg["nodes"]["sim_robot"].update(scene="flat", obstacles=[], start=[0.0, 0.0, 0.0])
+    cfg["nodes"]["robot_driver"].update(scene="flat", obstacles=[], start=[0.0, 0.0, 0.0])
     f = tmp_path / "teleop.yaml"
     f.write_text(yaml.safe_dump(cfg))
     ros = Launched(f)
@@ -505,7 +505,7 @@ def test_two_skill_high_level_crouches_under_the_bar_through_ros(tmp_path):
 
     skills = REPO / "policies" / "go2_nav_skills"
     f = bringup_file(tmp_path, {
-        "sim_robot": {"robot": "go2", "scene": "arena", "bar_x": 0.0, "start": [-1.5, 0.0, 0.0],
+        "robot_driver": {"robot": "go2", "scene": "arena", "bar_x": 0.0, "start": [-1.5, 0.0, 0.0],
                       "pd_rate_hz": 500.0, "command_timeout": 0.5},
         "skill_controller": {"bundle": str(skills), "use_sim_time": True},
         "goal_planner": {"bundle": str(skills)},
@@ -567,7 +567,7 @@ def test_a_paused_simulator_trips_the_state_watchdog_only_on_the_wall_clock(tmp_
     ros = _launch_go2_sim(tmp_path, use_sim_time=sim_time, state_timeout=0.4)
     try:
         _wait_policy_running(ros)
-        pid = ros.node_pids()["sim_robot"]
+        pid = ros.node_pids()["robot_driver"]
         os.kill(pid, signal.SIGSTOP)
         time.sleep(0.6)
         os.kill(pid, signal.SIGCONT)
@@ -588,9 +588,9 @@ def test_bench_ros_short(tmp_path):
     js = tmp_path / "bench_ros.json"
     assert main(["bench", "ros", "--seconds", "8", "--json", str(js)]) == 0
     res = json.loads(js.read_text())
-    for key in ("controller_period_jitter_us_p99", "deadline_misses", "sim_robot_rate_hz",
+    for key in ("controller_period_jitter_us_p99", "deadline_misses", "driver_rate_hz",
                 "state_to_command_latency_us_p50", "state_to_command_latency_us_p99"):
         assert key in res and res[key] == res[key]  # present and not NaN
-    assert res["sim_robot_rate_hz"] > 100
+    assert res["driver_rate_hz"] > 100
     assert 0 < res["state_to_command_latency_us_p50"] < 20_000  # within one 50 Hz period
     assert res["controller_period_jitter_us_p99"] < 20_000

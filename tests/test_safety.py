@@ -346,3 +346,25 @@ def test_a_nan_imu_orientation_trips_even_without_a_gyro():
     st.base_quat, st.base_ang_vel = np.full(4, np.nan), None
     assert s.filter(JointCommand.hold(ROBOT, ROBOT.default_pose), st, 0.02).mode == DAMPING
     assert "non-finite base_quat" in s.reason
+
+
+def test_gains_ramp_in_from_the_first_command_after_a_reset():
+    s = SafetyLayer(ROBOT, SafetyConfig(gain_ramp_s=1.0))
+    assert s.reset(_ok_state(0.0), 0.0)
+    s.filter(None, _ok_state(0.5), 0.5)  # waiting in damping does not use up the ramp
+    cmd = JointCommand.hold(ROBOT, ROBOT.default_pose)
+    kp = [s.filter(cmd, _ok_state(t), t).kp for t in (1.0, 1.25, 1.5, 2.0, 2.5)]
+    np.testing.assert_allclose([k / ROBOT.kp for k in kp], [[0.0] * N, [0.25] * N, [0.5] * N, [1.0] * N, [1.0] * N])
+    assert s.reset(_ok_state(3.0), 3.0) and s.filter(cmd, _ok_state(3.0), 3.0).kp.max() == 0.0  # again after a reset
+
+
+def test_a_robot_with_a_joint_outside_its_limits_is_not_activated():
+    from hrobot.errors import HRobotError
+    from hrobot.sim.robot import SimRobot
+
+    robot = SimRobot(ROBOT)
+    k = ROBOT.joint_names.index("FL_calf_joint")
+    robot.data.qpos[robot.sm.qpos_adr[k]] = ROBOT.lower[k] - 0.2
+    with pytest.raises(HRobotError, match=r"cannot activate: joint 'FL_calf_joint' at -2\.\d+ rad is outside its limits"):
+        robot.activate()
+    assert robot.safety.tripped and robot.lifecycle != "active"

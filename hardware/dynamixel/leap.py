@@ -140,6 +140,12 @@ class LeapHand(RobotInterface):
             q = command.q
         self._goal(q)
 
+    def link_stats(self) -> dict:
+        st = self.stats
+        return {"reads": st.reads, "failed_reads": st.failed_reads, "writes": st.writes, "failed_writes": st.failed_writes,
+                "read_rate_hz": st.read_rate_hz(self.now()),
+                "servo_errors": "; ".join(f"servo {i}: {e}" for i, e in sorted(st.errors.items())) or "none"}
+
     # ---- the bus
     def _read(self) -> MeasuredState | None:
         """One sync read: the SDK sends the instruction; the status packets are parsed by protocol.py."""

@@ -13,6 +13,7 @@ Keep this in its own process: CycloneDDS and rclpy's Fast DDS do not share one.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -24,7 +25,7 @@ from hrobot.errors import HRobotError
 from hrobot.estimator import BaseEstimator, LegKinematics
 from hrobot.hardware.unitree import crc, msgs
 from hrobot.hardware.unitree import protocol as u
-from hrobot.robot_io import CONNECTED, RobotInterface
+from hrobot.robot_io import CONNECTED, RangeScan, RobotInterface
 from hrobot.safety import DAMPING, POSITION, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
 from hrobot.spec import RobotSpec
 
@@ -38,7 +39,9 @@ class UnitreeConfig:
     release_sport_mode: bool = True  # ask the motion switcher to release; False: refuse while it is active
     timeout_s: float = 3.0  # for the first state and each motion-switcher answer
     kinematics: dict | None = None  # leg chains (`hrobot robots kinematics`): then the estimator gives base
-    # velocity and height (hrobot.estimator), which a real robot's low-level state does not carry
+    # position, velocity and height (hrobot.estimator), which a real robot's low-level state does not carry
+    network_interface: str = ""  # the NIC wired to the robot (e.g. eth0); "" lets CycloneDDS choose
+    scan: bool = False  # read hrobot's range scans (rt/hrobot/scan: the simulated device's, not a Unitree topic)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class LinkStats:
 
 class UnitreeLowLevel(RobotInterface):
     command_modes = (POSITION, DAMPING)
+    own_loop = True  # its 500 Hz thread
 
     def __init__(self, robot: RobotSpec, config: UnitreeConfig | None = None, safety: SafetyConfig | None = None,
                  control_period: float | None = None):
@@ -77,14 +81,16 @@ class UnitreeLowLevel(RobotInterface):
                 raise HRobotError(f"{robot.name}: the base estimator needs foot contacts ({self.family} has no foot "
                                   f"force sensors here)")
             self.estimator = BaseEstimator(LegKinematics(self.cfg.kinematics))
-        self.provides = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_acc",
+        self.provides = frozenset({"joint_pos", "joint_vel", "joint_effort", "base_quat", "base_ang_vel", "base_acc",
                                    *(("foot_contact",) if contacts else ()),
-                                   *(("base_lin_vel", "base_height") if self.estimator else ())})
+                                   *(("base_lin_vel", "base_height", "base_pos") if self.estimator else ())})
         self._last_tick: int | None = None
         self.stats = LinkStats()
         self._lock = threading.RLock()
         self._latest = None  # (receive time, LowState)
         self._state: MeasuredState | None = None
+        self._scan_reader = None
+        self._scan: RangeScan | None = None
         self._safe: JointCommand | None = None
         self._mode_machine = 0
         self._ids = itertools.count(1)
@@ -98,7 +104,12 @@ class UnitreeLowLevel(RobotInterface):
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
 
+        if self.cfg.network_interface:  # read when the domain is created (this process's own DDS: see above)
+            os.environ["CYCLONEDDS_URI"] = (f"<CycloneDDS><Domain><General><Interfaces><NetworkInterface "
+                                            f"name=\"{self.cfg.network_interface}\"/></Interfaces></General>"
+                                            f"</Domain></CycloneDDS>")
         dp = self._dp = DomainParticipant(self.cfg.domain)
+        self._scan_reader = DataReader(dp, Topic(dp, u.SCAN, msgs.RangeScan)) if self.cfg.scan else None
         self._state_reader = DataReader(dp, Topic(dp, u.LOWSTATE, self.state_type))
         self._cmd_writer = DataWriter(dp, Topic(dp, u.LOWCMD, self.cmd_type))
         self._rpc_writer = DataWriter(dp, Topic(dp, u.SWITCHER_REQUEST, msgs.Request))
@@ -162,6 +173,26 @@ class UnitreeLowLevel(RobotInterface):
                 raise HRobotError(f"{self.robot.name}: no state received yet")
             return self._state
 
+    def link_stats(self) -> dict:
+        st = self.stats
+        periods = np.asarray(st.period_s)
+        jitter = np.abs(periods - 1.0 / self.cfg.rate_hz) if periods.size else np.zeros(1)
+        return {"states": st.states, "crc_errors": st.crc_errors, "commands": st.commands, "periods": st.periods,
+                "late_periods": st.late_periods, "loop_rate_hz": float(periods.size / periods.sum()) if periods.size else 0.0,
+                "period_jitter_us_p99": float(np.percentile(jitter, 99) * 1e6),
+                "state_age_s": time.monotonic() - self._latest[0] if self._latest else float("nan"),
+                "motor_temperature_max_c": max((float(np.max(self._latest[1].motor_state[i].temperature))
+                                                for i in self.slot), default=float("nan")) if self._latest else float("nan")}
+
+    def read_scan(self) -> RangeScan | None:
+        if self._scan_reader is None:
+            return None
+        for m in self._scan_reader.take(N=8):
+            if isinstance(m, msgs.RangeScan) and len(m.ranges) == m.num_rays * len(m.heights):
+                self._scan = RangeScan(np.array(m.ranges, dtype=np.float64).reshape(len(m.heights), m.num_rays),
+                                       tuple(m.heights), float(m.angle_increment), float(m.range_max), self.now())
+        return self._scan
+
     def filter(self, command, state=None):
         with self._lock:  # the 500 Hz loop and the controller share the safety layer
             return super().filter(command, state)
@@ -193,7 +224,9 @@ class UnitreeLowLevel(RobotInterface):
                                         np.array(imu.gyroscope, dtype=np.float64), stamp, imu_stamp=stamp,
                                         foot_contact=contact, base_acc=np.array(imu.accelerometer, dtype=np.float64),
                                         base_lin_vel=est.velocity_base if est else None,
-                                        base_height=float(est.position[2]) if est else None)
+                                        base_height=float(est.position[2]) if est else None,
+                                        base_pos=est.position.copy() if est else None,
+                                        joint_effort=np.array([s.motor_state[i].tau_est for i in self.slot]))
         return self._latest
 
     def _estimate(self, s) -> None:

@@ -263,3 +263,19 @@ class Response(idl.IdlStruct, typename="unitree_api.msg.dds_.Response_"):
     header: ResponseHeader = field(default_factory=ResponseHeader)
     data: str = ""
     binary: t.sequence[t.uint8] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- hrobot's own (not a Unitree message)
+@dataclass
+@annotate.final
+@annotate.autoid("sequential")
+class RangeScan(idl.IdlStruct, typename="hrobot.msg.dds_.RangeScan_"):
+    """Horizontal range rays in layers (hrobot.nav_io.RayScanLayout): the simulated device's stand-in for
+    a lidar pipeline, so a navigation high level runs against it with nothing but DDS between."""
+
+    tick: t.uint32 = 0
+    num_rays: t.uint16 = 0
+    angle_increment: t.float32 = 0.0
+    range_max: t.float32 = 0.0
+    heights: t.sequence[t.float32] = field(default_factory=list)
+    ranges: t.sequence[t.float32] = field(default_factory=list)  # layer-major; inf: nothing within range

@@ -13,6 +13,7 @@ from hrobot.hardware.unitree import msgs
 
 LOWCMD, LOWSTATE = "rt/lowcmd", "rt/lowstate"
 SWITCHER_REQUEST, SWITCHER_RESPONSE = "rt/api/motion_switcher/request", "rt/api/motion_switcher/response"
+SCAN = "rt/hrobot/scan"  # hrobot's simulated range scans (msgs.RangeScan); a robot has its own lidar topics
 API_CHECK_MODE, API_SELECT_MODE, API_RELEASE_MODE = 1001, 1002, 1003
 RATE_HZ = 500.0
 

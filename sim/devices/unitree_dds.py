@@ -14,6 +14,9 @@ the robots' version). Like the robot it
 A humanoid hangs from a hoist (a spring-damper on the base to where it stood), as G1 low-level
 bring-up is done: releasing the sport mode would otherwise drop it; the hoist lets go
 `hoist_release_s` after the first accepted low-level command.
+With a `DeviceWorld`, the robot starts where the world says (a scene, the arena's obstacles) and,
+if asked, publishes hrobot's range scans (`rt/hrobot/scan`, msgs.RangeScan): a navigation high level
+then runs with nothing but DDS between it and the simulated world. A real robot has its own lidar.
 Faults for tests: drop or corrupt every n-th state message.
 """
 
@@ -44,15 +47,28 @@ class DeviceStats:
     states: int = 0
 
 
+@dataclass(frozen=True)
+class DeviceWorld:
+    """Where the simulated robot stands: the scene, its start pose, the arena's obstacles and bar."""
+
+    scene: str = "flat"
+    start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    obstacles: tuple[float, ...] = ()  # x0, y0, x1, y1, ... (arena boxes)
+    bar_x: float | None = None
+    scan_rate_hz: float = 0.0  # > 0: publish hrobot's range scans (msgs.RangeScan on protocol.SCAN)
+
+
 class UnitreeDevice:
     def __init__(self, robot: RobotSpec, domain: int = 1, physics_hz: float = 1000.0, rate_hz: float = u.RATE_HZ,
-                 drop_every: int = 0, corrupt_every: int = 0, hoist_release_s: float | None = None):
+                 drop_every: int = 0, corrupt_every: int = 0, hoist_release_s: float | None = None,
+                 world: DeviceWorld | None = None):
         from cyclonedds.domain import DomainParticipant
         from cyclonedds.pub import DataWriter
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
 
-        from hrobot.sim.model import build_sim_model
+        from hrobot.nav_io import DEFAULT_SCAN
+        from hrobot.sim.robot import SimConfig, SimRobot
         from hrobot.sim.scene import SceneConfig
 
         self.robot = robot
@@ -60,13 +76,11 @@ class UnitreeDevice:
         if any(j.motor_index is None for j in robot.joints):
             raise ValueError(f"{robot.source}: a Unitree robot needs 'motor_index' on every joint")
         self.slot = np.array([j.motor_index for j in robot.joints])
-        self.sm = build_sim_model(robot, SceneConfig(kind="flat", visual=False))
-        m = self.model = self.sm.model
-        m.opt.timestep = 1.0 / physics_hz
-        m.actuator_gainprm[:, 0], m.actuator_biasprm[:, :3] = 1.0, 0.0  # ctrl is the joint torque
-        self.data = mujoco.MjData(m)
-        self.data.qpos[:] = self.sm.default_qpos()
-        mujoco.mj_forward(m, self.data)
+        w = self.world = world or DeviceWorld()
+        self.sim = SimRobot(robot, SceneConfig(kind=w.scene, visual=False), SimConfig(pd_rate_hz=physics_hz))
+        self.sim.place(*w.start, np.array(w.obstacles) if w.obstacles else None, w.bar_x)
+        self.sm, self.model, self.data = self.sim.sm, self.sim.model, self.sim.data  # ctrl is the joint torque
+        self.scan_layout = DEFAULT_SCAN
         self.rate_hz, self.drop_every, self.corrupt_every = rate_hz, drop_every, corrupt_every
         self.sport_mode = "normal" if self.family == "unitree_go" else "ai"
         self.command = None
@@ -77,6 +91,8 @@ class UnitreeDevice:
         self.state_writer = DataWriter(dp, Topic(dp, u.LOWSTATE, self.state_type))
         self.rpc_reader = DataReader(dp, Topic(dp, u.SWITCHER_REQUEST, msgs.Request))
         self.rpc_writer = DataWriter(dp, Topic(dp, u.SWITCHER_RESPONSE, msgs.Response))
+        self.scan_writer = DataWriter(dp, Topic(dp, u.SCAN, msgs.RangeScan)) if w.scan_rate_hz > 0 else None
+        self.scan_every = max(int(round(rate_hz / w.scan_rate_hz)), 1) if w.scan_rate_hz > 0 else 0
         self.feet = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet]
         self.hoist = robot.robot_class == "humanoid"
         self.hoist_release_s = 4.0 if hoist_release_s is None else hoist_release_s
@@ -97,6 +113,8 @@ class UnitreeDevice:
                 self._motor_law()
                 mujoco.mj_step(self.model, self.data)
             self._publish()
+            if self.scan_every and self.tick % self.scan_every == 0:
+                self._publish_scan()
             t_next += period
             delay = t_next - time.monotonic()
             if delay > 0:
@@ -202,6 +220,13 @@ class UnitreeDevice:
             s.crc ^= 1
         self.state_writer.write(s)
         self.stats.states += 1
+
+    def _publish_scan(self) -> None:
+        lay = self.scan_layout
+        ranges = self.sim.ray_scan(lay)
+        self.scan_writer.write(msgs.RangeScan(tick=self.tick, num_rays=lay.num_rays, angle_increment=lay.angle_increment,
+                                              range_max=lay.range, heights=[float(h) for h in lay.heights],
+                                              ranges=[float(r) for r in ranges.ravel()]))
 
     # ---- ground truth (tests and benchmarks)
     def base_height(self) -> float:

@@ -16,7 +16,7 @@ setup(
     description="hrobot ROS 2 nodes",
     license="Apache-2.0",
     entry_points={"console_scripts": [
-        "sim_robot = hrobot_ros.sim_robot:main",
+        "robot_driver = hrobot_ros.robot_driver:main",
         "skill_controller = hrobot_ros.skill_controller:main",
         "goal_planner = hrobot_ros.goal_planner:main",
     ]},
