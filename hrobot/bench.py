@@ -237,8 +237,12 @@ def bench_hardware(seconds: float = 10.0) -> dict:
       read transaction's latency, with the driver sending goal positions every read;
     - go2 over DDS against `hrobot device unitree` in its own process: the driver's 500 Hz loop rate,
       its period jitter p50 / p99 (measured period minus nominal), late periods, valid states received
-      per second and CRC errors.
+      per second and CRC errors; latency through the device on the machine's one monotonic clock: a
+      state's transit (device publish -> driver receive) and state-to-command (device publish -> the
+      first command the driver publishes from it).
     """
+    import json
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -273,8 +277,10 @@ def bench_hardware(seconds: float = 10.0) -> dict:
         bus.close()
     go2 = load_robot("go2")
     domain = 200 + os.getpid() % 30
+    tick_log = Path(tempfile.mkdtemp(prefix="hrobot-ticks-")) / "ticks.json"
     dev = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "device", "unitree", "--robot", "go2", "--domain",
-                            str(domain)], stdout=subprocess.PIPE, text=True)
+                            str(domain), "--duration", str(seconds + 8.0), "--tick-log", str(tick_log)],
+                           stdout=subprocess.PIPE, text=True)
     try:
         dev.stdout.readline()
         drv = UnitreeLowLevel(go2, UnitreeConfig(domain=domain))
@@ -295,10 +301,25 @@ def bench_hardware(seconds: float = 10.0) -> dict:
                           "period_jitter_us_p99": float(np.percentile(jitter, 99) * 1e6),
                           "late_periods": drv.stats.late_periods, "states_per_s": (drv.stats.states - states0) / elapsed,
                           "crc_errors": drv.stats.crc_errors, "safety": drv.safety.reason or "ok"}
+        received, sent = list(drv.stats.received), list(drv.stats.sent)
         drv.disconnect()
+        dev.wait(timeout=seconds + 30.0)  # its --duration ends it; then its tick log is written
     finally:
-        dev.kill()
-        dev.wait()
+        if dev.poll() is None:
+            dev.kill()
+            dev.wait()
+    published = dict(json.loads(tick_log.read_text())) if tick_log.is_file() else {}
+    shutil.rmtree(tick_log.parent, ignore_errors=True)
+    t_recv = {tick: t - published[tick] for tick, t in received if tick in published}
+    first_cmd: dict[int, float] = {}
+    for tick, t in sent:
+        if tick in published and tick not in first_cmd:
+            first_cmd[tick] = t - published[tick]
+    transit, to_cmd = np.array(list(t_recv.values())) * 1e6, np.array(list(first_cmd.values())) * 1e6
+    out["go2_dds"].update({  # one machine, one monotonic clock: the device's publish times against the driver's
+        "state_transit_us_p50": float(np.percentile(transit, 50)), "state_transit_us_p99": float(np.percentile(transit, 99)),
+        "state_to_command_us_p50": float(np.percentile(to_cmd, 50)), "state_to_command_us_p99": float(np.percentile(to_cmd, 99)),
+        "states_answered": len(first_cmd)})
     return out
 
 
@@ -336,7 +357,7 @@ def sample_goals(obstacles: np.ndarray, start: tuple, n: int, seed: int, half: f
     return goals
 
 
-def bench_goals(n: int = 20, seed: int = 0) -> dict:
+def bench_goals(n: int = 20, seed: int = 0, logs: Path | None = None) -> dict:
     """The Go2 hierarchy (go2_nav over go2_walk) on the same n goals through two bringups, in one run:
 
     - sim: deploy/go2/sim.yaml, the simulator behind robot_driver (ground-truth odometry);
@@ -344,7 +365,8 @@ def bench_goals(n: int = 20, seed: int = 0) -> dict:
       simulated Go2 (same arena and start), odometry from the base estimator (IMU + leg kinematics).
     Each goal is one episode: a fresh launch, the robot standing up at the start, one goal (a fall ends only
     its own episode). Success rate, mean time to goal; goals are in the world, sent in each bringup's
-    odometry frame.
+    odometry frame. Each episode's launch log goes to `logs` (default: a temporary folder); the safety trips
+    it records are in the results.
     """
     import tempfile
 
@@ -363,14 +385,20 @@ def bench_goals(n: int = 20, seed: int = 0) -> dict:
     out: dict = {"goals": goals, "seed": seed, "hardware": hardware()}
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="hrobot-bench-goals-") as tmp:
+        folder = Path(logs or tmp)
         runs = {"sim": (sim_file, False, (0.0, 0.0, 0.0)),
                 "dds_device": (device_bringup(real_file, Path(tmp)), True, tuple(world["start"]))}
         for name, (bringup, stand, origin) in runs.items():
-            results = [run_goals(bringup, [g], console, Path(tmp) / name / str(i), stand=stand, origin=origin)[0][0]
-                       for i, g in enumerate(goals)]
+            results = []
+            for i, g in enumerate(goals):
+                r = run_goals(bringup, [g], console, folder / name / str(i), stand=stand, origin=origin)[0][0]
+                log = (folder / name / str(i) / "launch.log").read_text()
+                r["trips"] = [ln.split("]: ", 1)[-1] for ln in log.splitlines() if "safety tripped" in ln]
+                results.append(r)
             reached = [r for r in results if r["result"] == "reached"]
             out[name] = {"bringup": str(bringup), "success_rate": len(reached) / n,
                          "mean_time_s": float(np.mean([r["time_s"] for r in reached])) if reached else None,
-                         "results": [{k: r[k] for k in ("goal", "result", "time_s", "distance")} for r in results]}
+                         "results": [{k: r[k] for k in ("goal", "result", "time_s", "distance", "trips")}
+                                     for r in results]}
     out["success_difference_points"] = 100 * (out["sim"]["success_rate"] - out["dds_device"]["success_rate"])
     return out

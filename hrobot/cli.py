@@ -277,7 +277,7 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
 def cmd_bench_goals(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_goals
 
-    res = bench_goals(n=args.goals, seed=args.seed)
+    res = bench_goals(n=args.goals, seed=args.seed, logs=Path(args.logs) if args.logs else None)
     for name in ("sim", "dds_device"):
         r = res[name]
         _console().print(f"{name}: {r['success_rate'] * 100:.0f} % of {args.goals} goals reached, mean time "
@@ -296,7 +296,9 @@ def cmd_bench_hardware(args: argparse.Namespace) -> int:
     _console().print(f"leap_hand (Dynamixel, pty): {h['read_rate_hz']:.0f} reads/s, read latency p50 "
                      f"{h['read_latency_us_p50']:.0f} us / p99 {h['read_latency_us_p99']:.0f} us")
     _console().print(f"go2 (DDS): loop {g['loop_rate_hz']:.1f} Hz, jitter p99 {g['period_jitter_us_p99']:.0f} us, "
-                     f"{g['states_per_s']:.0f} states/s, {g['crc_errors']} CRC errors")
+                     f"{g['states_per_s']:.0f} states/s, {g['crc_errors']} CRC errors; state transit p50 "
+                     f"{g['state_transit_us_p50']:.0f} us / p99 {g['state_transit_us_p99']:.0f} us, state-to-command "
+                     f"p50 {g['state_to_command_us_p50']:.0f} us / p99 {g['state_to_command_us_p99']:.0f} us")
     _write_json(args.json, res)
     return 0
 
@@ -457,7 +459,11 @@ def cmd_device_unitree(args: argparse.Namespace) -> int:
         raise HRobotError(str(e)) from None
     print(f"simulated {robot.name} ({dev.family}) on DDS domain {args.domain}: rt/lowcmd, rt/lowstate at "
           f"{dev.rate_hz:g} Hz, motion switcher (sport mode '{dev.sport_mode}')", flush=True)
+    if args.tick_log:
+        dev.tick_log = []
     dev.run(duration=args.duration)
+    if args.tick_log:  # this machine's monotonic clock, shared by every process on it: latencies across them
+        Path(args.tick_log).write_text(json.dumps(dev.tick_log))
     return 0
 
 
@@ -593,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "device (real.yaml, device: simulated), same goals, one run")
     bg.add_argument("--goals", type=int, default=20)
     bg.add_argument("--seed", type=int, default=0)
+    bg.add_argument("--logs", metavar="FOLDER", help="keep each episode's launch log here")
     bg.add_argument("--json", metavar="FILE")
     bg.set_defaults(func=cmd_bench_goals)
 
@@ -674,6 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start pose")
     du.add_argument("--obstacles", type=float, nargs="*", help="arena boxes: x0 y0 x1 y1 ...")
     du.add_argument("--bar-x", type=float, default=None, help="x of the arena's low bar (default: none)")
+    du.add_argument("--tick-log", metavar="FILE", help="write each state's tick and publish time (JSON, at the end "
+                    "of --duration; for latency benchmarks)")
     du.add_argument("--scan-rate", type=float, default=0.0,
                     help="publish range scans (rt/hrobot/scan) at this rate in Hz (default 0: none)")
     du.set_defaults(func=cmd_device_unitree)

@@ -132,14 +132,15 @@ def test_byte_stuffed_state_is_read_exactly(bus, hand):
 def test_a_servo_hardware_error_trips_and_the_hand_holds(bus, hand):
     q = hand.read_state().joint_pos.copy()
     bus.fault(5, 0x20)  # overload on mf_rot
-    hand.send(_servo(q + 0.3), hand.read_state())
+    at_trip = hand.read_state()
+    hand.send(_servo(q + 0.3), at_trip)
     assert hand.safety.tripped and "servo 5 (mf_rot) reports a hardware error: overload" in hand.safety.reason
-    state = hand.read_state()
-    out = hand.send(_servo(q + 0.3), state)
-    assert out.mode == DAMPING
+    for _ in range(5):  # damping keeps holding where the hand was when it tripped (not following a sag)
+        out = hand.send(_servo(q + 0.3), hand.read_state())
+        assert out.mode == DAMPING
     time.sleep(0.05)  # a sync write has no reply: give the bus its turn to apply it
     held = [x.ticks_to_joint(bus.servos[i].get("goal_position")) for i in range(16)]
-    np.testing.assert_allclose(held, state.joint_pos, atol=x.POSITION_RAD)  # holding where it was, not q + 0.3
+    np.testing.assert_allclose(held, at_trip.joint_pos, atol=x.POSITION_RAD)  # where it was, not q + 0.3
     assert bus.servos[5].get("torque_enable") == 0  # its Shutdown setting turned that servo off
 
 

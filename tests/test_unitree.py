@@ -219,6 +219,9 @@ def test_bench_hardware_measures_both_drivers():
     assert res["leap_hand"]["read_rate_hz"] > 150 and res["leap_hand"]["failed_reads"] <= res["leap_hand"]["reads"] // 100
     g = res["go2_dds"]
     assert 400 < g["loop_rate_hz"] < 510 and g["states_per_s"] > 300 and g["safety"] == "ok"
+    # through the device, on the machine's monotonic clock: a state crosses in under 20 ms, and is answered
+    assert 0 < g["state_transit_us_p50"] < 20_000 and g["state_transit_us_p50"] <= g["state_to_command_us_p50"]
+    assert g["states_answered"] > 300
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@ GroupSyncWrite of goal positions. Joint angles follow the spec's convention; the
 
 Faults end safe: a read that fails leaves the state stale (the safety layer's watchdog trips),
 a servo's alert bit trips it with the servo's hardware error named, and a tripped hand holds
-where it is under the current cap (damping mode for a servo hand: goal = measured position).
+where it is under the current cap (damping mode for a servo hand: the goal is the measured position
+when damping began, held there: a goal that followed the measurement would let a loaded joint sag).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class LeapHand(RobotInterface):
         self.stats = BusStats()
         self._state: MeasuredState | None = None
         self._port = self._packet = self._reader = self._writer = None
+        self._hold: np.ndarray | None = None  # where damping holds the hand (latched when damping begins)
 
     # ---- lifecycle
     def connect(self) -> None:
@@ -134,9 +136,12 @@ class LeapHand(RobotInterface):
     def _write(self, command: JointCommand) -> None:
         if self._port is None:
             return
-        if command.mode == DAMPING:  # a servo hand's safe state: hold where it is, under the current cap
-            q = self._state.joint_pos if self._state is not None else command.q
+        if command.mode == DAMPING:  # a servo hand's safe state: hold where it was, under the current cap
+            if self._hold is None:
+                self._hold = (self._state.joint_pos if self._state is not None else command.q).copy()
+            q = self._hold
         else:
+            self._hold = None
             q = command.q
         self._goal(q)
 

@@ -52,6 +52,8 @@ class LinkStats:
     late_periods: int = 0
     periods: int = 0
     period_s: deque = field(default_factory=lambda: deque(maxlen=50_000))  # measured loop periods
+    received: deque = field(default_factory=lambda: deque(maxlen=50_000))  # (state tick, monotonic receive time)
+    sent: deque = field(default_factory=lambda: deque(maxlen=50_000))  # (tick of the state used, publish time)
 
 
 class UnitreeLowLevel(RobotInterface):
@@ -202,7 +204,9 @@ class UnitreeLowLevel(RobotInterface):
         self._publish(command)
 
     def _poll(self):
-        """Take new states; keep the newest with a valid CRC (a bad one is dropped and counted)."""
+        """Take new states; keep the newest with a valid CRC (a bad one is dropped and counted). Every valid
+        state goes into the estimator; the MeasuredState is built once per new state, not per call."""
+        newest = None
         for s in self._state_reader.take(N=64):
             if not isinstance(s, self.state_type):
                 continue
@@ -210,17 +214,19 @@ class UnitreeLowLevel(RobotInterface):
                 self.stats.crc_errors += 1
                 continue
             self.stats.states += 1
-            self._latest = (time.monotonic(), s)
-            self._estimate(s)
-        if self._latest is not None:
-            stamp, s = self._latest
             q = np.array([s.motor_state[i].q for i in self.slot])
             dq = np.array([s.motor_state[i].dq for i in self.slot])
+            self._latest = (time.monotonic(), s)
+            self.stats.received.append((s.tick, self._latest[0]))
+            self._estimate(s, q, dq)
+            newest = (q, dq)
+        if newest is not None:
+            stamp, s = self._latest
             imu = s.imu_state
             contact = (np.array(s.foot_force, dtype=np.float64) > FOOT_CONTACT_FORCE
                        if "foot_contact" in self.provides else None)
             est = self.estimator
-            self._state = MeasuredState(q, dq, np.array(imu.quaternion, dtype=np.float64),
+            self._state = MeasuredState(*newest, np.array(imu.quaternion, dtype=np.float64),
                                         np.array(imu.gyroscope, dtype=np.float64), stamp, imu_stamp=stamp,
                                         foot_contact=contact, base_acc=np.array(imu.accelerometer, dtype=np.float64),
                                         base_lin_vel=est.velocity_base if est else None,
@@ -229,16 +235,14 @@ class UnitreeLowLevel(RobotInterface):
                                         joint_effort=np.array([s.motor_state[i].tau_est for i in self.slot]))
         return self._latest
 
-    def _estimate(self, s) -> None:
-        """Every valid state into the base estimator, with the time its tick says has passed."""
+    def _estimate(self, s, q: np.ndarray, dq: np.ndarray) -> None:
+        """A valid state into the base estimator, with the time its tick says has passed."""
         if self.estimator is None:
             return
         dt = 1.0 / self.cfg.rate_hz if self._last_tick is None else (s.tick - self._last_tick) / self.cfg.rate_hz
         self._last_tick = s.tick
         if not 0 < dt < 0.1:
             return
-        q = np.array([s.motor_state[i].q for i in self.slot])
-        dq = np.array([s.motor_state[i].dq for i in self.slot])
         imu = s.imu_state
         self.estimator.step(dt, imu.quaternion, imu.gyroscope, imu.accelerometer, q, dq,
                             np.array(s.foot_force) > FOOT_CONTACT_FORCE)
@@ -285,3 +289,4 @@ class UnitreeLowLevel(RobotInterface):
         crc.sign(msg)
         self._cmd_writer.write(msg)
         self.stats.commands += 1
+        self.stats.sent.append((self._latest[1].tick if self._latest else -1, time.monotonic()))

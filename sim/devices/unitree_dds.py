@@ -98,6 +98,7 @@ class UnitreeDevice:
         self.hoist_release_s = 4.0 if hoist_release_s is None else hoist_release_s
         self._anchor = self.data.qpos[self.sm.base_qpos_adr : self.sm.base_qpos_adr + 3].copy()
         self._first_command: float | None = None
+        self.tick_log: list[tuple[int, float]] | None = None  # (tick, monotonic publish time) when recording
 
     # ---- the loop
     def run(self, duration: float | None = None) -> None:
@@ -220,6 +221,8 @@ class UnitreeDevice:
             s.crc ^= 1
         self.state_writer.write(s)
         self.stats.states += 1
+        if self.tick_log is not None:
+            self.tick_log.append((self.tick, time.monotonic()))
 
     def _publish_scan(self) -> None:
         lay = self.scan_layout
