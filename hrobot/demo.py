@@ -32,6 +32,7 @@ DEMO_BRINGUP = REPO / "deploy" / "go2" / "sim.yaml"
 # Goals (x, y, yaw) in the odometry frame, around the obstacles of deploy/go2/sim.yaml.
 DEMO_GOALS = [(0.2, -2.4, 0.0), (2.0, 0.0, 1.57), (0.0, 2.2, 3.14), (-2.4, 0.2, -1.57)]  # >= 0.9 m from obstacles
 GOAL_TIMEOUT_S = 25.0
+STAND_SETTLE_S = 2.0  # a bringup without autostart is stood up this long after its nodes are up
 
 
 def stand_demo(robot_name: str, out: Path, console: Console) -> int:
@@ -139,9 +140,10 @@ def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, 
     try:
         if not spin_until(lambda: len(track["base"]) > 0 and pub.get_subscription_count() > 0, 60, "the nodes"):
             raise HRobotError("the ROS nodes did not come up within 60 s (see launch.log)")
-        if stand:
+        if stand:  # as an operator does: once the bringup has settled (start-up stalls of 0.2-0.3 s on 2 cores)
             from std_srvs.srv import Trigger
 
+            spin_until(lambda: False, STAND_SETTLE_S, "the bringup to settle")
             client = node.create_client(Trigger, "/skill_controller/stand")
             if not spin_until(client.service_is_ready, 20, "the stand service"):
                 raise HRobotError("the skill_controller's stand service did not come up within 20 s")
