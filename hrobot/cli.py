@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -451,6 +452,11 @@ def cmd_device_unitree(args: argparse.Namespace) -> int:
         problem = PARAM_RULES[("robot_driver", key)](value)
         if problem:
             raise HRobotError(f"{flag}: {problem}")
+    for flag, value, low in (("--physics-hz", args.physics_hz, 1.0), ("--scan-rate", args.scan_rate, 0.0)):
+        if not low <= value <= 20000.0:
+            raise HRobotError(f"{flag}: expected {low:g} to 20000 Hz, got {value:g}")
+    if not all(math.isfinite(v) for v in (*args.start, *(args.obstacles or ()))):
+        raise HRobotError(f"--start / --obstacles: expected finite numbers, got {args.start} {args.obstacles}")
     world = DeviceWorld(args.scene, tuple(args.start), tuple(args.obstacles or ()), args.bar_x, args.scan_rate)
     try:
         dev = UnitreeDevice(robot, domain=args.domain, physics_hz=args.physics_hz, drop_every=args.drop_every,

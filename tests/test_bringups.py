@@ -184,3 +184,16 @@ def test_leap_real_bringup_on_the_emulated_bus_holds_then_reports_a_pulled_cable
                      lambda: f"a stale-state trip on /diagnostics: {diag('robot_driver')}")
     finally:
         ros.stop()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--physics-hz", "-5"], "--physics-hz: expected 1 to 20000 Hz, got -5"),
+    (["--scan-rate", "1e9"], "--scan-rate: expected 0 to 20000 Hz"),
+    (["--start", "0", "nan", "0"], "--start / --obstacles: expected finite numbers"),
+    (["--scene", "moon"], "--scene: expected one of flat"),
+    (["--obstacles", "1", "2", "3"], "--obstacles: expected x, y pairs"),
+])
+def test_the_simulated_unitree_device_refuses_bad_arguments_in_one_line(capsys, args, expected):
+    code = main(["device", "unitree", "--robot", "go2", "--domain", "230", "--duration", "0.1", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and expected in err[0], err
