@@ -153,6 +153,18 @@ COMMON_PARAMS: dict[str, tuple[str, object, str]] = {
 }
 
 
+def sim_only_problem(driver: dict) -> str:
+    """robot_driver parameters that only the simulator takes, set for a hardware interface ("" if none)."""
+    if driver["interface"] == "sim":
+        return ""
+    for key in SIM_ONLY:
+        default, value = NODE_PARAMS["robot_driver"][key][1], driver[key]
+        same = value == default or (isinstance(default, float) and math.isnan(default) and math.isnan(value))
+        if not same:
+            return f"{key}: only for interface sim (a simulated device's world goes under 'simulation')"
+    return ""
+
+
 DEVICES = ("real", "simulated")
 # a bringup's `simulation` section: the world of the simulated device (robot_driver's sim parameters)
 SIMULATION_PARAMS = ("scene", "start", "obstacles", "bar_x", "pd_rate_hz")
@@ -207,10 +219,9 @@ def load_bringup(path: str | Path) -> Bringup:
     driver = nodes.get("robot_driver")
     hardware = driver is not None and driver["interface"] != "sim"
     if hardware:
-        given = [k for k in SIM_ONLY if k in (data["nodes"]["robot_driver"] or {})]
-        if given:
-            raise HRobotError(f"{path}: nodes.robot_driver.{given[0]}: only for interface sim (a simulated device's "
-                              f"world goes under 'simulation')")
+        problem = sim_only_problem(driver)
+        if problem:
+            raise HRobotError(f"{path}: nodes.robot_driver.{problem}")
         b.device = data.get("device", "real")
         if b.device not in DEVICES:
             raise HRobotError(f"{path}: device: expected one of {', '.join(DEVICES)}, got {b.device!r}")

@@ -90,6 +90,12 @@ def test_a_driver_interface_for_another_robot_class_is_one_line(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert "interface 'leap_hand' drives a hand; robot go2 is a quadruped" in lines[0]
+    f.write_text(yaml.safe_dump({"robot_driver": {"ros__parameters": {"interface": "unitree_go2", "robot": "go2",
+                                                                       "scene": "arena"}}}))
+    r = subprocess.run([str(node_executable("robot_driver")), "--ros-args", "--params-file", str(f)], env=ros_env(),
+                       capture_output=True, text=True, timeout=60)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "parameter scene: only for interface sim" in lines[0], r.stderr
 
 
 def _diag(ros):

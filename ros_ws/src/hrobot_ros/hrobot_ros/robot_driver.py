@@ -31,6 +31,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_srvs.srv import Trigger
 
+from hrobot.deploy import sim_only_problem
 from hrobot.errors import HRobotError
 from hrobot.robot_io import ACTIVE, RobotInterface
 from hrobot.robots import load_robot
@@ -57,6 +58,9 @@ def open_interface(p: dict, spec) -> RobotInterface:
         if robot.sm.base_qpos_adr is not None:
             robot.place(*p["start"], np.array(p["obstacles"]) if p["obstacles"] else None, p["bar_x"])
         return robot
+    problem = sim_only_problem(p)
+    if problem:
+        raise HRobotError(f"parameter {problem}")
     from hrobot.hardware import INTERFACES, DriverOptions, open_robot
     from hrobot.hardware.process import DriverProcess
 
