@@ -62,7 +62,7 @@ def _serve(conn: Connection) -> None:
     sent = 0
     ops = {"read_state": drv.read_state, "send": drv.send, "filter": drv.filter, "activate": drv.activate,
            "deactivate": drv.deactivate, "reset_safety": drv.reset_safety, "read_scan": drv.read_scan,
-           "link_stats": drv.link_stats}
+           "link_stats": drv.link_stats, "estop": drv.estop}
     while True:
         try:
             op, args = conn.recv()
@@ -177,6 +177,9 @@ class DriverProcess(RobotInterface):
 
     def reset_safety(self) -> bool:
         return self._call("reset_safety")
+
+    def estop(self, reason: str) -> None:
+        self._call("estop", reason)
 
     def link_stats(self) -> dict:
         return {**self._call("link_stats"), "driver_restarts": self.restarts}

@@ -415,7 +415,95 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from hrobot.deploy import launch, load_bringup
 
     load_bringup(args.bringup)  # validate before starting anything
-    return launch(args.bringup, duration=args.duration)
+    if args.record and Path(args.record).exists():
+        raise HRobotError(f"--record: {args.record}: bag folder exists (a bag is never overwritten)")
+    return launch(args.bringup, duration=args.duration, record=args.record, live=args.live)
+
+
+# ---------------------------------------------------------------- teleop, recording, datasets
+
+
+def cmd_teleop(args: argparse.Namespace) -> int:
+    from hrobot.deploy import load_bringup, run_node
+    from hrobot.robots import load_robot
+
+    b = load_bringup(args.bringup)
+    robot = b.robot or next((n["robot"] for n in b.nodes.values() if n.get("robot")), "go2")
+    hand = not load_robot(robot).floating_base
+    device = args.device or ("joint-topic" if hand else "keyboard")
+    params = {"device": device, "robot": robot, "path": args.path or "", "rate_hz": args.rate}
+    return run_node("teleop", params, args.duration, where="hrobot teleop")
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from hrobot.data import DEFAULT_TOPICS
+
+    if args.recover:
+        from hrobot.data.bag import recover
+
+        r = recover(args.recover)
+        print(f"recovered {r.info.path}: {r.info.message_count} messages on {len(r.info.topics)} topics from "
+              f"{r.chunks} complete chunks ({r.tail_bytes_lost} bytes of an unfinished chunk dropped); "
+              f"metadata.yaml written")
+        return 0
+    from hrobot.deploy import default_bag_name, run_node
+
+    out = args.out or default_bag_name()
+    if Path(out).exists():
+        raise HRobotError(f"{out}: bag folder exists (a bag is never overwritten)")
+    params = {"bag": out, "topics": args.topics or list(DEFAULT_TOPICS), "keys": args.keys,
+              "stats_file": args.stats or "", "chunk_interval_s": args.chunk_interval}
+    return run_node("recorder", params, args.duration, where="hrobot record")
+
+
+def cmd_bag_info(args: argparse.Namespace) -> int:
+    from hrobot.data.bag import read_info
+
+    info = read_info(args.bag)
+    print(f"bag {info.path}: {info.message_count} messages, {info.duration_ns / 1e9:.2f} s, files {info.files}")
+    for name, t in sorted(info.topics.items()):
+        print(f"  {name:28s} {t.type:36s} {info.counts.get(name, 0):8d}")
+    dropped = info.custom.get("hrobot.dropped")
+    if dropped:
+        print(f"  dropped (by sequence number): {dropped}")
+    return 0
+
+
+def cmd_dataset_export(args: argparse.Namespace) -> int:
+    from hrobot.deploy import ensure_ros_env
+
+    ensure_ros_env()  # messages are decoded by ROS typesupport (rclpy)
+    from hrobot.data.dataset import export_lerobot
+
+    rep = export_lerobot(args.bag, args.out, fps=args.fps, task=args.task, video=not args.no_video)
+    print(f"wrote {args.out}: LeRobotDataset v3.0, {rep['episodes']} episodes, {rep['frames']} frames at "
+          f"{rep['fps']:g} fps, features {', '.join(rep['features'])}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from hrobot.deploy import ensure_ros_env
+
+    ensure_ros_env()  # messages are decoded by ROS typesupport (rclpy)
+    from hrobot.data.replay import replay
+
+    rep = replay(args.bag, Path(args.out))
+    _write_json(args.json, rep)
+    print(f"replayed {rep['commands']} commands ({rep['duration_s']:.1f} s) on the simulated {rep['robot']}: joint "
+          f"RMS difference {rep['joint_rms_rad']:.3f} rad, base path difference {rep['base_xy_rms_m']:.3f} m RMS; "
+          f"plot {rep['plot']}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from hrobot.deploy import ensure_ros_env
+
+    ensure_ros_env()  # messages are decoded by ROS typesupport (rclpy)
+    from hrobot.data.plot import plot_bag
+
+    out = plot_bag(args.bag, Path(args.out))
+    print(f"wrote {', '.join(str(p) for p in out)}")
+    return 0
 
 
 def cmd_device_dynamixel(args: argparse.Namespace) -> int:
@@ -698,7 +786,63 @@ def build_parser() -> argparse.ArgumentParser:
                                     "stops them cleanly; if a node dies the others are stopped and the exit code is 1.")
     la.add_argument("bringup", help="bringup YAML, e.g. deploy/go2/sim.yaml")
     la.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    la.add_argument("--record", nargs="?", const="", default=None, metavar="BAG",
+                    help="record the default topics too (into BAG, or a new bags/rosbag2_<time>)")
+    la.add_argument("--live", action="store_true", help="the Foxglove live view too (ws://127.0.0.1:8765)")
     la.set_defaults(func=cmd_launch)
+
+    te = sub.add_parser("teleop", help="drive a bringup's robot from a keyboard, a gamepad, a Joy topic or a leader hand",
+                        description="Teleoperation through the running bringup: legged robots take /teleop/cmd_vel "
+                                    "(overriding the high level while the deadman is held), hands take joint targets "
+                                    "from a leader's JointState. The e-stop latches damping on the robot.")
+    te.add_argument("bringup", help="the bringup YAML the robot runs, e.g. deploy/go2/sim.yaml")
+    te.add_argument("--device", choices=["keyboard", "gamepad", "joy-topic", "joint-topic"],
+                    help="teleoperator (default: keyboard; joint-topic for a hand)")
+    te.add_argument("--path", help="keyboard: a terminal device; gamepad: an evdev device or a recorded event stream")
+    te.add_argument("--rate", type=float, default=50.0, help="command rate in Hz (default 50)")
+    te.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    te.set_defaults(func=cmd_teleop)
+
+    rec = sub.add_parser("record", help="record topics into a rosbag2 MCAP bag (zstd chunks, crash-safe)",
+                         description="Record ROS 2 topics into a bag folder (metadata.yaml + MCAP) that ros2 bag, "
+                                     "Foxglove and the rosbags library read. Dropped messages are counted by sequence "
+                                     "number. --recover rebuilds a bag whose recorder was killed.")
+    rec.add_argument("--out", help="bag folder to create (default bags/rosbag2_<time>)")
+    rec.add_argument("--topics", nargs="+", help="topics (default: state, commands, goals, odometry, IMU, scans, "
+                     "diagnostics, events)")
+    rec.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    rec.add_argument("--keys", action="store_true", help="episode marks from this terminal (b, right, left, Q)")
+    rec.add_argument("--stats", metavar="FILE", help="write rates, drops, bandwidth and CPU (JSON)")
+    rec.add_argument("--chunk-interval", type=float, default=1.0, help="close a chunk at least this often (s)")
+    rec.add_argument("--recover", metavar="BAG", help="instead: recover the bag of a recorder that died")
+    rec.set_defaults(func=cmd_record)
+
+    bag = sub.add_parser("bag", help="inspect a bag")
+    bagsub = bag.add_subparsers(dest="bag_command", metavar="ACTION", required=True)
+    bi = bagsub.add_parser("info", help="topics, types and counts of a bag (as ros2 bag info)")
+    bi.add_argument("bag")
+    bi.set_defaults(func=cmd_bag_info)
+
+    ds = sub.add_parser("dataset", help="datasets from recordings")
+    dsub = ds.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    dx = dsub.add_parser("export", help="a bag as a LeRobotDataset v3.0 (parquet, stats, per-episode video)")
+    dx.add_argument("bag")
+    dx.add_argument("--out", required=True, help="dataset folder to create")
+    dx.add_argument("--fps", type=float, default=50.0, help="frame rate of the resampled grid (default 50)")
+    dx.add_argument("--task", default="", help="the task text of every episode (default: from the bag's robot)")
+    dx.add_argument("--no-video", action="store_true", help="leave out the rendered videos")
+    dx.set_defaults(func=cmd_dataset_export)
+
+    rp = sub.add_parser("replay", help="send a bag's recorded commands to the simulated robot; plot recorded vs replayed")
+    rp.add_argument("bag")
+    rp.add_argument("--out", default="out/replay", help="output folder (default out/replay)")
+    rp.add_argument("--json", help="write the comparison (JSON)")
+    rp.set_defaults(func=cmd_replay)
+
+    pt = sub.add_parser("plot", help="joint tracking, commanded vs achieved base velocity and safety events of a bag (PNG)")
+    pt.add_argument("bag")
+    pt.add_argument("--out", default="out/plot", help="output folder (default out/plot)")
+    pt.set_defaults(func=cmd_plot)
 
     demo = sub.add_parser("demo", help="the main job on the simulated robot (what `make demo` runs)",
                           description="Go2 in simulation reaching a sequence of goals around obstacles through ROS 2 "

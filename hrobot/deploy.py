@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from hrobot.data import DEFAULT_TOPICS, LIVE_TOPICS
 from hrobot.errors import HRobotError
 from hrobot.world import ARENA_OBSTACLES, SCENES
 
@@ -40,11 +41,12 @@ ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
 # robot_driver interfaces (hrobot.hardware.INTERFACES and the simulator) -> the simulated device that stands
 # in for the robot under a bringup's `device: simulated` (`hrobot device KIND`; none for the simulator itself)
 DRIVER_INTERFACES = {"sim": None, "unitree_go2": "unitree", "unitree_g1": "unitree", "leap_hand": "dynamixel"}
+TELEOP_DEVICES = ("keyboard", "gamepad", "joy-topic", "joint-topic")
 SIM_ONLY = ("scene", "obstacles", "bar_x", "start", "pd_rate_hz")  # robot_driver parameters of interface sim
 
 # node -> parameter -> (type, default, description). Types: string, path (an existing file or folder; "" for
 # an optional one left out),
-# double, bool, double_array. A default of None means required.
+# double, bool, double_array, string_array. A default of None means required.
 NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
     "robot_driver": {
         "interface": ("string", "sim", "robot interface: " + " | ".join(DRIVER_INTERFACES)),
@@ -70,6 +72,7 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "bundle": ("path", None, "low-level policy bundle, or a high-level bundle whose skills it runs (/skill picks)"),
         "robot": ("string", "", "robot to validate the bundle against (default: the bundle's own)"),
         "cmd_vel_timeout": ("double", 0.1, "seconds without /cmd_vel before commanding a stand-still (<= 0.5)"),
+        "teleop_timeout": ("double", 0.25, "seconds a /teleop/cmd_vel command overrides /cmd_vel (<= 0.5)"),
         "autostart": ("bool", True, "stand up and start the policy as soon as the robot state arrives"),
         "state_timeout": ("double", 0.0, "seconds without a fresh robot state before damping (0: 2 control periods)"),
         "stats_file": ("string", "", "write loop timing statistics here (JSON) on shutdown"),
@@ -77,6 +80,31 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
     "goal_planner": {
         "bundle": ("path", None, "high-level policy bundle"),
         "goal_frame": ("string", "odom", "frame goals must be given in"),
+    },
+    "teleop": {
+        "device": ("string", "keyboard", "teleoperator: " + " | ".join(TELEOP_DEVICES)),
+        "robot": ("string", "go2", "built-in robot name or spec YAML"),
+        "path": ("string", "", "keyboard: its terminal (\"\": this one); gamepad: evdev device (\"\": the first joystick)"),
+        "joy_topic": ("string", "joy", "joy-topic: the sensor_msgs/Joy topic"),
+        "leader_topic": ("string", "leader/joint_states", "joint-topic: the leader's sensor_msgs/JointState topic"),
+        "rate_hz": ("double", 50.0, "command rate while enabled"),
+        "max_vx": ("double", 1.0, "m/s forward at full stick (keyboard: the most it steps to)"),
+        "max_vy": ("double", 0.5, "m/s sideways at full stick"),
+        "max_wz": ("double", 1.5, "rad/s turning at full stick"),
+        "stats_file": ("string", "", "write statistics here (JSON) on shutdown"),
+    },
+    "recorder": {
+        "bag": ("string", None, "bag folder to create (rosbag2, MCAP storage)"),
+        "topics": ("string_array", list(DEFAULT_TOPICS), "topics to record (absolute names)"),
+        "chunk_size_mb": ("double", 1.0, "MCAP chunk size before compression"),
+        "chunk_interval_s": ("double", 1.0, "a chunk is closed at least this often (what a crash can lose)"),
+        "keys": ("bool", False, "episode marks from this terminal's keys"),
+        "stats_file": ("string", "", "write rates, drops, bandwidth and CPU here (JSON) on shutdown"),
+    },
+    "foxglove_bridge": {
+        "host": ("string", "127.0.0.1", "address the Foxglove WebSocket server listens on"),
+        "port": ("double", 8765.0, "its port"),
+        "topics": ("string_array", list(LIVE_TOPICS), "topics streamed to Foxglove (absolute names)"),
     },
 }
 
@@ -133,6 +161,16 @@ PARAM_RULES: dict[tuple[str, str], Callable] = {
     ("robot_driver", "odom_rate_hz"): _at_least(0.0, strict=True),
     ("robot_driver", "command_timeout"): _at_least(0.0),
     ("skill_controller", "cmd_vel_timeout"): _at_least(0.0, 0.5, strict=True),
+    ("skill_controller", "teleop_timeout"): _at_least(0.0, 0.5, strict=True),
+    ("teleop", "device"): _one_of(TELEOP_DEVICES),
+    ("teleop", "rate_hz"): _at_least(1.0, 1000.0),
+    ("teleop", "max_vx"): _at_least(0.0, 5.0),
+    ("teleop", "max_vy"): _at_least(0.0, 5.0),
+    ("teleop", "max_wz"): _at_least(0.0, 10.0),
+    ("recorder", "bag"): lambda v: "" if v else "expected a folder name, got an empty string",
+    ("recorder", "chunk_size_mb"): _at_least(0.0, 256.0, strict=True),
+    ("recorder", "chunk_interval_s"): _at_least(0.0, 60.0, strict=True),
+    ("foxglove_bridge", "port"): lambda v: "" if v == int(v) and 1 <= v <= 65535 else f"expected a port 1 to 65535, got {v:g}",
     ("skill_controller", "state_timeout"): _at_least(0.0),
 }
 
@@ -237,6 +275,21 @@ def load_bringup(path: str | Path) -> Bringup:
     return b
 
 
+def add_on_request(b: Bringup, record: str | None = None, live: bool = False) -> Bringup:
+    """The bringup plus the nodes started on request: a recorder into bag folder `record` ("" : a new
+    timestamped one under bags/) and the Foxglove live view. Nodes the file already has are kept as they are."""
+    if record is not None and "recorder" not in b.nodes:
+        b.nodes["recorder"] = validate_params("recorder", {"bag": record or default_bag_name()}, "recorder", Path.cwd())
+    if live and "foxglove_bridge" not in b.nodes:
+        b.nodes["foxglove_bridge"] = validate_params("foxglove_bridge", {}, "foxglove_bridge", Path.cwd())
+    return b
+
+
+def default_bag_name() -> str:
+    """bags/rosbag2_YYYY_MM_DD-HH_MM_SS, as `ros2 bag record` names a bag."""
+    return str(Path("bags") / time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
+
+
 def validate_params(node: str, params: dict, where: str, root: Path, schema: dict | None = None) -> dict:
     """Parameters of `node` (its NODE_PARAMS and the common ones, or the given `schema`), typed and checked."""
     schema = schema or {**NODE_PARAMS[node], **COMMON_PARAMS}
@@ -268,6 +321,9 @@ def validate_params(node: str, params: dict, where: str, root: Path, schema: dic
         elif kind == "bool":
             if not isinstance(v, bool):
                 raise HRobotError(f"{where}.{key}: expected true or false, got {v!r}")
+        elif kind == "string_array":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise HRobotError(f"{where}.{key}: expected a list of strings, got {v!r}")
         elif kind == "double_array":
             if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
                 raise HRobotError(f"{where}.{key}: expected a list of numbers, got {v!r}")
@@ -375,12 +431,37 @@ def start_device(b: Bringup, log=print) -> subprocess.Popen | None:
     return proc
 
 
-def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None) -> int:
-    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying.
+def run_node(node: str, params: dict, duration: float | None = None, where: str = "") -> int:
+    """Run one node in the foreground (stdin, stdout and the terminal are its), parameters checked first;
+    Ctrl-C or `duration` ends it with SIGINT, as `ros2 run` would. Returns its exit code."""
+    checked = validate_params(node, params, where or node, Path.cwd())
+    exe = node_executable(node)
+    with tempfile.TemporaryDirectory(prefix=f"hrobot-{node}-") as tmp:
+        pf = Path(tmp) / f"{node}.yaml"
+        pf.write_text(yaml.safe_dump({node: {"ros__parameters": checked}}))
+        proc = subprocess.Popen([str(exe), "--ros-args", "-r", f"__node:={node}", "--params-file", str(pf)],
+                                env=ros_env(), preexec_fn=die_with_parent())
+        try:
+            proc.wait(timeout=duration)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # the terminal's Ctrl-C reached the node too: let it finish
+            pass
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None,
+           record: str | None = None, live: bool = False) -> int:
+    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying; with
+    `record` a recorder too (bag folder, "" for a new timestamped one), with `live` the Foxglove view.
 
     Under `device: simulated` the simulated device starts first, as its own non-ROS process; its death
     is the robot's fault, which the driver reports and damps, so it does not stop the nodes."""
-    b = load_bringup(path)
+    b = add_on_request(load_bringup(path), record, live)
     exes = {name: node_executable(name) for name in b.nodes}
     env = ros_env()
     env.update(env_extra or {})

@@ -94,6 +94,10 @@ class RobotInterface(ABC):
         """Leave a safety trip (e-stop latch included) if the state is sane now; False with the reason kept."""
         return self.safety.reset(self.read_state(), self.now())
 
+    def estop(self, reason: str) -> None:
+        """Latch damping (an operator's e-stop) from the next period on; only reset_safety() leaves it."""
+        self.safety.estop(reason, self.now())
+
     @abstractmethod
     def now(self) -> float:
         """The robot's clock (seconds), the one the safety watchdogs use."""

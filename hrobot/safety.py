@@ -38,6 +38,9 @@ from hrobot.spec import RobotSpec
 # current (joint torque only); damping (kp = 0).
 POSITION, SERVO, CURRENT, DAMPING = "position", "servo_position", "current", "damping"
 MODES = (POSITION, SERVO, CURRENT, DAMPING)
+# each mode's number in hrobot_msgs/JointCommand (MODE_POSITION = 0, ...): on the wire and in recordings
+MODE_CODES = {POSITION: 0, DAMPING: 1, SERVO: 2, CURRENT: 3}
+MODES_BY_CODE = {v: k for k, v in MODE_CODES.items()}
 _STATE_ARRAYS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel")
 
 

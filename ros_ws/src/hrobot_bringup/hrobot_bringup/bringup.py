@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hrobot.deploy import REPO, load_bringup
+from hrobot.deploy import REPO, add_on_request, load_bringup
 
 
 @dataclass
@@ -21,8 +21,8 @@ def bringup_path(robot: str, kind: str, explicit: str = "") -> Path:
 
 
 def node_descriptions(path: str | Path, high_level: bool = True, skill_bundle: str = "",
-                      planner_bundle: str = "") -> list[NodeDescription]:
-    b = load_bringup(path)
+                      planner_bundle: str = "", record: str | None = None, live: bool = False) -> list[NodeDescription]:
+    b = add_on_request(load_bringup(path), record, live)
     nodes = []
     for name, params in b.nodes.items():
         if name == "goal_planner" and not high_level:
@@ -49,7 +49,10 @@ def launch_description(kind: str):
         return [
             Node(package="hrobot_ros", executable=n.executable, name=n.name, parameters=[n.parameters], output="screen")
             for n in node_descriptions(path, high_level=arg("high_level") == "true",
-                                       skill_bundle=arg("skill_bundle"), planner_bundle=arg("planner_bundle"))
+                                       skill_bundle=arg("skill_bundle"), planner_bundle=arg("planner_bundle"),
+                                       record=None if arg("record") == "false" else
+                                       ("" if arg("record") == "true" else arg("record")),
+                                       live=arg("live") == "true")
         ]
 
     return LaunchDescription([
@@ -58,5 +61,8 @@ def launch_description(kind: str):
         DeclareLaunchArgument("high_level", default_value="true", description="start the goal planner"),
         DeclareLaunchArgument("skill_bundle", default_value="", description="low-level bundle override"),
         DeclareLaunchArgument("planner_bundle", default_value="", description="high-level bundle override"),
+        DeclareLaunchArgument("record", default_value="false",
+                              description="true (a new bag under bags/), a bag folder, or false"),
+        DeclareLaunchArgument("live", default_value="false", description="the Foxglove live view (ws://127.0.0.1:8765)"),
         OpaqueFunction(function=nodes),
     ])

@@ -17,10 +17,11 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Bool, String
 
 from hrobot.deploy import NODE_PARAMS, check_value
-from hrobot.safety import CURRENT, DAMPING, POSITION, SERVO
+from hrobot.safety import CURRENT, DAMPING, MODE_CODES, MODES_BY_CODE, POSITION, SERVO
 from hrobot.errors import HRobotError
 
 # High-rate state: newest sample only, never wait for retransmission.
@@ -28,11 +29,17 @@ STATE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Rel
 # Commands and goals: every message delivered.
 COMMAND_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 GOAL_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+# Events (/events: trips, e-stops, episode marks, source changes) and /estop: every one delivered.
+EVENT_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+# Latched state (/cmd_source): a late subscriber gets the current value.
+LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 _TYPES = {"string": Parameter.Type.STRING, "path": Parameter.Type.STRING, "double": Parameter.Type.DOUBLE,
-          "bool": Parameter.Type.BOOL, "double_array": Parameter.Type.DOUBLE_ARRAY}
+          "bool": Parameter.Type.BOOL, "double_array": Parameter.Type.DOUBLE_ARRAY,
+          "string_array": Parameter.Type.STRING_ARRAY}
 _NAMES = {"string": "a string", "path": "a path (string)", "double": "a double", "bool": "a bool",
-          "double_array": "a list of doubles"}
+          "double_array": "a list of doubles", "string_array": "a list of strings"}
 
 
 def declare_params(node: Node, schema_name: str) -> dict:
@@ -51,7 +58,7 @@ def declare_params(node: Node, schema_name: str) -> dict:
             if default is None:
                 raise HRobotError(f"parameter '{key}' of node '{node.get_name()}' is required ({desc})")
             value = default
-        value = list(value) if kind == "double_array" else value
+        value = list(value) if kind in ("double_array", "string_array") else value
         problem = check_value(schema_name, key, kind, default, value)
         if problem:
             raise HRobotError(f"parameter '{key}' of node '{node.get_name()}': {problem}")
@@ -59,19 +66,18 @@ def declare_params(node: Node, schema_name: str) -> dict:
     return out
 
 
-_MODES = {POSITION: JointCommandMsg.MODE_POSITION, DAMPING: JointCommandMsg.MODE_DAMPING,
-          SERVO: JointCommandMsg.MODE_SERVO, CURRENT: JointCommandMsg.MODE_CURRENT}
-_MODE_NAMES = {v: k for k, v in _MODES.items()}
+assert {POSITION: JointCommandMsg.MODE_POSITION, DAMPING: JointCommandMsg.MODE_DAMPING, SERVO: JointCommandMsg.MODE_SERVO,
+        CURRENT: JointCommandMsg.MODE_CURRENT} == MODE_CODES, "hrobot_msgs/JointCommand modes differ from hrobot.safety's"
 
 
 def mode_to_msg(mode: str) -> int:
     """hrobot.safety command mode -> hrobot_msgs/JointCommand mode."""
-    return _MODES[mode]
+    return MODE_CODES[mode]
 
 
 def mode_from_msg(value: int) -> str | None:
     """hrobot_msgs/JointCommand mode -> hrobot.safety command mode (None: not a mode)."""
-    return _MODE_NAMES.get(value)
+    return MODES_BY_CODE.get(value)
 
 
 def wall_now(node: Node):
@@ -92,6 +98,50 @@ def diagnostics(node: Node, name: str, level: int, message: str, values: dict) -
     st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
     arr.status = [st]
     return arr
+
+
+class TopicWatcher:
+    """Subscribes each wanted topic once it is published, with QoS that matches its publishers (reliable or
+    latched only if they all are), taking CDR bytes and message info: `on_message(topic, data, info)`.
+    `on_new(topic, type, publisher_infos)` runs once per topic first; returning False skips the topic."""
+
+    def __init__(self, node: Node, wanted: list[str], on_message, on_new=None, depth: int = 1000,
+                 period: float = 0.5):
+        self.node, self.wanted, self.on_message, self.on_new = node, list(dict.fromkeys(wanted)), on_message, on_new
+        self.depth = depth
+        self.subs: dict[str, object] = {}
+        self.skipped: set[str] = set()
+        self.publishers: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self.discover()
+        node.create_timer(period, self.discover)
+
+    def discover(self) -> None:
+        from hrobot.data.bag import message_class
+
+        types = dict(self.node.get_topic_names_and_types())
+        for topic in self.wanted:
+            if topic not in types:
+                continue
+            infos = self.node.get_publishers_info_by_topic(topic)
+            self.publishers[topic] = max(len(infos), self.publishers.get(topic, 0))
+            if topic in self.subs or topic in self.skipped or not infos:
+                continue
+            msgtype = types[topic][0]
+            if self.on_new is not None and self.on_new(topic, msgtype, infos) is False:
+                self.skipped.add(topic)
+                continue
+            reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
+            latched = all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+            qos = QoSProfile(depth=self.depth, history=HistoryPolicy.KEEP_LAST,
+                             reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+            self.types[topic] = msgtype
+            self.subs[topic] = self.node.create_subscription(
+                message_class(msgtype), topic, lambda data, info, t=topic: self.on_message(t, data, info), qos, raw=True)
+
+    def missing(self) -> list[str]:
+        return [t for t in self.wanted if t not in self.subs]
 
 
 class Loop:
@@ -165,12 +215,28 @@ class HRobotNode(Node):
         super().__init__(name)
         self.use_sim_time = bool(self.get_parameter("use_sim_time").value)
         self.trips_logged = 0
+        self.pub_events = self.create_publisher(String, "/events", EVENT_QOS)
 
     def log_new_trips(self, safety) -> None:
-        """Log every safety trip not logged yet, with its reason (the safety layer keeps them all)."""
+        """Log every safety trip not logged yet, with its reason (the safety layer keeps them all), and
+        publish it on /events."""
         for trip in safety.trips[self.trips_logged:]:
             self.get_logger().warning(f"safety tripped, damping: {trip.reason}")
+            self.publish_event("estop" if trip.reason.startswith("e-stop") else "safety_trip", trip.reason)
         self.trips_logged = len(safety.trips)
+
+    def publish_event(self, event: str, detail: str = "") -> None:
+        """One event on /events (std_msgs/String, JSON: node, event, detail, wall time): what recordings mark."""
+        self.pub_events.publish(String(data=json.dumps({"node": self.get_name(), "event": event, "detail": detail,
+                                                        "time": time.time()})))
+
+    def on_estop(self, latch: Callable[[str], None]) -> None:
+        """Subscribe /estop (std_msgs/Bool, true: e-stop): `latch(reason)` on each true."""
+        def cb(msg: Bool) -> None:
+            if msg.data:
+                latch("/estop")
+
+        self.create_subscription(Bool, "/estop", cb, EVENT_QOS)
 
     def now_s(self) -> float | None:
         """Seconds on the clock the node's watchdogs use: monotonic, or under use_sim_time the simulator's
@@ -207,7 +273,9 @@ class HRobotNode(Node):
         write_stats(self.stats_file, self.stats())
 
 
-def main(node_factory: Callable[[], Node], name: str) -> int:
+def main(node_factory: Callable[[], Node], name: str, executor_factory: Callable | None = None) -> int:
+    """Run a node until SIGINT. The EventsExecutor by default; `executor_factory` for a node that needs
+    what it lacks (message info on subscriptions: the recorder)."""
     rclpy.init(args=sys.argv)
     try:
         node = node_factory()
@@ -221,7 +289,8 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
         rclpy.try_shutdown()
         return 2
     rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away
-    executor = EventsExecutor()  # callbacks dispatched from C++: a fraction of the Python executors' overhead
+    # callbacks dispatched from C++: a fraction of the Python executors' overhead
+    executor = (executor_factory or EventsExecutor)()
     executor.add_node(node)
     try:
         while rclpy.ok():  # spin in slices: SIGINT (rclpy's handler) ends the loop at the next slice

@@ -6,8 +6,10 @@ this in its process), so commands that stop, a state that goes stale or a fall e
 (a servo hand: holding where it is under its current cap). Publishes /joint_states and, where
 the robot has them, /imu, /odom (a state estimator's, or the simulator's ground truth) and the
 ray scans (/scan_low, /scan_high); /diagnostics carries the link's counters (rates, CRC errors,
-lost reads, temperatures), the safety state and every trip's reason. Services: ~/reset (activate,
-or clear a safety trip, when the state is sane).
+lost reads, temperatures), the safety state and every trip's reason; /joint_commands/applied each
+command as the safety layer let it through (what a recording compares with /joint_commands).
+/estop (std_msgs/Bool, true) and ~/estop latch damping; trips and e-stops are events on /events.
+Services: ~/reset (activate, or clear a safety trip, when the state is sane), ~/estop.
 
 - `sim`: the MuJoCo robot as hardware, physics and motor PD at the PD rate in real time, the
   simulation time on /clock (for nodes with use_sim_time).
@@ -37,7 +39,7 @@ from hrobot.robot_io import ACTIVE, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.safety import JointCommand, MeasuredState, SafetyConfig
 from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, mode_from_msg,
-                               percentiles, wall_now)
+                               mode_to_msg, percentiles, wall_now)
 
 CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
 ODOM_FIELDS = {"base_pos", "base_quat", "base_lin_vel", "base_ang_vel"}
@@ -83,6 +85,7 @@ class RobotDriverNode(HRobotNode):
         self.index = {n: i for i, n in enumerate(spec.joint_names)}
         self.lock = threading.Lock()
         self.pending: JointCommand | None = None
+        self.pending_estop = ""
         self.latency_us: list[float] = []
         self.activation = ""
         self.activate()  # then damping until the first command
@@ -92,8 +95,11 @@ class RobotDriverNode(HRobotNode):
         self.pub_odom = self.create_publisher(Odometry, "odom", STATE_QOS)
         self.pub_scan = [self.create_publisher(LaserScan, t, STATE_QOS) for t in ("scan_low", "scan_high")]
         self.pub_clock = self.create_publisher(Clock, "/clock", STATE_QOS) if self.sim else None
+        self.pub_applied = self.create_publisher(JointCommandMsg, "joint_commands/applied", COMMAND_QOS)
         self.create_subscription(JointCommandMsg, "joint_commands", self.on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self.on_reset)
+        self.create_service(Trigger, "~/estop", self.on_estop_call)
+        self.on_estop(self.request_estop)
 
         dt = self.robot.model.opt.timestep if self.sim else 1.0 / (p["state_rate_hz"] or spec.pd_rate_hz)
         state_rate = p["state_rate_hz"] or 1.0 / dt
@@ -146,6 +152,15 @@ class RobotDriverNode(HRobotNode):
             self.pending = cmd
             self.latency_us.append((now - (msg.stamp_sec + msg.stamp_nanosec * 1e-9)) * 1e6)
 
+    def request_estop(self, reason: str) -> None:
+        with self.lock:
+            self.pending_estop = reason  # latched by the loop, between two periods
+
+    def on_estop_call(self, request, response):
+        self.request_estop("service call")
+        response.success, response.message = True, "e-stop latched: damping"
+        return response
+
     def on_reset(self, request, response):
         if self.robot.lifecycle != ACTIVE:
             ok, why = self.activate(), self.activation
@@ -159,10 +174,15 @@ class RobotDriverNode(HRobotNode):
     def step(self) -> None:
         with self.lock:
             cmd, self.pending = self.pending, None
+            estop, self.pending_estop = self.pending_estop, ""
         r = self.robot
+        if estop:
+            r.estop(estop)
         state = None if self.sim else r.read_state()
         if cmd is not None or not r.own_loop:
-            r.send(cmd, state)  # the safety layer: limits, watchdogs, damping on any trip
+            safe = r.send(cmd, state)  # the safety layer: limits, watchdogs, damping on any trip
+            if cmd is not None:
+                self.publish_applied(safe)
         self.log_new_trips(r.safety)
         self.steps += 1
         if self.sim:
@@ -180,6 +200,16 @@ class RobotDriverNode(HRobotNode):
             self.publish_odom(state)
         if publish[2]:
             self.publish_scans()
+
+    def publish_applied(self, safe: JointCommand) -> None:
+        msg = JointCommandMsg()
+        msg.stamp_sec, msg.stamp_nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
+        msg.name = self.spec.joint_names
+        msg.position, msg.velocity = safe.q.tolist(), safe.dq.tolist()
+        msg.kp, msg.kd, msg.effort = safe.kp.tolist(), safe.kd.tolist(), safe.tau.tolist()
+        msg.mode = mode_to_msg(safe.mode)
+        msg.standing = safe.standing
+        self.pub_applied.publish(msg)
 
     def publish_state(self, st: MeasuredState) -> None:
         stamp = wall_now(self)

@@ -5,7 +5,10 @@ robot's SafetyLayer) on a robot seen through topics: /joint_states + /imu in (an
 height, where a state estimator publishes it, for the fall check), /joint_commands out.
 /cmd_vel (geometry_msgs/Twist: vx, vy, wz) is the task command; the runtime's command
 filter clamps it into the skill's trained range and rate-limits it, whatever its source. If
-/cmd_vel stops for cmd_vel_timeout, the command becomes a stand-still. With a high-level
+/cmd_vel stops for cmd_vel_timeout, the command becomes a stand-still. /teleop/cmd_vel (a
+teleoperator, `hrobot teleop`) overrides /cmd_vel while it is fresh (teleop_timeout), as twist_mux
+arbitrates: the active source is latched on /cmd_source and each change is an event on /events.
+/estop (std_msgs/Bool) latches the e-stop here as on the robot driver. With a high-level
 bundle it runs each of that bundle's skills and switches on /skill (std_msgs/String, a
 skill name), carrying the previous action over. Services: ~/stand, ~/sit, ~/estop (latched
 damping), ~/reset (the only way out of a trip). Watchdogs run on the monotonic clock, or
@@ -30,7 +33,9 @@ from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
 from hrobot.safety import JointCommand, MeasuredState, SafetyConfig, SafetyLayer
-from hrobot_ros.common import COMMAND_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, mode_to_msg
+from hrobot.teleop.mux import NONE, CommandMux, Source
+from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params, main as run,
+                               mode_to_msg)
 
 # What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
 TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height"})
@@ -90,8 +95,9 @@ class SkillControllerNode(HRobotNode):
         self.ctrl = Controller(runtimes)
         self.robot = TopicRobot(self, self.spec, p["state_timeout"] or None)
         self.safety = self.robot.safety
-        self.cmd = np.zeros(3)
-        self.cmd_time = -np.inf
+        self.mux = CommandMux([Source("teleop", "teleop/cmd_vel", 100, p["teleop_timeout"]),
+                               Source("planner", "cmd_vel", 10, p["cmd_vel_timeout"])])
+        self.source = ""
         self.loop_ctl = ControlLoop(self.robot, self.ctrl, self._command)
         self.started = False
         self.steady_ticks = 0
@@ -100,7 +106,10 @@ class SkillControllerNode(HRobotNode):
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
-        self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, GOAL_QOS)
+        for src in self.mux.sources:
+            self.create_subscription(Twist, src.topic, lambda m, name=src.name: self.on_twist(name, m), GOAL_QOS)
+        self.pub_source = self.create_publisher(String, "cmd_source", LATCHED_QOS)
+        self.on_estop(lambda why: self.safety.estop(why, self.now_s()))
         self.create_subscription(String, "skill", self.on_skill, GOAL_QOS)
         self.pub = self.create_publisher(JointCommandMsg, "joint_commands", COMMAND_QOS)
         for name, fn in (("stand", self.srv_stand), ("sit", self.srv_sit), ("estop", self.srv_estop),
@@ -144,14 +153,14 @@ class SkillControllerNode(HRobotNode):
         with self.robot.lock:
             self.robot.height = float(msg.pose.pose.position.z)
 
-    def on_cmd_vel(self, msg: Twist) -> None:
+    def on_twist(self, source: str, msg: Twist) -> None:
         v = np.array([msg.linear.x, msg.linear.y, msg.angular.z])
         if not np.all(np.isfinite(v)):
-            self.get_logger().warning("cmd_vel with NaN/inf ignored")
+            self.get_logger().warning(f"{source} twist with NaN/inf ignored")
             return
         now = self.now_s()
         with self.robot.lock:
-            self.cmd, self.cmd_time = v, -np.inf if now is None else now
+            self.mux.update(source, v, -np.inf if now is None else now)
 
     def on_skill(self, msg: String) -> None:
         if msg.data not in self.ctrl.skills:
@@ -160,11 +169,17 @@ class SkillControllerNode(HRobotNode):
         self.pending_skill = msg.data  # switched by the control loop, between two steps
 
     def _command(self) -> np.ndarray:
-        """This period's task command: the latest /cmd_vel, or a stand-still once it is older than the timeout."""
+        """This period's task command: the active source's (teleop over planner), a stand-still when none is fresh."""
         now = self.now_s()
         with self.robot.lock:
-            fresh = now - self.cmd_time <= self.params["cmd_vel_timeout"]
-            return self.cmd.copy() if fresh else np.zeros(3)
+            source, cmd = self.mux.select(now)
+        if source != self.source:
+            self.source = source
+            self.pub_source.publish(String(data=source))
+            self.publish_event("cmd_source", source)
+            if source != NONE:
+                self.get_logger().info(f"command source: {source}")
+        return cmd
 
     # ---- services
     def _reply(self, response, ok: bool, message: str):
