@@ -14,7 +14,6 @@ import json
 import threading
 
 import foxglove
-from rclpy.executors import SingleThreadedExecutor
 from foxglove import Channel, Schema
 from foxglove.websocket import Capability
 from geometry_msgs.msg import PoseStamped, Twist
@@ -137,7 +136,7 @@ class FoxgloveBridgeNode(HRobotNode):
 
 
 def main() -> int:
-    return run(FoxgloveBridgeNode, "foxglove_bridge", executor_factory=SingleThreadedExecutor)
+    return run(FoxgloveBridgeNode, "foxglove_bridge")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import json
 import resource
 import time
 
-from rclpy.executors import SingleThreadedExecutor
 
 from hrobot.data.bag import BagWriter, SequenceGaps, Topic
 from hrobot.data.msgdefs import message_definition
@@ -138,7 +137,7 @@ class RecorderNode(HRobotNode):
 
 
 def main() -> int:
-    return run(RecorderNode, "recorder", executor_factory=SingleThreadedExecutor)
+    return run(RecorderNode, "recorder")
 
 
 if __name__ == "__main__":
