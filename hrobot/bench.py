@@ -402,3 +402,71 @@ def bench_goals(n: int = 20, seed: int = 0, logs: Path | None = None) -> dict:
                                      for r in results]}
     out["success_difference_points"] = 100 * (out["sim"]["success_rate"] - out["dds_device"]["success_rate"])
     return out
+
+
+LOAD_PUBLISHER = r"""
+import json, sys, time, rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Imu, JointState
+rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+rclpy.init()
+node = Node("load_publisher")
+qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as robot_driver publishes its state
+pubs = [node.create_publisher(JointState, "/joint_states", qos), node.create_publisher(Imu, "/imu", qos)]
+msgs = [JointState(name=[f"joint_{i}" for i in range(12)], position=[0.1] * 12, velocity=[0.0] * 12, effort=[0.0] * 12),
+        Imu()]
+while sum(p.get_subscription_count() for p in pubs) < 2:  # the recorder has subscribed to both
+    time.sleep(0.05)
+time.sleep(0.5)
+t0, k = time.monotonic(), 0
+js = msgs[0]
+while time.monotonic() - t0 < seconds:
+    if k % 2 == 0:  # changing values, as a robot's state changes (what the chunks' compression sees)
+        js.position = [(k * 0.618 + i) % 3.1 for i in range(12)]
+    pubs[k % 2].publish(msgs[k % 2])
+    k += 1
+    wait = t0 + k / rate - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+print(json.dumps({"sent": k, "seconds": time.monotonic() - t0}))
+"""
+
+
+def bench_record(rates: list[float], seconds: float = 10.0, folder: Path | None = None) -> dict:
+    """`hrobot record` against a publisher of 12-joint JointState + Imu (half each) at each total rate, one
+    after the other in this run: messages/s sustained with 0 drops, write bandwidth, the recorder's CPU."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from hrobot.deploy import ros_env
+
+    work = Path(folder or tempfile.mkdtemp(prefix="hrobot-bench-record-"))
+    env = dict(ros_env(), ROS_DOMAIN_ID=str(100 + os.getpid() % 90), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    runs = []
+    for rate in rates:
+        bag, stats = work / f"bag_{int(rate)}", work / f"recorder_{int(rate)}.json"
+        rec = subprocess.Popen([sys.executable, "-m", "hrobot.cli", "record", "--out", str(bag), "--topics",
+                                "/joint_states", "/imu", "--stats", str(stats)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        pub = subprocess.run([sys.executable, "-c", LOAD_PUBLISHER, str(rate), str(seconds)], env=env,
+                             capture_output=True, text=True, timeout=seconds + 60)
+        time.sleep(0.5)  # the last messages in flight
+        rec.send_signal(2)
+        rec.wait(30)
+        if pub.returncode != 0 or not stats.is_file():
+            raise HRobotError(f"bench record at {rate:g} msg/s failed: {pub.stderr.strip()[-300:]}")
+        sent, got = json.loads(pub.stdout.strip().splitlines()[-1]), json.loads(stats.read_text())
+        runs.append({"rate_msgs_per_s": rate, "sent": sent["sent"], "recorded": got["written"],
+                     "dropped_by_sequence": got["dropped"], "lost": sent["sent"] - got["written"],
+                     "achieved_msgs_per_s": sent["sent"] / sent["seconds"],
+                     "write_mb_per_s": got["file_bytes"] / 1e6 / sent["seconds"],
+                     "payload_mb_per_s": got["write_bytes_per_s"] / 1e6, "recorder_cpu_cores": got["cpu_fraction"],
+                     "recorder_max_rss_mb": got["max_rss_mb"], "max_writer_queue": got["max_pending"]})
+    clean = [r for r in runs if r["lost"] == 0 and r["dropped_by_sequence"] == 0]
+    return {"seconds_per_rate": seconds, "runs": runs, "hardware": hardware(),
+            "sustained_msgs_per_s_with_0_drops": max((r["achieved_msgs_per_s"] for r in clean), default=0.0),
+            "note": "one publisher process and the recorder on this machine; the recorder's CPU is process time / "
+                    "wall time (1.0 = one core); write MB/s is the zstd-compressed bag"}

@@ -11,6 +11,8 @@ from pathlib import Path
 from hrobot.errors import HRobotError
 from hrobot.world import SCENES
 
+RECORD_RATES = [1000.0, 4000.0, 8000.0, 16000.0, 32000.0]  # bench record: total messages/s (a 500 Hz robot sends ~1200)
+
 EXIT_ERROR = 2
 
 
@@ -328,8 +330,23 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_record(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_record
+
+    with _console().status(f"recording at {', '.join(f'{r:g}' for r in args.rates)} msg/s, {args.seconds:g} s each"):
+        res = bench_record(args.rates, args.seconds)
+    for r in res["runs"]:
+        _console().print(f"{r['achieved_msgs_per_s']:8.0f} msg/s: recorded {r['recorded']}/{r['sent']}, dropped "
+                         f"{r['dropped_by_sequence']}, {r['write_mb_per_s']:.2f} MB/s written, recorder CPU "
+                         f"{r['recorder_cpu_cores']:.2f} cores")
+    _console().print(f"sustained with 0 drops: {res['sustained_msgs_per_s_with_0_drops']:.0f} msg/s")
+    _write_json(args.json, res)
+    return 0
+
+
 def cmd_bench_all(args: argparse.Namespace) -> int:
-    from hrobot.bench import bench_goals, bench_hardware, bench_memory, bench_ros, bench_runtime, bench_sim
+    from hrobot.bench import (bench_goals, bench_hardware, bench_memory, bench_record, bench_ros, bench_runtime,
+                              bench_sim)
 
     out = Path(args.out)
     runs = [("sim", lambda: bench_sim(num_envs=1024)),
@@ -337,7 +354,8 @@ def cmd_bench_all(args: argparse.Namespace) -> int:
             ("runtime", lambda: bench_runtime(Path("policies/go2_walk"))),
             ("ros", lambda: bench_ros(seconds=60.0)),
             ("hardware", lambda: bench_hardware(seconds=20.0)),
-            ("goals", lambda: bench_goals(n=20))]
+            ("goals", lambda: bench_goals(n=20)),
+            ("record", lambda: bench_record(RECORD_RATES, seconds=10.0))]
     for name, fn in runs:
         with _console().status(f"bench {name}"):
             res = fn()
@@ -708,6 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
     bro.add_argument("--bringup", default=None, help="bringup YAML (default deploy/go2/sim.yaml)")
     bro.add_argument("--json", metavar="FILE")
     bro.set_defaults(func=cmd_bench_ros)
+
+    bre = bsub.add_parser("record", help="the recorder against a publisher at rising rates: msg/s with 0 drops, "
+                          "bandwidth, CPU")
+    bre.add_argument("--rates", type=float, nargs="+", default=RECORD_RATES, help="total messages/s to try")
+    bre.add_argument("--seconds", type=float, default=10.0, help="seconds per rate (default 10)")
+    bre.add_argument("--json", help="write the results here (JSON)")
+    bre.set_defaults(func=cmd_bench_record)
 
     ba = bsub.add_parser("all", help="every benchmark, JSON results in --out (what `make bench` runs)")
     ba.add_argument("--out", default="out/bench")

@@ -445,8 +445,11 @@ def run_node(node: str, params: dict, duration: float | None = None, where: str 
             proc.wait(timeout=duration)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
-        except KeyboardInterrupt:  # the terminal's Ctrl-C reached the node too: let it finish
-            pass
+        except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the node too; a SIGINT to this process alone does not
+            try:
+                proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGINT)
         try:
             return proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
