@@ -47,12 +47,12 @@ def open_robot(interface: str, robot: RobotSpec, options: DriverOptions) -> Robo
 
     kin = None
     if options.kinematics:
-        from hrobot.estimator import LegKinematics
+        from hrobot.estimator import ChainKinematics
         from hrobot.files import read_yaml  # JSON is YAML
 
         kin = read_yaml(Path(options.kinematics), what="leg kinematics file")
         try:
-            feet = LegKinematics(kin).names
+            feet = ChainKinematics(kin).names
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise HRobotError(f"{options.kinematics}: not a leg kinematics file (`hrobot robots kinematics` writes "
                               f"one): {type(e).__name__} {e}") from None

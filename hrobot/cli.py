@@ -110,12 +110,13 @@ def _print_check(rep) -> None:
 
 def cmd_robots_kinematics(args: argparse.Namespace) -> int:
     from hrobot.robots import load_robot
-    from hrobot.sim.model import build_sim_model, leg_kinematics
+    from hrobot.sim.model import build_sim_model, chain_kinematics
 
     robot = load_robot(args.robot)
-    kin = leg_kinematics(build_sim_model(robot))
+    kin = chain_kinematics(build_sim_model(robot))
     _write_json(args.out, {"robot": robot.name, **kin})
-    print(f"wrote {args.out}: leg chains of {len(kin['feet'])} feet (for the base estimator on the robot)")
+    ends = "fingertips (for fingertip retargeting)" if robot.robot_class == "hand" else "feet (for the base estimator on the robot)"
+    print(f"wrote {args.out}: kinematic chains of {len(kin['feet'])} {ends}")
     return 0
 
 
@@ -450,6 +451,13 @@ def cmd_teleop(args: argparse.Namespace) -> int:
     hand = not load_robot(robot).floating_base
     device = args.device or ("joint-topic" if hand else "keyboard")
     params = {"device": device, "robot": robot, "path": args.path or "", "rate_hz": args.rate}
+    if device == "fingertips":
+        from hrobot.deploy import REPO
+
+        kin = args.kinematics or str(REPO / "deploy" / robot / "kinematics.json")
+        if not Path(kin).is_file():
+            raise HRobotError(f"--kinematics: {kin}: not found (write it with `hrobot robots kinematics {robot} --out {kin}`)")
+        params["kinematics"] = str(Path(kin).resolve())
     return run_node("teleop", params, args.duration, where="hrobot teleop")
 
 
@@ -623,9 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seconds", type=float, default=10.0, help="sim time to hold the pose (default 10)")
     check.set_defaults(func=cmd_robots_check)
 
-    kin = rsub.add_parser("kinematics", help="write the leg chains base -> feet (JSON) for the on-robot estimator",
-                          description="The kinematic chain from the base to each foot site, from the robot's model, "
-                                      "as plain data: the deployment side's base estimator needs no MuJoCo.")
+    kin = rsub.add_parser("kinematics", help="write the kinematic chains base -> feet or fingertips (JSON)",
+                          description="The kinematic chain from the base to each foot (or fingertip) site, from the "
+                                      "robot's model, as plain data: the on-robot base estimator and fingertip "
+                                      "retargeting need no MuJoCo.")
     kin.add_argument("robot", help="built-in name or path of a spec YAML")
     kin.add_argument("--out", required=True, metavar="FILE.json")
     kin.set_defaults(func=cmd_robots_kinematics)
@@ -821,8 +830,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(overriding the high level while the deadman is held), hands take joint targets "
                                     "from a leader's JointState. The e-stop latches damping on the robot.")
     te.add_argument("bringup", help="the bringup YAML the robot runs, e.g. deploy/go2/sim.yaml")
-    te.add_argument("--device", choices=["keyboard", "gamepad", "joy-topic", "joint-topic"],
+    te.add_argument("--device", choices=["keyboard", "gamepad", "joy-topic", "joint-topic", "fingertips"],
                     help="teleoperator (default: keyboard; joint-topic for a hand)")
+    te.add_argument("--kinematics", help="fingertips: the hand's chains (default: deploy/ROBOT/kinematics.json)")
     te.add_argument("--path", help="keyboard: a terminal device; gamepad: an evdev device or a recorded event stream")
     te.add_argument("--rate", type=float, default=50.0, help="command rate in Hz (default 50)")
     te.add_argument("--duration", type=float, default=None, help="stop after this many seconds")

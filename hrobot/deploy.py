@@ -41,7 +41,7 @@ ROS_PACKAGES = ("hrobot_msgs", "hrobot_ros", "hrobot_bringup")
 # robot_driver interfaces (hrobot.hardware.INTERFACES and the simulator) -> the simulated device that stands
 # in for the robot under a bringup's `device: simulated` (`hrobot device KIND`; none for the simulator itself)
 DRIVER_INTERFACES = {"sim": None, "unitree_go2": "unitree", "unitree_g1": "unitree", "leap_hand": "dynamixel"}
-TELEOP_DEVICES = ("keyboard", "gamepad", "joy-topic", "joint-topic")
+TELEOP_DEVICES = ("keyboard", "gamepad", "joy-topic", "joint-topic", "fingertips")
 SIM_ONLY = ("scene", "obstacles", "bar_x", "start", "pd_rate_hz")  # robot_driver parameters of interface sim
 
 # node -> parameter -> (type, default, description). Types: string, path (an existing file or folder; "" for
@@ -87,6 +87,9 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "path": ("string", "", "keyboard: its terminal (\"\": this one); gamepad: evdev device (\"\": the first joystick)"),
         "joy_topic": ("string", "joy", "joy-topic: the sensor_msgs/Joy topic"),
         "leader_topic": ("string", "leader/joint_states", "joint-topic: the leader's sensor_msgs/JointState topic"),
+        "fingertip_topic": ("string", "leader/fingertips", "fingertips: geometry_msgs/PoseArray, one position per "
+                            "fingertip site in the spec's order, palm frame"),
+        "kinematics": ("path", "", "fingertips: the hand's chains (`hrobot robots kinematics ROBOT`)"),
         "rate_hz": ("double", 50.0, "command rate while enabled"),
         "max_vx": ("double", 1.0, "m/s forward at full stick (keyboard: the most it steps to)"),
         "max_vy": ("double", 0.5, "m/s sideways at full stick"),

@@ -8,8 +8,8 @@ orientation, drives the prediction; each period the feet in contact give a veloc
 a height measurement (the base above the stance feet). Orientation is the IMU's own estimate
 (its yaw drifts on a real robot; an external odometry topic can replace all of this in a bringup).
 
-`LegKinematics` computes foot positions in the base frame from joint angles, from the chain that
-`hrobot.sim.model.leg_kinematics` extracts from the robot's model.
+`ChainKinematics` computes foot positions in the base frame from joint angles, from the chain that
+`hrobot.sim.model.chain_kinematics` extracts from the robot's model.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
                      [t * x * z - s * y, t * y * z + s * x, t * z * z + c]])
 
 
-class LegKinematics:
-    """Foot positions (base frame) from joint angles (spec order), for every foot of the chain data."""
+class ChainKinematics:
+    """Positions (base frame) of the chain ends (a leg's feet, a hand's fingertips) from joint angles (spec
+    order), and their Jacobians, for every chain of the data `hrobot robots kinematics` writes."""
 
     def __init__(self, data: dict):
         self.names = [f["name"] for f in data["feet"]]
@@ -47,15 +48,22 @@ class LegKinematics:
                         for link in f["links"]], np.asarray(f["site"], float)) for f in data["feet"]]
 
     def foot_positions(self, q: np.ndarray) -> np.ndarray:
-        return self.foot_states(q, np.zeros_like(q))[0]
+        return self.jacobians(q)[0]
 
     def foot_velocities(self, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
         """d/dt of foot_positions (base frame) for joint velocities dq."""
         return self.foot_states(q, dq)[1]
 
     def foot_states(self, q: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Foot positions and velocities (base frame) in one pass: each hinge adds dq (axis x (foot - anchor))."""
-        pos, vel = np.empty((len(self._feet), 3)), np.empty((len(self._feet), 3))
+        """Foot positions and velocities (base frame) in one pass."""
+        pos, jac = self.jacobians(q)
+        return pos, jac @ np.asarray(dq, dtype=float)
+
+    def jacobians(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chain-end positions (n_ends, 3) and d position / d q (n_ends, 3, n_joints): each hinge contributes
+        axis x (end - anchor) to its own column."""
+        n = len(q)
+        pos, jac = np.empty((len(self._feet), 3)), np.zeros((len(self._feet), 3, n))
         for i, (links, site) in enumerate(self._feet):
             p, rot, hinges = np.zeros(3), np.eye(3), []
             for lpos, lrot, joints in links:
@@ -67,12 +75,9 @@ class LegKinematics:
                     p = p + rot @ (anchor - rj @ anchor)
                     rot = rot @ rj
             pos[i] = p + rot @ site
-            v = np.zeros(3)
             for index, a, o in hinges:
-                d = pos[i] - o
-                v += dq[index] * np.array([a[1] * d[2] - a[2] * d[1], a[2] * d[0] - a[0] * d[2], a[0] * d[1] - a[1] * d[0]])
-            vel[i] = v
-        return pos, vel
+                jac[i, :, index] = np.cross(a, pos[i] - o)
+        return pos, jac
 
 
 @dataclass
@@ -85,7 +90,7 @@ class EstimatorConfig:
 class BaseEstimator:
     """x = [position (3), velocity (3)] in the world frame, started at `position` at rest."""
 
-    def __init__(self, kinematics: LegKinematics, config: EstimatorConfig | None = None,
+    def __init__(self, kinematics: ChainKinematics, config: EstimatorConfig | None = None,
                  position: np.ndarray | None = None):
         self.kin, self.cfg = kinematics, config or EstimatorConfig()
         self.x = np.zeros(6)

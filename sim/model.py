@@ -253,8 +253,8 @@ def _index(robot: RobotSpec, scene: SceneConfig, m: mujoco.MjModel, terrain: Ter
     )
 
 
-def leg_kinematics(sm: SimModel) -> dict:
-    """The kinematic chain from the base to each foot site, as plain data for `hrobot.estimator.LegKinematics`.
+def chain_kinematics(sm: SimModel) -> dict:
+    """The kinematic chain from the base to each foot site, as plain data for `hrobot.estimator.ChainKinematics`.
 
     Per foot: the bodies below the base (offset and rotation in their parent, MuJoCo's body_pos /
     body_quat), the hinge joints in each (spec joint index, axis and anchor in the body frame, the

@@ -119,6 +119,9 @@ def test_bag_reads_back_with_rosbags_and_its_metadata_matches(tmp_path):
     assert {c.compression for c in s.chunk_indexes} == {"zstd"} and len(s.chunk_indexes) > 5
     assert {sc.encoding for sc in s.schemas.values()} == {"ros2msg"}
     assert all("offered_qos_profiles" in c.metadata for c in s.channels.values())
+    with open(bag / "bag_0.mcap", "rb") as f:
+        [rec] = [m for m in make_reader(f).iter_metadata() if m.name == "rosbag2"]
+    assert yaml.safe_load(rec.metadata["serialized_metadata"]) == meta
 
 
 def test_a_torn_recording_is_recovered_up_to_its_last_complete_chunk(tmp_path):
@@ -201,7 +204,11 @@ def test_bad_bags_and_dataset_folders_get_one_line(tmp_path):
              (("plot", str(truncated), "--out", str(tmp_path / "p")), "truncated or corrupt MCAP"),
              (("dataset", "export", str(good), "--out", str(tmp_path / "exists")), "dataset folder exists"),
              (("record", "--out", str(good)), "bag folder exists"),
-             (("record", "--recover", str(tmp_path / "exists")), "no .mcap file to recover")]
+             (("record", "--recover", str(tmp_path / "exists")), "no .mcap file to recover"),
+             (("record", "--out", str(tmp_path / "b2"), "--topics", "joint_states", "--duration", "20"),
+              "expected absolute topic names like /joint_states, got 'joint_states'"),
+             (("teleop", "deploy/leap_hand/sim.yaml", "--device", "keyboard", "--duration", "20"),
+              "keyboard commands a base velocity; leap_hand has no floating base")]
     for args, expected in cases:
         r = _cli(*args)
         assert r.returncode != 0, args

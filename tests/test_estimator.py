@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from hrobot.bundle import load_bundle
-from hrobot.estimator import BaseEstimator, LegKinematics
+from hrobot.estimator import BaseEstimator, ChainKinematics
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
-from hrobot.sim.model import build_sim_model, leg_kinematics
+from hrobot.sim.model import build_sim_model, chain_kinematics
 from hrobot.sim.robot import SimConfig, SimRobot
 
 from conftest import REPO
@@ -21,7 +21,7 @@ def test_foot_kinematics_match_mujoco(name, meshbot):
     robot = load_robot(str(meshbot) if name == "meshbot" else name)
     sm = build_sim_model(robot)
     m, d = sm.model, mujoco.MjData(sm.model)
-    kin = LegKinematics(leg_kinematics(sm))
+    kin = ChainKinematics(chain_kinematics(sm))
     rng = np.random.default_rng(1)
     for _ in range(5):
         d.qpos[:] = sm.default_qpos()
@@ -44,7 +44,7 @@ def test_estimator_tracks_a_20_m_walk_with_turns():
     loop = ControlLoop(robot, ctrl, lambda: cmd)
     robot.activate()
     ctrl.run_policy()
-    est = BaseEstimator(LegKinematics(leg_kinematics(robot.sm)), position=robot.base_pose()[0])
+    est = BaseEstimator(ChainKinematics(chain_kinematics(robot.sm)), position=robot.base_pose()[0])
     dt, dist, last = robot.control_period, 0.0, robot.base_pose()[0][:2].copy()
     drift, vel_err, k = [], [], 0
     while dist < 20.0 and k < 3000:

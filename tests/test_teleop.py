@@ -135,3 +135,31 @@ def test_mux_prefers_fresh_teleop_and_hands_back_after_its_timeout():
     assert mux.select(0.31)[0] == "teleop"  # the zero holds for the teleop timeout
     assert mux.select(0.36)[0] == "planner"
     assert mux.select(0.50)[0] == NONE  # every source stale: stand still
+
+
+def test_fingertips_are_retargeted_to_the_leap_joints_that_reach_them():
+    import json
+
+    from hrobot.estimator import ChainKinematics
+    from hrobot.teleop.hand import FingertipRetargeter
+    from ros_harness import REPO
+
+    spec = load_robot("leap_hand")
+    kin = ChainKinematics(json.loads((REPO / "deploy/leap_hand/kinematics.json").read_text()))
+    rt = FingertipRetargeter(spec, kin)
+    rt.connect()
+    rng = np.random.default_rng(0)
+    errors = []
+    for _ in range(10):  # a pose the hand can take: its fingertips are reachable
+        q = spec.lower + (spec.upper - spec.lower) * rng.uniform(0.2, 0.8, spec.num_joints)
+        rt.receive(kin.foot_positions(q))
+        errors.append(rt.error)
+        got = rt.targets()
+        assert np.all(got >= spec.lower - 1e-9) and np.all(got <= spec.upper + 1e-9)
+    assert max(errors) < 0.003, errors  # within 3 mm of every fingertip target
+    assert rt.get_action()["enabled"]
+    far = kin.foot_positions(spec.default_pose) + np.array([0.0, 0.0, 0.5])  # half a metre above: unreachable
+    rt.receive(far)
+    assert np.all(np.isfinite(rt.targets())) and rt.error > 0.2  # the closest pose in the limits, and how far it is
+    with pytest.raises(HRobotError, match="expected 4 finite positions"):
+        rt.receive(np.zeros((3, 3)))

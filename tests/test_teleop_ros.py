@@ -102,10 +102,12 @@ def test_gamepad_deadman_moves_and_stops_the_robot_and_its_estop_latches(tmp_pat
     assert "gamepad teleop of go2" in log and "E-STOP pressed" in log, log
 
 
-def test_leader_hand_drives_the_leap_hand_over_the_dynamixel_bus(tmp_path):
+def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel_bus(tmp_path):
+    from geometry_msgs.msg import Point, Pose, PoseArray
     from hrobot_msgs.msg import JointCommand
     from sensor_msgs.msg import JointState
 
+    from hrobot.estimator import ChainKinematics
     from hrobot.robots import load_robot
 
     spec = load_robot("leap_hand")
@@ -129,10 +131,31 @@ def test_leader_hand_drives_the_leap_hand_over_the_dynamixel_bus(tmp_path):
         assert applied and applied[-1][1].mode == JointCommand.MODE_SERVO
         ros.spin(1.5)  # the leader stops: the teleop node stops commanding, the driver holds the hand
         assert np.abs(np.array(js[-1][1].position) - q).max() < 0.05
+        log = _stop(teleop)
+        assert "joint-topic teleop of leap_hand" in log, log
+
+        # the stopped leader tripped the driver's stale-command watchdog (it holds the hand): an operator resets it,
+        # then a glove's fingertip positions are retargeted to the joints that reach them
+        assert ros.call("/robot_driver/reset").success
+        kin = ChainKinematics(json.loads((REPO / "deploy/leap_hand/kinematics.json").read_text()))
+        q_goal = np.clip(spec.default_pose + np.resize([0.2, 0.0, 0.5, 0.4], spec.num_joints), spec.lower, spec.upper)
+        tips = kin.foot_positions(q_goal)
+        teleop = _run(ros, "teleop", str(bringup), "--device", "fingertips")
+        glove = ros.node.create_publisher(PoseArray, "/leader/fingertips", 10)
+        ros.wait_for(lambda: glove.get_subscription_count() > 0 or teleop.poll() is not None, 20,
+                     "the teleop node to subscribe to the glove")
+        assert teleop.poll() is None, _stop(teleop)
+        t_end = time.monotonic() + 3.0
+        while time.monotonic() < t_end:
+            glove.publish(PoseArray(poses=[Pose(position=Point(x=float(p[0]), y=float(p[1]), z=float(p[2])))
+                                           for p in tips]))
+            ros.spin(0.02)
+        reached = kin.foot_positions(np.array(js[-1][1].position))
+        assert np.linalg.norm(reached - tips, axis=1).max() < 0.01  # every fingertip within 1 cm of the glove's
     finally:
         log = _stop(teleop) if teleop is not None else ""
         ros.stop()
-    assert "joint-topic teleop of leap_hand" in log, log
+    assert "fingertips teleop of leap_hand" in log, log
 
 
 def test_a_recorder_killed_with_sigkill_leaves_a_recoverable_bag(tmp_path):

@@ -133,9 +133,9 @@ def test_go2_driver_releases_sport_mode_and_stands_the_robot_up(go2_device):
     refusing = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain, release_sport_mode=False))
     with pytest.raises(HRobotError, match="sport mode 'normal' is active; the driver refuses"):
         refusing.connect()
-    from hrobot.sim.model import build_sim_model, leg_kinematics
+    from hrobot.sim.model import build_sim_model, chain_kinematics
 
-    kin = leg_kinematics(build_sim_model(robot))  # the estimator's base height tells lying from standing
+    kin = chain_kinematics(build_sim_model(robot))  # the estimator's base height tells lying from standing
     drv = UnitreeLowLevel(robot, UnitreeConfig(domain=go2_device.domain, kinematics=kin), safety=SHARED_CPU)
     drv.connect()
     time.sleep(1.0)  # released: the robot sinks, passive

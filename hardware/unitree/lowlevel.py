@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.estimator import BaseEstimator, LegKinematics
+from hrobot.estimator import BaseEstimator, ChainKinematics
 from hrobot.hardware.unitree import crc, msgs
 from hrobot.hardware.unitree import protocol as u
 from hrobot.robot_io import CONNECTED, RangeScan, RobotInterface
@@ -82,7 +82,7 @@ class UnitreeLowLevel(RobotInterface):
             if not contacts:
                 raise HRobotError(f"{robot.name}: the base estimator needs foot contacts ({self.family} has no foot "
                                   f"force sensors here)")
-            self.estimator = BaseEstimator(LegKinematics(self.cfg.kinematics))
+            self.estimator = BaseEstimator(ChainKinematics(self.cfg.kinematics))
         self.provides = frozenset({"joint_pos", "joint_vel", "joint_effort", "base_quat", "base_ang_vel", "base_acc",
                                    *(("foot_contact",) if contacts else ()),
                                    *(("base_lin_vel", "base_height", "base_pos") if self.estimator else ())})

@@ -196,20 +196,23 @@ class BagWriter:
         self.thread.join()
         if self.error is not None:
             raise HRobotError(f"{self.folder}: writing the bag failed: {type(self.error).__name__}: {self.error}")
-        self.mcap.finish()
-        self.stream.close()
         info = BagInfo(self.folder, [self.file], dict(self.topics), dict(self.counts), self.start_ns or 0,
                        max(self.end_ns - (self.start_ns or 0), 0), self.custom)
+        # rosbag2's MCAP storage keeps the bag's metadata in the file too (the record `ros2 bag reindex` restores)
+        self.mcap.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(
+            metadata(info)["rosbag2_bagfile_information"], default_flow_style=False, sort_keys=False)})
+        self.mcap.finish()
+        self.stream.close()
         write_metadata(info)
         return info
 
 
-def write_metadata(info: BagInfo) -> None:
-    """metadata.yaml in rosbag2's version 9 layout (written to a temporary file, then renamed)."""
+def metadata(info: BagInfo) -> dict:
+    """The bag's metadata in rosbag2's version 9 layout."""
     def t(ns: int) -> dict:
         return {"nanoseconds": ns}
 
-    meta = {"rosbag2_bagfile_information": {
+    return {"rosbag2_bagfile_information": {
         "version": BAG_VERSION,
         "storage_identifier": "mcap",
         "duration": t(info.duration_ns),
@@ -228,8 +231,12 @@ def write_metadata(info: BagInfo) -> None:
         "custom_data": dict(info.custom) or None,
         "ros_distro": "jazzy",
     }}
+
+
+def write_metadata(info: BagInfo) -> None:
+    """metadata.yaml (written to a temporary file, then renamed)."""
     tmp = info.path / (METADATA + ".tmp")
-    tmp.write_text(yaml.safe_dump(meta, default_flow_style=False, sort_keys=False))
+    tmp.write_text(yaml.safe_dump(metadata(info), default_flow_style=False, sort_keys=False))
     tmp.replace(info.path / METADATA)
 
 

@@ -5,14 +5,16 @@ keyboard: Enter toggles) /teleop/cmd_vel at `rate_hz`, which the skill controlle
 over the planner's /cmd_vel; on release one zero command, then silence, so control returns to the
 high level. The e-stop (gamepad B, keyboard x) publishes /estop: the driver and the controller
 latch damping. Episode marks (start, success, rerecord, stop) go to /events for the recorder.
-Hands (`device` joint-topic): targets from a leader's sensor_msgs/JointState on `leader_topic`,
-sent to the robot driver as servo commands while the leader is streaming.
+Hands: joint targets from a leader's sensor_msgs/JointState on `leader_topic` (`device` joint-topic),
+or fingertip positions (geometry_msgs/PoseArray on `fingertip_topic`, palm frame) retargeted to the
+hand's joints (`device` fingertips, with the hand's `kinematics`), sent to the robot driver as servo
+commands while the leader is streaming.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import PoseArray, Twist
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool
@@ -24,19 +26,20 @@ from hrobot_ros.common import (COMMAND_QOS, EVENT_QOS, GOAL_QOS, STATE_QOS, HRob
                                main as run, mode_to_msg)
 
 BASE_DEVICES = ("keyboard", "gamepad", "joy-topic")
+HAND_DEVICES = ("joint-topic", "fingertips")
 
 
 def make_teleoperator(p: dict, spec):
     from hrobot.teleop.gamepad import EvdevGamepad, JoyMapping, JoyTopic, find_gamepad
-    from hrobot.teleop.hand import JointLeader
+    from hrobot.teleop.hand import FingertipRetargeter, JointLeader
     from hrobot.teleop.keyboard import HELP, KeyboardConfig, KeyboardTeleop
 
     device = p["device"]
     if device in BASE_DEVICES and not spec.floating_base:
         raise HRobotError(f"parameter 'device': {device} commands a base velocity; {spec.name} has no floating base "
                           f"(use joint-topic)")
-    if device == "joint-topic" and spec.floating_base:
-        raise HRobotError(f"parameter 'device': joint-topic drives a hand's joints; {spec.name} walks "
+    if device in HAND_DEVICES and spec.floating_base:
+        raise HRobotError(f"parameter 'device': {device} drives a hand's joints; {spec.name} walks "
                           f"(use keyboard, gamepad or joy-topic)")
     mapping = JoyMapping(scale_vx=p["max_vx"], scale_vy=p["max_vy"], scale_wz=p["max_wz"])
     if device == "keyboard":
@@ -47,6 +50,15 @@ def make_teleoperator(p: dict, spec):
         return EvdevGamepad(p["path"] or find_gamepad(), mapping)
     if device == "joy-topic":
         return JoyTopic(mapping)
+    if device == "fingertips":
+        import json
+
+        from hrobot.estimator import ChainKinematics
+
+        if not p["kinematics"]:
+            raise HRobotError("parameter 'kinematics': device fingertips needs the hand's chains "
+                              f"(`hrobot robots kinematics {spec.name} --out FILE`)")
+        return FingertipRetargeter(spec, ChainKinematics(json.loads(open(p["kinematics"]).read())))
     return JointLeader(spec)
 
 
@@ -68,6 +80,8 @@ class TeleopNode(HRobotNode):
             self.create_subscription(Joy, p["joy_topic"], self.on_joy, STATE_QOS)
         if self.device == "joint-topic":
             self.create_subscription(JointState, p["leader_topic"], self.on_leader, STATE_QOS)
+        if self.device == "fingertips":
+            self.create_subscription(PoseArray, p["fingertip_topic"], self.on_fingertips, STATE_QOS)
         self.start_loop(1.0 / p["rate_hz"], self.step)
         self.get_logger().info(f"{self.device} teleop of {self.spec.name} at {p['rate_hz']:g} Hz")
 
@@ -82,6 +96,12 @@ class TeleopNode(HRobotNode):
         except HRobotError as e:
             self.get_logger().error(f"{e}; ignored", throttle_duration_sec=5.0)
 
+    def on_fingertips(self, msg: PoseArray) -> None:
+        try:
+            self.teleop.receive([[q.position.x, q.position.y, q.position.z] for q in msg.poses])
+        except HRobotError as e:
+            self.get_logger().error(f"{e}; ignored", throttle_duration_sec=5.0)
+
     def step(self) -> None:
         a = self.teleop.get_action()
         for ev in self.teleop.events():
@@ -91,7 +111,7 @@ class TeleopNode(HRobotNode):
             self.pub_estop.publish(Bool(data=True))
             self.get_logger().warning("E-STOP pressed: /estop sent (damping latched; ~/reset on the driver clears it)")
         enabled = bool(a["enabled"])
-        if self.device == "joint-topic":
+        if self.device in HAND_DEVICES:
             if enabled:
                 self.send_targets(self.teleop.targets())
         elif enabled or self.was_enabled:
