@@ -152,3 +152,34 @@ def goal_msg(x: float, y: float, yaw: float, frame: str = "odom"):
 
 def statuses(box: list) -> list[dict]:
     return [json.loads(m.data) for _, m in box]
+
+
+def hrobot_cli(ros: Launched, *args: str) -> subprocess.Popen:
+    """`hrobot ARGS` on the launch's ROS domain, as its own process group (output collected)."""
+    env = dict(ENV, ROS_DOMAIN_ID=str(ros.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    return subprocess.Popen([sys.executable, "-m", "hrobot.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> str:
+    """SIGINT to its process group (SIGKILL after 15 s); its output."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.stdout.read()
+
+
+def planar_speed(odom_msg) -> float:
+    v = odom_msg.twist.twist.linear
+    return math.hypot(v.x, v.y)
+
+
+def stop_time(odom_box: list, since: float) -> float:
+    """Seconds from `since` until the planar speed is below 0.2 m/s and stays there for 0.5 s (a standing Go2
+    sways ~0.1 m/s)."""
+    after = [(t - since, planar_speed(m)) for t, m in odom_box if t > since]
+    return next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5))

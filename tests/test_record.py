@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ros_harness import ENV, REPO, Launched, goal_msg
+from ros_harness import ENV, REPO, Launched, goal_msg, hrobot_cli, planar_speed, stop_process, stop_time
 
 pytestmark = pytest.mark.slow
 
@@ -42,21 +41,6 @@ def _bringup(tmp_path, name: str, recorder: dict | None = None, planner: bool = 
     return f
 
 
-def _teleop(ros: Launched, bringup, *args: str) -> subprocess.Popen:
-    env = dict(ENV, ROS_DOMAIN_ID=str(ros.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    return subprocess.Popen([sys.executable, "-m", "hrobot.cli", "teleop", str(bringup), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.stdout.read()
 
 
 def _wait_running(ros, diag) -> None:
@@ -65,15 +49,6 @@ def _wait_running(ros, diag) -> None:
     ros.spin(0.5)
 
 
-def _speed(m) -> float:
-    v = m.twist.twist.linear
-    return float(np.hypot(v.x, v.y))
-
-
-def _stop_time(odom, t_release: float) -> float:
-    """Seconds from the release until the planar speed is below 0.2 m/s and stays there for 0.5 s."""
-    after = [(t - t_release, _speed(m)) for t, m in odom if t > t_release]
-    return next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5))
 
 
 def _driver_status(diag) -> str:
@@ -105,7 +80,7 @@ def session(tmp_path_factory):
         ros.wait_for(lambda: len(odom) > 0, 40, "odometry")
         t_start = time.monotonic()
         _wait_running(ros, diag)
-        teleop = _teleop(ros, bringup, "--device", "keyboard", "--path", os.ttyname(slave))
+        teleop = hrobot_cli(ros, "teleop", str(bringup), "--device", "keyboard", "--path", os.ttyname(slave))
         ros.spin(4.0)  # the teleop node up and discovered
 
         def keys(b: bytes, settle: float = 0.1) -> float:
@@ -120,9 +95,9 @@ def session(tmp_path_factory):
         x0 = odom[-1][1].pose.pose.position.x
         ros.spin(4.0)
         out["walked_m"] = odom[-1][1].pose.pose.position.x - x0
-        out["walk_speed"] = float(np.mean([_speed(m) for t, m in odom if t > time.monotonic() - 1.5]))
+        out["walk_speed"] = float(np.mean([planar_speed(m) for t, m in odom if t > time.monotonic() - 1.5]))
         t_rel = keys(b"\r", 1.5)  # release the deadman
-        out["stop_s"] = _stop_time(odom, t_rel)
+        out["stop_s"] = stop_time(odom, t_rel)
         keys(b"\x1b[C", 1.0)  # success: the episode ends
         ros.wait_for(lambda: source[-1][1].data == "planner", 2, "/cmd_source back to planner")
 
@@ -152,7 +127,7 @@ def session(tmp_path_factory):
         out["driver_after_estop"] = _driver_status(diag)
         out["duration_s"] = time.monotonic() - t_start
     finally:
-        out["teleop_log"] = _stop(teleop) if teleop is not None else ""
+        out["teleop_log"] = stop_process(teleop) if teleop is not None else ""
         code, out["launch_log"] = ros.stop()
         os.close(master)
         os.close(slave)

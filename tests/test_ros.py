@@ -19,7 +19,7 @@ import yaml
 from hrobot.cli import main
 from hrobot.deploy import load_bringup, node_executable, ros_env
 
-from ros_harness import REPO, Launched, bringup_file, goal_msg, statuses
+from ros_harness import REPO, Launched, bringup_file, goal_msg, planar_speed, statuses, stop_time
 
 WALK, NAV = REPO / "policies" / "go2_walk", REPO / "policies" / "go2_nav"
 
@@ -357,10 +357,6 @@ def test_faults_planner_death_estop_and_bad_goals(go2_sim):
     assert time.monotonic() - t_kill <= 0.5 + 0.15  # + one odometry window / spin granularity
 
 
-def _planar_speed(m) -> float:
-    return float(np.hypot(m.twist.twist.linear.x, m.twist.twist.linear.y))
-
-
 def _twists(ros, pub, vx: float, wz: float, seconds: float) -> float:
     """Publish Twists at 50 Hz (as the planner does) for `seconds`; returns when the last one went out."""
     from geometry_msgs.msg import Twist
@@ -405,7 +401,7 @@ def test_cmd_vel_is_clamped_watchdog_stops_in_time_and_only_reset_clears_an_esto
 
         _twists(ros, pub, 1e9, 1e9, 3.0)
         recent = [m for t, m in odom if t > time.monotonic() - 1.5]
-        speeds = [_planar_speed(m) for m in recent]
+        speeds = [planar_speed(m) for m in recent]
         yaw_rates = [m.twist.twist.angular.z for m in recent]
         assert max(speeds) < 1.3 and np.mean(speeds) > 0.5, (max(speeds), np.mean(speeds))  # walking, at range
         assert np.mean(yaw_rates) < 1.3 and min(m.pose.pose.position.z for m in recent) > 0.2
@@ -416,10 +412,9 @@ def test_cmd_vel_is_clamped_watchdog_stops_in_time_and_only_reset_clears_an_esto
         for _ in range(4):  # still: planar speed below 0.2 m/s and staying there (a standing Go2 sways ~0.1 m/s)
             ros.spin(1.5)
             t_last = _twists(ros, pub, 0.6, 0.0, 1.5)
-            assert _planar_speed(odom[-1][1]) > 0.3
+            assert planar_speed(odom[-1][1]) > 0.3
             ros.spin(1.2)
-            after = [(t - t_last, _planar_speed(m)) for t, m in odom if t > t_last]
-            stops.append(next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5)))
+            stops.append(stop_time(odom, t_last))
         assert max(stops) <= 0.5, stops
 
         assert ros.call("/skill_controller/estop").success

@@ -19,7 +19,7 @@ import yaml
 
 from hrobot.bench import device_bringup
 from hrobot.teleop.gamepad import ABS_Y, BTN_EAST, BTN_TL, EV_ABS, EV_KEY, EV_SYN, EVENT
-from ros_harness import ENV, REPO, Launched
+from ros_harness import ENV, REPO, Launched, hrobot_cli, planar_speed, stop_process, stop_time
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +28,7 @@ def _frame(*events) -> bytes:
     return b"".join(EVENT.pack(0, 0, *e) for e in events) + EVENT.pack(0, 0, EV_SYN, 0, 0)
 
 
-def _run(ros: Launched, *args: str) -> subprocess.Popen:
-    env = dict(ENV, ROS_DOMAIN_ID=str(ros.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    return subprocess.Popen([sys.executable, "-m", "hrobot.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
-
-def _stop(proc: subprocess.Popen, sig=signal.SIGINT) -> str:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.stdout.read()
-
-
-def _speed(m) -> float:
-    v = m.twist.twist.linear
-    return float(np.hypot(v.x, v.y))
 
 
 def _status(diag, name: str) -> str:
@@ -75,11 +56,11 @@ def test_gamepad_deadman_moves_and_stops_the_robot_and_its_estop_latches(tmp_pat
         diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
         ros.wait_for(lambda: _status(diag, "skill_controller") == "policy, safety ok", 40,
                      lambda: f"the policy to run: {_status(diag, 'skill_controller')}")
-        teleop = _run(ros, "teleop", str(bringup), "--device", "gamepad", "--path", str(fifo))
+        teleop = hrobot_cli(ros, "teleop", str(bringup), "--device", "gamepad", "--path", str(fifo))
         ros.spin(4.0)
         os.write(pad, _frame((EV_ABS, ABS_Y, -16384)))  # stick half forward, no deadman
         ros.spin(1.5)
-        assert max(_speed(m) for t, m in odom if t > time.monotonic() - 1.0) < 0.2  # nothing without the deadman
+        assert max(planar_speed(m) for t, m in odom if t > time.monotonic() - 1.0) < 0.2  # nothing without the deadman
         os.write(pad, _frame((EV_KEY, BTN_TL, 1)))  # hold LB
         ros.spin(3.0)
         moving = [m.twist.twist.linear.x for t, m in odom if t > time.monotonic() - 1.5]
@@ -87,16 +68,15 @@ def test_gamepad_deadman_moves_and_stops_the_robot_and_its_estop_latches(tmp_pat
         os.write(pad, _frame((EV_KEY, BTN_TL, 0)))  # let go
         t_rel = time.monotonic()
         ros.spin(1.5)
-        after = [(t - t_rel, _speed(m)) for t, m in odom if t > t_rel]
-        stop = next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5))
-        assert stop <= 0.3, after[:40:4]
+        stop = stop_time(odom, t_rel)
+        assert stop <= 0.3, stop
         os.write(pad, _frame((EV_KEY, BTN_EAST, 1)))  # B: e-stop
         ros.wait_for(lambda: "e-stop: /estop" in _status(diag, "robot_driver"), 3,
                      lambda: f"the driver's e-stop; it says {_status(diag, 'robot_driver')!r}")
         ros.wait_for(lambda: _status(diag, "skill_controller") == "passive, safety tripped", 3,
                      lambda: f"the controller's e-stop; it says {_status(diag, 'skill_controller')!r}")
     finally:
-        log = _stop(teleop) if teleop is not None else ""
+        log = stop_process(teleop) if teleop is not None else ""
         ros.stop()
         os.close(pad)
     assert "gamepad teleop of go2" in log and "E-STOP pressed" in log, log
@@ -118,7 +98,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         js = ros.subscribe("/joint_states", JointState)
         applied = ros.subscribe("/joint_commands/applied", JointCommand, qos=10)
         ros.wait_for(lambda: len(js) > 50, 60, "the hand's joint states")
-        teleop = _run(ros, "teleop", str(bringup))  # a hand bringup: joint-topic by default
+        teleop = hrobot_cli(ros, "teleop", str(bringup))  # a hand bringup: joint-topic by default
         leader = ros.node.create_publisher(JointState, "/leader/joint_states", 10)
         ros.wait_for(lambda: leader.get_subscription_count() > 0, 20, "the teleop node to subscribe to the leader")
         target = np.clip(spec.default_pose + 0.3, spec.lower, spec.upper)
@@ -131,7 +111,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         assert applied and applied[-1][1].mode == JointCommand.MODE_SERVO
         ros.spin(1.5)  # the leader stops: the teleop node stops commanding, the driver holds the hand
         assert np.abs(np.array(js[-1][1].position) - q).max() < 0.05
-        log = _stop(teleop)
+        log = stop_process(teleop)
         assert "joint-topic teleop of leap_hand" in log, log
 
         # the stopped leader tripped the driver's stale-command watchdog (it holds the hand): an operator resets it,
@@ -140,11 +120,11 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         kin = ChainKinematics(json.loads((REPO / "deploy/leap_hand/kinematics.json").read_text()))
         q_goal = np.clip(spec.default_pose + np.resize([0.2, 0.0, 0.5, 0.4], spec.num_joints), spec.lower, spec.upper)
         tips = kin.foot_positions(q_goal)
-        teleop = _run(ros, "teleop", str(bringup), "--device", "fingertips")
+        teleop = hrobot_cli(ros, "teleop", str(bringup), "--device", "fingertips")
         glove = ros.node.create_publisher(PoseArray, "/leader/fingertips", 10)
         ros.wait_for(lambda: glove.get_subscription_count() > 0 or teleop.poll() is not None, 20,
                      "the teleop node to subscribe to the glove")
-        assert teleop.poll() is None, _stop(teleop)
+        assert teleop.poll() is None, stop_process(teleop)
         t_end = time.monotonic() + 3.0
         while time.monotonic() < t_end:
             glove.publish(PoseArray(poses=[Pose(position=Point(x=float(p[0]), y=float(p[1]), z=float(p[2])))
@@ -153,7 +133,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         reached = kin.foot_positions(np.array(js[-1][1].position))
         assert np.linalg.norm(reached - tips, axis=1).max() < 0.01  # every fingertip within 1 cm of the glove's
     finally:
-        log = _stop(teleop) if teleop is not None else ""
+        log = stop_process(teleop) if teleop is not None else ""
         ros.stop()
     assert "fingertips teleop of leap_hand" in log, log
 

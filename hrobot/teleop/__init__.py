@@ -46,3 +46,11 @@ class Teleoperator(ABC):
 
     def __exit__(self, *exc) -> None:
         self.disconnect()
+
+
+class BaseTeleoperator(Teleoperator):
+    """A teleoperator of a legged robot's base: its action is a velocity command, the deadman, the e-stop."""
+
+    @property
+    def action_features(self) -> dict[str, type]:
+        return dict(BASE_FEATURES)

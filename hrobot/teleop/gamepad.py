@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.teleop import BASE_FEATURES, EPISODE_EVENTS, Teleoperator
+from hrobot.teleop import EPISODE_EVENTS, BaseTeleoperator
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: 24 bytes
 EV_SYN, EV_KEY, EV_ABS = 0x00, 0x01, 0x03
@@ -114,7 +114,7 @@ class PadState:
         return out
 
 
-class EvdevGamepad(Teleoperator):
+class EvdevGamepad(BaseTeleoperator):
     """A gamepad read straight from its evdev device (or a recorded event stream, file or FIFO)."""
 
     name = "gamepad"
@@ -130,10 +130,6 @@ class EvdevGamepad(Teleoperator):
         self.axes, self.buttons = np.zeros(N_AXES), np.zeros(N_BUTTONS, dtype=int)
         self.buf = b""
         self.lost = False
-
-    @property
-    def action_features(self) -> dict[str, type]:
-        return dict(BASE_FEATURES)
 
     @property
     def is_connected(self) -> bool:
@@ -211,7 +207,7 @@ def find_gamepad() -> str:
     return os.path.join(folder, pads[0])
 
 
-class JoyTopic(Teleoperator):
+class JoyTopic(BaseTeleoperator):
     """sensor_msgs/Joy from any joystick driver (joy_node, joy_linux, a phone app): the node that
     subscribes hands each message to `receive`. A Joy stream that stops for `timeout` releases control."""
 
@@ -222,10 +218,6 @@ class JoyTopic(Teleoperator):
         self.timeout = timeout
         self.last = -np.inf
         self.connected = False
-
-    @property
-    def action_features(self) -> dict[str, type]:
-        return dict(BASE_FEATURES)
 
     @property
     def is_connected(self) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.teleop import BASE_FEATURES, Teleoperator
+from hrobot.teleop import BaseTeleoperator
 
 HELP = ("w/s: forward/back  a/d: left/right  q/e: turn  space: zero  Enter: take/release control  x: E-STOP  "
         "b: start episode  right: success  left: re-record  Q: stop recording")
@@ -36,7 +36,7 @@ _STEPS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "q": (2, 1), "e"
 _ARROWS = {b"\x1b[C": "success", b"\x1b[D": "rerecord", b"\x1bOC": "success", b"\x1bOD": "rerecord"}
 
 
-class KeyboardTeleop(Teleoperator):
+class KeyboardTeleop(BaseTeleoperator):
     name = "keyboard"
 
     def __init__(self, tty_path: str | None = None, config: KeyboardConfig | None = None):
@@ -49,10 +49,6 @@ class KeyboardTeleop(Teleoperator):
         self.closed = False
         self._events: list[str] = []
         self.buf = b""
-
-    @property
-    def action_features(self) -> dict[str, type]:
-        return dict(BASE_FEATURES)
 
     @property
     def is_connected(self) -> bool:
