@@ -108,8 +108,9 @@ def session(tmp_path_factory):
         pub.publish(goal_msg(here.x + 8.0, here.y, 0.0))  # far: the planner walks at ~1 m/s the whole time
         ros.spin(2.0)
         out["planner_vx"] = float(np.mean([m.twist.twist.linear.x for t, m in odom if t > time.monotonic() - 0.8]))
-        keys(b"b\rsss")  # an episode that is re-recorded (discarded)
-        ros.spin(3.0)
+        keys(b"b\rsssss")  # an episode that is re-recorded (discarded)
+        ros.spin(4.0)  # braking from the planner's ~1 m/s, then backing up at 0.5 m/s (go2_walk tracks -0.3 m/s at
+        # only half its speed from a standstill: measured -0.15 m/s)
         out["override_vx"] = float(np.mean([m.twist.twist.linear.x for t, m in odom if t > time.monotonic() - 1.5]))
         out["override_source"] = source[-1][1].data
         t_rel = keys(b"\r\x1b[D", 0.05)
@@ -136,9 +137,10 @@ def session(tmp_path_factory):
 
 def test_keyboard_teleop_walks_stops_overrides_and_estops(session):
     s = session
+    print(json.dumps({k: v for k, v in s.items() if isinstance(v, float)}))  # the measurements (pytest -s)
     assert s["walked_m"] > 1.2 and 0.35 < s["walk_speed"] < 0.7, s  # 0.5 m/s for 4 s
     assert s["stop_s"] <= 0.3, s  # deadman released: still (< 0.2 m/s) within 0.3 s
-    assert s["planner_vx"] > 0.2 and s["override_source"] == "teleop" and s["override_vx"] < -0.1, s
+    assert s["planner_vx"] > 0.2 and s["override_source"] == "teleop" and s["override_vx"] < -0.25, s
     assert s["handback_s"] <= 0.5 and s["after_vx"] > 0.1, s  # the planner drives on toward its goal
     assert "e-stop: /estop" in s["driver_after_estop"], s
 

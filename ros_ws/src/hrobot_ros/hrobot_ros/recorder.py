@@ -16,6 +16,7 @@ import json
 import resource
 import time
 
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 
 from hrobot.data.bag import BagWriter, SequenceGaps, Topic
 from hrobot.data.msgdefs import message_definition
@@ -48,7 +49,6 @@ class RecorderNode(HRobotNode):
         for t in p["topics"]:
             if not t.startswith("/") or " " in t:
                 raise HRobotError(f"parameter 'topics': expected absolute topic names like /joint_states, got {t!r}")
-        self.writer = BagWriter(p["bag"], int(p["chunk_size_mb"] * (1 << 20)), p["chunk_interval_s"])
         self.gaps = SequenceGaps()
         self.received = 0
         self.max_pending = 0
@@ -62,6 +62,7 @@ class RecorderNode(HRobotNode):
             self.keys = KeyboardTeleop()
             self.keys.connect()
             print("episode keys: b start  right: success  left: re-record  Q: stop", flush=True)
+        self.writer = BagWriter(p["bag"], int(p["chunk_size_mb"] * (1 << 20)), p["chunk_interval_s"])  # inputs checked
         self.watch = TopicWatcher(self, p["topics"], self.on_message, self.on_new_topic, DEPTH, period=0.1)
         self.create_timer(1.0, self.warn_missing)
         self.stats_file = p["stats_file"]
@@ -117,6 +118,10 @@ class RecorderNode(HRobotNode):
         self.loop.stop()
         if self.keys is not None:
             self.keys.disconnect()
+        try:
+            self.watch.drain()  # what arrived since the last drain
+        except (RCLError, InvalidHandle):  # the context already gone (a second Ctrl-C)
+            pass
         stats = self.stats()
         self.writer.custom = {"hrobot.dropped": json.dumps(dict(self.gaps.lost)),
                               "hrobot.missed_before_subscribed": json.dumps(dict(self.gaps.missed)),
