@@ -36,6 +36,11 @@ class RobotState:
     phase: Array | None = None  # (N,) gait clock in [0, 1)
     height_scan: Array | None = None  # (N, k) terrain height below the robot; privileged
     foot_contact: Array | None = None  # (N, nfeet) privileged
+    object_pos: Array | None = None  # (N, 3) manipulated object, palm frame, from its nominal start (a tracker's)
+    object_quat: Array | None = None  # (N, 4) its orientation in the palm frame (a tracker's)
+    object_lin_vel: Array | None = None  # (N, 3) palm frame; privileged
+    object_ang_vel: Array | None = None  # (N, 3) palm frame; privileged
+    fingertip_pos: Array | None = None  # (N, 3 * nfeet) palm frame; privileged
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,14 @@ def _projected_gravity(s: RobotState, default):
     return array_module(q).stack([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x), -(1.0 - 2.0 * (x * x + y * y))], 1)
 
 
+def _rot6(s: RobotState, default):
+    """The first two columns of the object's rotation matrix (palm frame): continuous, unlike a quaternion's sign."""
+    q = s.object_quat
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return array_module(q).stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),
+                                  2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], 1)
+
+
 def _gait_phase(s: RobotState, default):
     xp = array_module(s.phase)
     angle = 2.0 * np.pi * s.phase
@@ -78,6 +91,11 @@ TERMS: dict[str, Callable[[RobotState, Array], Array]] = {
     "base_lin_vel": lambda s, d: s.base_lin_vel,
     "height_scan": lambda s, d: s.height_scan,
     "foot_contact": lambda s, d: s.foot_contact,
+    "object_pos": lambda s, d: s.object_pos,
+    "object_rot": _rot6,
+    "object_lin_vel": lambda s, d: s.object_lin_vel,
+    "object_ang_vel": lambda s, d: s.object_ang_vel,
+    "fingertip_pos": lambda s, d: s.fingertip_pos,
 }
 # The RobotState fields each term reads. A bundle records them per term; the runtime fills command,
 # last_action and phase itself (RUNTIME_FIELDS), and the robot (or driver) must provide the others.
@@ -85,10 +103,11 @@ TERM_REQUIRES: dict[str, tuple[str, ...]] = {
     "base_ang_vel": ("base_ang_vel",), "projected_gravity": ("base_quat",), "command": ("command",),
     "joint_pos": ("joint_pos",), "joint_vel": ("joint_vel",), "last_action": ("last_action",),
     "gait_phase": ("phase",), "base_lin_vel": ("base_lin_vel",), "height_scan": ("height_scan",),
-    "foot_contact": ("foot_contact",),
+    "foot_contact": ("foot_contact",), "object_pos": ("object_pos",), "object_rot": ("object_quat",),
+    "object_lin_vel": ("object_lin_vel",), "object_ang_vel": ("object_ang_vel",), "fingertip_pos": ("fingertip_pos",),
 }
 RUNTIME_FIELDS = frozenset({"command", "last_action", "phase"})
-PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact")
+PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact", "object_lin_vel", "object_ang_vel", "fingertip_pos")
 
 
 class ObservationLayout:

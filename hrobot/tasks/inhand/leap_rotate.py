@@ -1,0 +1,42 @@
+"""leap_rotate: LEAP hand class, command-conditioned in-hand rotation of a 7 cm cube about +-z and +-x (palm frame)."""
+
+from __future__ import annotations
+
+from hrobot.obs import ObsTerm
+from hrobot.tasks import ppo_cfg
+from hrobot.tasks.inhand.env import InHandCfg, InHandEnv
+
+KIND = "manipulation"
+
+# What a real LEAP setup measures: encoders, the policy's last action, a tracker's cube pose (noisy), the command.
+POLICY_OBS = (
+    ObsTerm("joint_pos", 1.0, noise=0.02),
+    ObsTerm("last_action", 1.0),
+    ObsTerm("object_pos", 20.0, noise=0.003),
+    ObsTerm("object_rot", 1.0, noise=0.05),
+    ObsTerm("command", 1.0),
+)
+
+REWARDS = {
+    "rotation": 1.0,
+    "off_axis": -0.1,
+    "object_lin_vel": -0.3,
+    "object_offset": -1.0,
+    "pose_deviation": -0.01,
+    "torques": -0.005,
+    "action_rate": -0.01,
+    "drop": -20.0,
+}
+
+
+def env_cfg() -> InHandCfg:
+    # physics and servo PD at 100 Hz in training, as MuJoCo Playground's LEAP tasks (sim_dt 0.01): 4x the speed of
+    # the spec's 500 Hz (15k vs 3.9k env steps/s on 256 envs here); `hrobot sim2sim` measures the gap at 500 Hz
+    return InHandCfg(rewards=dict(REWARDS), policy_obs=POLICY_OBS, pd_rate_hz=100.0)
+
+
+def train_cfg() -> dict:
+    return ppo_cfg(hidden=(512, 256, 128), num_steps_per_env=32, learning_rate=3e-4, entropy_coef=0.005, init_std=0.5)
+
+
+make_env = InHandEnv
