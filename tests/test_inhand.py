@@ -1,0 +1,72 @@
+"""The in-hand rotation task: the cube's pose in the palm frame, the rotation reward, drop termination,
+and the object observation terms computing the same values for torch (training) and numpy (runtime)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hrobot.obs import ObservationLayout, ObsTerm, RobotState
+from hrobot.robots import load_robot
+from hrobot.tasks.inhand.leap_rotate import env_cfg, make_env
+
+
+@pytest.fixture(scope="module")
+def env():
+    cfg = env_cfg()
+    cfg.num_envs = 4
+    cfg.randomization.enabled = False
+    return make_env(cfg, seed=3)
+
+
+def test_the_cube_rests_at_the_origin_of_its_observed_position_and_nothing_drops(env):
+    for _ in range(10):
+        obs, rew, done, _ = env.step(torch.zeros(env.num_envs, env.num_actions))
+    assert obs["policy"].shape == (4, 16 + 16 + 3 + 6 + 3) and torch.isfinite(obs["critic"]).all()
+    assert env.obj_pos.norm(dim=1).max() < 0.01  # where it settled on the flat hand
+    assert not done.any() and env.obj_ang_vel.norm(dim=1).max() < 0.2
+
+
+def test_spinning_the_cube_about_the_command_is_rewarded_and_off_the_hand_is_a_drop(env):
+    from hrobot.tasks.inhand.env import REWARDS
+
+    env.hold_commands(torch.tensor([0, 1, 2, 3]), torch.full((4,), 0.8))
+    d = env.obj_d
+    qvel = env.sim.qvel.clone()
+    qvel[:, d + 3:d + 6] = 0.0
+    qvel[:, d + 5] = -0.8  # world -z is the palm's +z (the palm faces up: 180 degrees about x)
+    env.sim.qvel[:] = qvel
+    env._refresh()
+    rot = REWARDS["rotation"](env)
+    assert rot[0] == pytest.approx(0.8, abs=1e-4) and rot[1] == pytest.approx(-0.8, abs=1e-4)  # +z, -z
+    assert rot[2] == pytest.approx(0.0, abs=1e-4) and REWARDS["off_axis"](env)[2] == pytest.approx(0.8, abs=1e-4)
+    qpos = env.sim.qpos.clone()
+    qpos[1, env.obj_q + 1] += 0.2  # env 1's cube 20 cm to the side
+    env.sim.qpos[:] = qpos
+    _, _, done, extras = env.step(torch.zeros(env.num_envs, env.num_actions))
+    assert done.tolist() == [False, True, False, False] and not extras["time_outs"].any()
+    assert env.obj_pos[1].norm() < 0.01  # reset to its resting place
+
+
+def test_object_terms_agree_between_torch_and_numpy():
+    spec = load_robot("leap_hand")
+    terms = [ObsTerm("object_pos", 20.0), ObsTerm("object_rot"), ObsTerm("command"), ObsTerm("joint_pos")]
+    sizes = {"object_pos": 3, "object_rot": 6, "command": 3, "joint_pos": 16}
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(5, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    st = dict(joint_pos=rng.normal(size=(5, 16)), joint_vel=np.zeros((5, 16)), command=rng.normal(size=(5, 3)),
+              last_action=np.zeros((5, 16)), object_pos=rng.normal(size=(5, 3)) * 0.01, object_quat=q)
+    layout = ObservationLayout(terms, spec, sizes)
+    a = layout.compute(RobotState(**st))
+    b = layout.compute(RobotState(**{k: torch.tensor(v) for k, v in st.items()})).numpy()
+    assert np.allclose(a, b, atol=1e-6)
+    w, x, y, z = q[0]  # the rotation matrix's first column is where the object's x axis points
+    assert a[0, 3:6] == pytest.approx([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], abs=1e-6)
+    half = math.pi / 4  # 90 degrees about z: x axis -> y axis, y axis -> -x axis
+    st["object_quat"] = np.tile([math.cos(half), 0, 0, math.sin(half)], (5, 1))
+    r = layout.compute(RobotState(**st))[0, 3:9]
+    assert r == pytest.approx([0, 1, 0, -1, 0, 0], abs=1e-6)
