@@ -177,6 +177,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_runtime(args, run)
     if load_task(task).KIND == "navigation":
         return _eval_navigation(args, run, plot)
+    if load_task(task).KIND == "manipulation":
+        from hrobot.eval import evaluate_inhand
+
+        with _console().status(f"evaluating {run}: {args.episodes} episodes"):
+            res = evaluate_inhand(run, episodes=args.episodes, seed=args.seed, checkpoint=args.checkpoint)
+        for a in res["axes"]:
+            _console().print(f"axis {a['axis']}: {a['achieved_rad_s']:+.2f} of {a['commanded_rad_s']:.2f} rad/s "
+                             f"({a['achieved_over_commanded'] * 100:.0f} %), drops {a['drop_rate'] * 100:.0f} %")
+        _console().print(f"drops {res['drop_rate'] * 100:.1f} % of {res['episodes']} episodes")
+        if args.json:
+            write_json(Path(args.json), res)
+        return 0
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
                        checkpoint=args.checkpoint)

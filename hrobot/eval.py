@@ -413,3 +413,47 @@ def _plot_navigation(runs: dict, path: Path, title: str, half: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def evaluate_inhand(run_dir: Path, episodes: int = 100, seed: int = 123, checkpoint: str | None = None) -> dict:
+    """In-hand rotation: one episode per env with a held command (the task's axes in turn, speeds swept over its
+    range), nominal model, no noise; per axis the achieved rotation rate about the commanded axis (rad turned /
+    time the cube stayed in the hand) over the commanded one, and the share of episodes the cube was dropped."""
+    info, make_actor = policy_source(run_dir, checkpoint)
+    if "bundle_robot" in info:
+        raise HRobotError(f"{run_dir}: evaluating in-hand bundles is not supported yet; evaluate the run")
+    cfg = saved_env_cfg(run_dir)
+    cfg.num_envs = episodes
+    env = load_task(info["task"]).make_env(cfg, seed=seed, eval_mode=True)
+    actor = make_actor(env)
+    axis = torch.arange(episodes) % len(cfg.axes)
+    lo, hi = cfg.speeds
+    speed = lo + (hi - lo) * (torch.arange(episodes) // len(cfg.axes)).float() / max((episodes - 1) // len(cfg.axes), 1)
+    env.reset_all()
+    env.hold_commands(axis, speed)
+    obs = env.get_observations()
+    alive = torch.ones(episodes, dtype=torch.bool)
+    turned, alive_s, dropped = torch.zeros(episodes), torch.zeros(episodes), torch.zeros(episodes, dtype=torch.bool)
+    with torch.inference_mode():
+        for _ in range(env.max_episode_length):
+            before = env.rotation_done.clone()
+            obs, _, dones, extras = env.step(actor(obs))
+            step_turn = torch.where(dones, torch.zeros_like(before), env.rotation_done - before)
+            turned += step_turn * alive
+            alive_s += env.dt * alive
+            dropped |= dones & ~extras["time_outs"] & alive
+            alive &= ~dones
+            if not alive.any():
+                break
+    rate = turned / alive_s.clamp(min=env.dt)
+    per_axis = []
+    for k, a in enumerate(cfg.axes):
+        sel = axis == k
+        per_axis.append({"axis": list(a), "episodes": int(sel.sum()), "commanded_rad_s": float(speed[sel].mean()),
+                         "achieved_rad_s": float(rate[sel].mean()),
+                         "achieved_over_commanded": float((rate[sel] / speed[sel]).mean()),
+                         "drop_rate": float(dropped[sel].float().mean())})
+    return {"task": info["task"], "run": str(run_dir), "checkpoint": checkpoint or info.get("checkpoint"),
+            "robot": env.robot.name, "episodes": episodes, "seed": seed, "episode_s": cfg.episode_s,
+            "drop_rate": float(dropped.float().mean()), "axes": per_axis,
+            "protocol": evaluate_inhand.__doc__.split(":", 1)[1].strip()}

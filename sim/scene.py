@@ -31,7 +31,8 @@ class SceneConfig:
     terrain: TerrainConfig = field(default_factory=TerrainConfig)  # used by "rough"
     num_obstacles: int = ARENA_OBSTACLES  # "arena": boxes placed per episode (mocap bodies)
     arena_half_size: float = 4.0  # "arena": walls at +-this (m)
-    object_size: float = 0.035  # "hand_object": cube half size (m)
+    object_size: float = 0.035  # "hand_object": cube half size (m): a 7 cm cube
+    object_mass: float = 0.108  # kg: the LEAP / MuJoCo Playground reorientation cube
     seed: int = 0
     visual: bool = True  # textures and materials (2 MB per model); training copies skip them
 
@@ -186,6 +187,6 @@ def _object(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
     b = s.worldbody.add_body(name="object", pos=pos)
     b.add_freejoint(name="object")
     g = b.add_geom(name="object", type=mujoco.mjtGeom.mjGEOM_BOX, size=[scene.object_size] * 3,
-                   rgba=[0.9, 0.3, 0.3, 1], mass=0.05, friction=[1.0, 0.005, 0.0001])
+                   rgba=[0.9, 0.3, 0.3, 1], mass=scene.object_mass, friction=[1.0, 0.005, 0.0001])
     g.contype, g.conaffinity = 1, 1
     b.add_site(name="object_centre")

@@ -70,3 +70,17 @@ def test_object_terms_agree_between_torch_and_numpy():
     st["object_quat"] = np.tile([math.cos(half), 0, 0, math.sin(half)], (5, 1))
     r = layout.compute(RobotState(**st))[0, 3:9]
     assert r == pytest.approx([0, 1, 0, -1, 0, 0], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_train_and_eval_run_the_task_end_to_end(tmp_path):
+    from hrobot.eval import evaluate_inhand
+    from hrobot.train import train
+
+    run = tmp_path / "run"
+    info = train("leap_rotate", run, num_envs=16, iterations=2, seed=0)
+    assert info["kind"] == "manipulation" and info["env_steps"] == 2 * 32 * 16
+    res = evaluate_inhand(run, episodes=8, seed=5)
+    assert [a["axis"] for a in res["axes"]] == [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]
+    assert all(a["episodes"] == 2 and a["commanded_rad_s"] == pytest.approx(0.75) for a in res["axes"])
+    assert 0.0 <= res["drop_rate"] <= 1.0 and all(math.isfinite(a["achieved_rad_s"]) for a in res["axes"])

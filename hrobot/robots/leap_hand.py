@@ -18,7 +18,9 @@ TIP_RGBA = (0.95, 0.95, 0.95, 1.0)
 AXIS = (0, 0, -1)
 PALM_POS, PALM_QUAT = (0.0, 0.0, 0.3), (0.0, 1.0, 0.0, 0.0)  # palm faces up
 TIP_FRICTION = (1.0, 0.005, 0.0001)
-ARMATURE, DAMPING = 0.001, 0.01  # reflected rotor inertia of a 288:1 geared Dynamixel
+# reflected rotor inertia of a 288:1 geared Dynamixel, joint damping, and the gearbox's friction loss (N m): the
+# armature and friction loss of MuJoCo Playground's sim-to-real LEAP model (leap_rh_mjx.xml)
+ARMATURE, DAMPING, FRICTIONLOSS = 0.00149, 0.01, 0.02
 
 Q_BASE = (0.500003, 0.5, 0.5, -0.499997)
 Q_PX = (0.500003, -0.5, -0.499997, 0.5)
@@ -45,7 +47,7 @@ def build(robot: RobotSpec) -> mujoco.MjSpec:
     joints = p.joint_map(robot)
 
     def hinge(body, name):
-        p.hinge(body, joints[name], AXIS, DAMPING, ARMATURE)
+        p.hinge(body, joints[name], AXIS, DAMPING, ARMATURE, FRICTIONLOSS)
 
     palm = _link(s.worldbody, robot.base_body, PALM_POS, PALM_QUAT, PALM)
     p.geom(palm, "box", (0.05, 0.055, 0.014), PALM_RGBA, pos=(-0.048, -0.034, -0.012))

@@ -64,7 +64,8 @@ def link(
     return b
 
 
-def hinge(body: mujoco.MjsBody, joint: JointSpec, axis: Vec, damping: float, armature: float) -> None:
+def hinge(body: mujoco.MjsBody, joint: JointSpec, axis: Vec, damping: float, armature: float,
+          frictionloss: float = 0.0) -> None:
     """A hinge joint whose range comes from the robot spec."""
     body.add_joint(
         name=joint.name,
@@ -74,6 +75,7 @@ def hinge(body: mujoco.MjsBody, joint: JointSpec, axis: Vec, damping: float, arm
         limited=mujoco.mjtLimited.mjLIMITED_TRUE,
         damping=damping,
         armature=armature,
+        frictionloss=frictionloss,
     )
 
 
