@@ -36,7 +36,7 @@ class RobotState:
     phase: Array | None = None  # (N,) gait clock in [0, 1)
     height_scan: Array | None = None  # (N, k) terrain height below the robot; privileged
     foot_contact: Array | None = None  # (N, nfeet) privileged
-    object_pos: Array | None = None  # (N, 3) manipulated object, palm frame, from its nominal start (a tracker's)
+    object_pos: Array | None = None  # (N, 3) manipulated object's position in the palm frame (a tracker's)
     object_quat: Array | None = None  # (N, 4) its orientation in the palm frame (a tracker's)
     object_lin_vel: Array | None = None  # (N, 3) palm frame; privileged
     object_ang_vel: Array | None = None  # (N, 3) palm frame; privileged

@@ -26,7 +26,7 @@ def test_the_cube_rests_at_the_origin_of_its_observed_position_and_nothing_drops
     for _ in range(10):
         obs, rew, done, _ = env.step(torch.zeros(env.num_envs, env.num_actions))
     assert obs["policy"].shape == (4, 16 + 16 + 3 + 6 + 3) and torch.isfinite(obs["critic"]).all()
-    assert env.obj_pos.norm(dim=1).max() < 0.01  # where it settled on the flat hand
+    assert env.obj_offset.norm(dim=1).max() < 0.01  # where it settles on the open hand
     assert not done.any() and env.obj_ang_vel.norm(dim=1).max() < 0.2
 
 
@@ -48,7 +48,7 @@ def test_spinning_the_cube_about_the_command_is_rewarded_and_off_the_hand_is_a_d
     env.sim.qpos[:] = qpos
     _, _, done, extras = env.step(torch.zeros(env.num_envs, env.num_actions))
     assert done.tolist() == [False, True, False, False] and not extras["time_outs"].any()
-    assert env.obj_pos[1].norm() < 0.01  # reset to its resting place
+    assert env.obj_offset[1].norm() < 0.01  # reset to its resting place
 
 
 def test_object_terms_agree_between_torch_and_numpy():

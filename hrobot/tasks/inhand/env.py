@@ -58,7 +58,7 @@ class InHandCfg:
     resample_s: float = 10.0
     axes: tuple[tuple[float, float, float], ...] = AXES
     rewards: dict[str, float] = field(default_factory=dict)
-    drop_distance: float = 0.07  # m from its start position (palm frame) that counts as dropped
+    drop_distance: float = 0.07  # m from where it rests on the open hand that counts as dropped
     action_clip: float = 1.0
     randomization: InHandRandomizationCfg = field(default_factory=InHandRandomizationCfg)
     policy_obs: tuple[ObsTerm, ...] = ()
@@ -127,7 +127,7 @@ class InHandEnv(VecEnv):
         self.palm_pos = self._t(m.body(r.base_body).pos).repeat(n, 1)
         self.palm_quat = self._t(m.body(r.base_body).quat).repeat(n, 1)
         self.obj_start = self._t(self.rest_pos) + self._t([0.0, 0.0, 0.002])  # 2 mm above its resting place
-        self.obj_start_palm = quat_rotate_inverse(self.palm_quat[:1], (self.obj_start - self.palm_pos[0])[None])[0]
+        self.obj_rest_palm = quat_rotate_inverse(self.palm_quat[:1], (self._t(self.rest_pos) - self.palm_pos[0])[None])[0]
         self.obj_mass, self.obj_size = float(m.body_mass[self.obj_body]), self._t(m.geom_size[self.obj_geom])
         self.default_pose, self.lower, self.upper = self._t(r.default_pose), self._t(r.lower), self._t(r.upper)
         self.tip_cols = self._t([i for f in r.feet for i in range(sm.sensors[f"foot_pos:{f}"].start,
@@ -161,7 +161,8 @@ class InHandEnv(VecEnv):
         qpos, qvel = self.sim.qpos.to(torch.float32), self.sim.qvel.to(torch.float32)
         o, d = self.obj_q, self.obj_d
         self.joint_pos, self.joint_vel = qpos[:, self.qpos_adr], qvel[:, self.dof_adr]
-        self.obj_pos = quat_rotate_inverse(self.palm_quat, qpos[:, o:o + 3] - self.palm_pos) - self.obj_start_palm
+        self.obj_pos = quat_rotate_inverse(self.palm_quat, qpos[:, o:o + 3] - self.palm_pos)  # palm frame, as tracked
+        self.obj_offset = self.obj_pos - self.obj_rest_palm  # from where it rests on the open hand
         self.obj_quat = quat_mul(quat_conj(self.palm_quat), qpos[:, o + 3:o + 7])
         self.obj_lin_vel = quat_rotate_inverse(self.palm_quat, qvel[:, d:d + 3])
         self.obj_ang_vel = quat_rotate_inverse(self.palm_quat, qvel[:, d + 3:d + 6])  # free joint: world frame
@@ -202,7 +203,7 @@ class InHandEnv(VecEnv):
         self.command_timer += 1
         axis = self.axes[self.command_axis]
         self.rotation_done += (self.obj_ang_vel * axis).sum(1) * self.dt
-        dropped = self.obj_pos.norm(dim=1) > self.cfg.drop_distance
+        dropped = self.obj_offset.norm(dim=1) > self.cfg.drop_distance
         time_outs = self.episode_length_buf >= self.max_episode_length
         self._dropped_now = dropped
         rew = torch.zeros(self.num_envs, device=self.device)
@@ -311,7 +312,7 @@ REWARDS = {
     "rotation": _rotation,
     "off_axis": _off_axis,
     "object_lin_vel": lambda env: env.obj_lin_vel.norm(dim=1),
-    "object_offset": lambda env: env.obj_pos.norm(dim=1),
+    "object_offset": lambda env: env.obj_offset.norm(dim=1),
     "pose_deviation": lambda env: (env.joint_pos - env.default_pose).abs().sum(1),
     "torques": lambda env: ((env.kp * (env.targets - env.joint_pos) - env.kd * env.joint_vel) ** 2).sum(1),
     "action_rate": lambda env: ((env.actions - env.last_actions) ** 2).sum(1),
