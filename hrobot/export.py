@@ -102,6 +102,17 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
             "command": {"names": ["vx", "vy", "wz"], "low": [c.lin_vel_x[0], c.lin_vel_y[0], c.ang_vel_z[0]],
                         "high": [c.lin_vel_x[1], c.lin_vel_y[1], c.ang_vel_z[1]]},
         })
+    elif mod.KIND == "manipulation":
+        hi = float(cfg.speeds[1])
+        meta.update({
+            "level": "low",
+            "action_dim": robot.num_joints,
+            "action_clip": cfg.action_clip,
+            "gait_period_s": None,
+            "observation": env.policy_layout.to_list(),
+            "command": {"names": ["wx", "wy", "wz"], "frame": "palm", "low": [-hi] * 3, "high": [hi] * 3,
+                        "axes": [list(a) for a in cfg.axes], "speeds": list(cfg.speeds)},
+        })
     else:
         _copy_skills(env, out)
         meta.update({

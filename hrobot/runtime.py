@@ -157,6 +157,8 @@ class PolicyRuntime:
             base_ang_vel=opt("base_ang_vel", state.base_ang_vel, 3),
             base_lin_vel=opt("base_lin_vel", state.base_lin_vel, 3),
             foot_contact=opt("foot_contact", state.foot_contact, -1),
+            object_pos=opt("object_pos", state.object_pos, 3),
+            object_quat=opt("object_quat", state.object_quat, 4),
             phase=None if self.phase_period is None else
             np.array([(self.t / self.phase_period) % 1.0], dtype=np.float32),
         )

@@ -92,11 +92,13 @@ class MeasuredState:
     base_acc: np.ndarray | None = None  # IMU accelerometer (specific force, base frame, m/s^2)
     base_pos: np.ndarray | None = None  # odometry-frame position (x, y, z), from a state estimator
     joint_effort: np.ndarray | None = None  # measured or estimated joint torque (N m), where the motors report it
+    object_pos: np.ndarray | None = None  # a hand's manipulated object: position in the palm frame (a tracker's)
+    object_quat: np.ndarray | None = None  # its orientation in the palm frame (w, x, y, z)
 
 
 # The state fields a robot can provide (RobotState names); joints are always there.
 STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact",
-                "base_acc", "base_pos", "joint_effort")
+                "base_acc", "base_pos", "joint_effort", "object_pos", "object_quat")
 
 
 @dataclass(frozen=True)

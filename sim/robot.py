@@ -59,7 +59,8 @@ class SimRobot(RobotInterface):
         self.command_modes = MODES  # the simulated motors run every mode
         self.provides = frozenset(("joint_pos", "joint_vel", "joint_effort", *imu,
                                    *(("base_lin_vel", "base_height", "base_pos") if floating else ()),
-                                   *(("foot_contact",) if self._foot_cols else ())))
+                                   *(("foot_contact",) if self._foot_cols else ()),
+                                   *(("object_pos", "object_quat") if self.sm.object_qpos_adr is not None else ())))
         self.reset()
         self.lifecycle = CONNECTED  # the simulator is there from construction
 
@@ -109,10 +110,22 @@ class SimRobot(RobotInterface):
             ground = float(sm.terrain.height_at(pos[None, :2])[0]) if sm.terrain is not None else 0.0
             height = float(pos[2]) - ground
         contact = np.array([d.sensordata[i] > 0 for i in self._foot_cols]) if self._foot_cols else None
+        obj_pos, obj_quat = self.object_pose() if sm.object_qpos_adr is not None else (None, None)
         return MeasuredState(joint_pos=np.asarray(q, dtype=np.float64), joint_vel=np.asarray(dq, dtype=np.float64),
                              base_quat=quat, base_ang_vel=gyro, stamp=self.now(), base_lin_vel=lin,
                              base_height=height, foot_contact=contact, base_acc=acc, base_pos=pos,
-                             joint_effort=d.actuator_force.copy())
+                             joint_effort=d.actuator_force.copy(), object_pos=obj_pos, object_quat=obj_quat)
+
+    def object_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The manipulated object's position and orientation in the robot's base (palm) frame: what a
+        motion-capture or camera tracker registered to the palm reports (here, the simulator's truth)."""
+        d, a, b = self.data, self.sm.object_qpos_adr, self.sm.base_body
+        rot = d.xmat[b].reshape(3, 3)
+        pos = rot.T @ (d.qpos[a:a + 3] - d.xpos[b])
+        base_inv, quat = np.zeros(4), np.zeros(4)
+        mujoco.mju_negQuat(base_inv, d.xquat[b])
+        mujoco.mju_mulQuat(quat, base_inv, d.qpos[a + 3:a + 7])
+        return pos, quat
 
     def _write(self, command: JointCommand) -> None:
         self._queue.append(command)
