@@ -48,23 +48,41 @@ class ChainKinematics:
                         for link in f["links"]], np.asarray(f["site"], float)) for f in data["feet"]]
 
     def foot_positions(self, q: np.ndarray) -> np.ndarray:
-        return self.jacobians(q)[0]
+        return np.array([end for end, _ in self._chains(q)])
 
     def foot_velocities(self, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
         """d/dt of foot_positions (base frame) for joint velocities dq."""
         return self.foot_states(q, dq)[1]
 
     def foot_states(self, q: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Foot positions and velocities (base frame) in one pass."""
-        pos, jac = self.jacobians(q)
-        return pos, jac @ np.asarray(dq, dtype=float)
+        """Foot positions and velocities (base frame) in one pass: each hinge adds dq (axis x (foot - anchor)).
+        (Cross products written out: the base estimator runs this at the driver's 500 Hz.)"""
+        chains = self._chains(q)
+        pos, vel = np.empty((len(chains), 3)), np.empty((len(chains), 3))
+        for i, (end, hinges) in enumerate(chains):
+            pos[i] = end
+            v = np.zeros(3)
+            for index, a, o in hinges:
+                d = end - o
+                v += dq[index] * np.array([a[1] * d[2] - a[2] * d[1], a[2] * d[0] - a[0] * d[2], a[0] * d[1] - a[1] * d[0]])
+            vel[i] = v
+        return pos, vel
 
     def jacobians(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Chain-end positions (n_ends, 3) and d position / d q (n_ends, 3, n_joints): each hinge contributes
-        axis x (end - anchor) to its own column."""
-        n = len(q)
-        pos, jac = np.empty((len(self._feet), 3)), np.zeros((len(self._feet), 3, n))
-        for i, (links, site) in enumerate(self._feet):
+        """Chain-end positions (n_ends, 3) and d position / d q (n_ends, 3, n_joints): column axis x (end - anchor)."""
+        chains = self._chains(q)
+        pos, jac = np.empty((len(chains), 3)), np.zeros((len(chains), 3, len(q)))
+        for i, (end, hinges) in enumerate(chains):
+            pos[i] = end
+            for index, a, o in hinges:
+                d = end - o
+                jac[i, :, index] = (a[1] * d[2] - a[2] * d[1], a[2] * d[0] - a[0] * d[2], a[0] * d[1] - a[1] * d[0])
+        return pos, jac
+
+    def _chains(self, q: np.ndarray) -> list[tuple[np.ndarray, list]]:
+        """Per chain: its end's position and its hinges (joint index, axis, anchor; base frame)."""
+        out = []
+        for links, site in self._feet:
             p, rot, hinges = np.zeros(3), np.eye(3), []
             for lpos, lrot, joints in links:
                 p = p + rot @ lpos
@@ -74,10 +92,8 @@ class ChainKinematics:
                     hinges.append((index, rot @ axis, p + rot @ anchor))
                     p = p + rot @ (anchor - rj @ anchor)
                     rot = rot @ rj
-            pos[i] = p + rot @ site
-            for index, a, o in hinges:
-                jac[i, :, index] = np.cross(a, pos[i] - o)
-        return pos, jac
+            out.append((p + rot @ site, hinges))
+        return out
 
 
 @dataclass
