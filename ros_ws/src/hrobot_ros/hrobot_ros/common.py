@@ -114,7 +114,8 @@ class TopicWatcher:
                  period: float = 0.5, drain_s: float = 0.005):
         self.node, self.wanted, self.on_message, self.on_new = node, list(dict.fromkeys(wanted)), on_message, on_new
         self.depth = depth
-        self.holder = Node(f"{node.get_name()}_subscriptions", context=node.context)
+        # its own name: the launcher's `-r __node:=NAME` would otherwise rename it to the node's
+        self.holder = Node(f"{node.get_name()}_subscriptions", context=node.context, use_global_arguments=False)
         self.subs: dict[str, object] = {}
         self.skipped: set[str] = set()
         self.publishers: dict[str, int] = {}
@@ -144,9 +145,10 @@ class TopicWatcher:
                              durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
             self.subs[topic] = self.holder.create_subscription(message_class(msgtype), topic, lambda _: None, qos,
                                                                raw=True)
-        self.drain()
 
     def drain(self) -> None:
+        """Hand over every message waiting (called by the timer, never from the constructor: the owner's
+        `on_message` may need the owner fully built)."""
         for topic, sub in self.subs.items():
             with sub.handle:
                 while (got := sub.handle.take_message(sub.msg_type, True)) is not None:
