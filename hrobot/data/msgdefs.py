@@ -72,16 +72,16 @@ def message_definition(msgtype: str) -> str:
     """The complete ros2msg definition of `msgtype` (pkg/msg/Name), dependencies included."""
     pkg, name = split_type(msgtype)
     top = _share_file(pkg, name, ".msg").read_text()
-    parts, seen, todo = [top], {f"{pkg}/msg/{name}"}, _dependencies(pkg, top)
-    while todo:
-        dep = todo.pop(0)
+    parts, seen, queue = [top], {f"{pkg}/msg/{name}"}, _dependencies(pkg, top)
+    while queue:  # breadth first: each dependency once, in order of first use
+        dep = queue.pop(0)
         if dep in seen:
             continue
         seen.add(dep)
         dpkg, dname = split_type(dep)
         text = _share_file(dpkg, dname, ".msg").read_text()
         parts.append(f"{SEPARATOR}\nMSG: {dep}\n{text}")
-        todo += [d for d in _dependencies(dpkg, text) if d not in seen]
+        queue += [d for d in _dependencies(dpkg, text) if d not in seen]
     return "\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 

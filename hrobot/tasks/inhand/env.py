@@ -26,6 +26,7 @@ from hrobot.robots import load_robot
 from hrobot.sim.batch import make_batched_sim
 from hrobot.sim.model import build_sim_model
 from hrobot.sim.scene import SceneConfig
+from hrobot.tasks.mdp.actions import joint_position_action
 
 try:
     from rsl_rl.env import VecEnv
@@ -190,13 +191,7 @@ class InHandEnv(VecEnv):
         return torch.maximum(torch.minimum(t, self.upper), self.lower)
 
     def step(self, actions: torch.Tensor):
-        if not bool(torch.isfinite(actions).all()):
-            raise HRobotError("the policy produced NaN/inf actions; stopping")
-        actions = actions.to(self.device).clamp(-self.cfg.action_clip, self.cfg.action_clip)
-        self.last_actions = self.actions
-        self.applied = torch.where(self.latency[:, None], self.actions, actions)
-        self.actions = actions
-        self.targets = self.joint_targets(self.applied)
+        joint_position_action(self, actions)
         self.sim.step(self.targets)
         self._refresh()
         self.episode_length_buf += 1

@@ -1,4 +1,5 @@
-"""Action terms of a high level: frozen skills driven by a skill choice and a command.
+"""Action terms: a low level's joint position targets, and a high level's frozen skills driven by a
+skill choice and a command.
 
 `SkillAction` turns the high level's raw action into a skill index and a command squashed
 into that skill's trained range (`hrobot.nav_io.decode_action`, the function deployment
@@ -12,8 +13,22 @@ from collections.abc import Sequence
 
 import torch
 
+from hrobot.errors import HRobotError
 from hrobot.nav_io import decode_action
 from hrobot.skills import Skill
+
+
+def joint_position_action(env, actions: torch.Tensor) -> None:
+    """A policy's action into the env: refused if non-finite, clipped, delayed one step in the envs that run
+    with latency, then joint targets `default + action_scale * action` inside the joint limits (the
+    bundle contract). Sets env.last_actions, env.applied, env.actions and env.targets."""
+    if not bool(torch.isfinite(actions).all()):
+        raise HRobotError("the policy produced NaN/inf actions; stopping")
+    actions = actions.to(env.device).clamp(-env.cfg.action_clip, env.cfg.action_clip)
+    env.last_actions = env.actions
+    env.applied = torch.where(env.latency[:, None], env.actions, actions)
+    env.actions = actions
+    env.targets = env.joint_targets(env.applied)
 
 
 class SkillAction:

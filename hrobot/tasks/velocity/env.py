@@ -28,6 +28,7 @@ from hrobot.sim.model import build_sim_model
 from hrobot.sim.scene import SceneConfig
 from hrobot.sim.terrain import TerrainConfig, TorchHeights
 from hrobot.tasks.mdp import commands, curricula, events, rewards, terminations
+from hrobot.tasks.mdp.actions import joint_position_action
 
 try:
     from rsl_rl.env import VecEnv
@@ -306,13 +307,7 @@ class LocomotionEnv(VecEnv):
         return torch.maximum(torch.minimum(t, self.upper), self.lower)
 
     def step(self, actions: torch.Tensor):
-        if not bool(torch.isfinite(actions).all()):
-            raise HRobotError("the policy produced NaN/inf actions; stopping")
-        actions = actions.to(self.device).clamp(-self.cfg.action_clip, self.cfg.action_clip)
-        self.last_actions = self.actions
-        self.applied = torch.where(self.latency[:, None], self.actions, actions)
-        self.actions = actions
-        self.targets = self.joint_targets(self.applied)
+        joint_position_action(self, actions)
         self.last_joint_vel = self.joint_vel
         self.last_foot_pos = self.foot_pos
         self.sim.step(self.targets, self._mocap())
