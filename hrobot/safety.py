@@ -172,12 +172,17 @@ class SafetyLayer:
             return False
         self.tripped = False
         self._reason = ""
-        self._last_filter = None
-        self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
+        self._rebase(state)
         self._last_cmd_stamp = None  # damping until the first command; the command watchdog arms on it
         self._last_command = None
-        self._ramp_from = None
         return True
+
+    def _rebase(self, state: MeasuredState) -> None:
+        """Limp (reset, or damping asked for): the next position command starts from the measured pose,
+        its target rate-limited from there and its gains ramped again."""
+        self._last_filter = None
+        self._last_q = np.clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
+        self._ramp_from = None
 
     def startup_problem(self, state: MeasuredState, now: float | None = None) -> str:
         """Why a robot may not go live now ("" if it may): the state checks, and every joint inside its limits."""
@@ -268,15 +273,15 @@ class SafetyLayer:
         if command is not None:
             self._last_cmd_stamp = now
             self._last_command = command
-        elif self._last_command is None:
-            return self.damping(state)  # reset, waiting for the first command
-        elif now - self._last_cmd_stamp > self.command_timeout:
-            self._trip(f"stale command (last {now - self._last_cmd_stamp:.3f} s ago, "
-                       f"limit {self.command_timeout:.3f} s)", now)
-            return self.damping(state)
-        else:
-            command = self._last_command
-        if command.mode == DAMPING:
+        elif self._last_command is not None and now - self._last_cmd_stamp > self.command_timeout:
+            if self._last_command.mode != DAMPING:
+                self._trip(f"stale command (last {now - self._last_cmd_stamp:.3f} s ago, "
+                           f"limit {self.command_timeout:.3f} s)", now)
+                return self.damping(state)
+            self._last_command = None  # silence after asked-for damping changes nothing: wait as after a reset
+        command = command or self._last_command
+        if command is None or command.mode == DAMPING:  # waiting for the first command, or damping asked for
+            self._rebase(state)
             return self.damping(state)
         if command.mode not in MODES:
             self._trip(f"unknown command mode '{command.mode}'", now)

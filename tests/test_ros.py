@@ -209,6 +209,8 @@ def test_node_death_stops_the_launch_and_the_robot_falls_back_to_damping(tmp_pat
         cmds = ros.subscribe("/joint_commands", JointCommand, qos=1)
         ros.subscribe("/joint_states", JointState)
         ros.wait_for(lambda: len(cmds) > 20, 30, "joint commands from skill_controller")
+        assert ros.call("/skill_controller/stand", 10).success
+        ros.wait_for(lambda: cmds[-1][1].mode == JointCommand.MODE_POSITION, 10, "position commands (standing up)")
         ros.kill_node("skill_controller")
         ros.wait_for(lambda: ros.proc.poll() is not None, 20, "the launcher to notice the dead node")
     finally:

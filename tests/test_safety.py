@@ -137,10 +137,12 @@ def _fuzz_safety(counter, seed, p_bad_state, p_stale, p_bad_cmd, p_drop, p_estop
                 assert np.all(np.abs(est) <= tau_max * (1 + 1e-9) + 1e-9)
             else:  # a servo's own PD with the spec's gains (its current limit bounds its torque), no feed-forward
                 assert np.all(out.kp == ROBOT.kp) and np.all(out.tau == 0)
-            if prev_pos_q is not None:  # per second, whatever the call rate
-                dt = min(now - prev_pos_t, safety.state_timeout)
+            if prev_pos_q is not None:  # per second, whatever the call rate (one period's worth after damping)
+                dt = safety.period if prev_pos_t is None else min(now - prev_pos_t, safety.state_timeout)
                 assert np.all(np.abs(out.q - prev_pos_q) <= safety.cfg.max_target_rate * dt + 1e-9)
             prev_pos_q, prev_pos_t = out.q.copy(), now
+        if out.mode == DAMPING and not safety.tripped:  # asked-for damping: the next target starts from the robot
+            prev_pos_q, prev_pos_t = np.clip(state.joint_pos, lower, upper), None
         if out.mode == CURRENT:  # torque only, within its limits; a later position target starts from here
             assert not safety.tripped and np.all(out.kp == 0) and np.all(out.kd == 0)
             prev_pos_q, prev_pos_t = out.q.copy(), now
@@ -295,6 +297,29 @@ def test_damping_until_the_first_command_then_the_watchdog_is_armed():
     assert s.filter(cmd, _ok_state(50 * PERIOD), 50 * PERIOD).mode == POSITION
     s.filter(None, _ok_state(53 * PERIOD), 53 * PERIOD)
     assert s.tripped and "stale command" in s.reason
+
+
+def test_silence_after_damping_is_not_a_trip_and_the_next_command_starts_from_the_measured_pose():
+    """A controller that asked for damping and then stalls (or dies) leaves the robot damping, not latched:
+    a later position command is taken as the first after a reset, from where the limp robot now is."""
+    s = SafetyLayer(ROBOT, SafetyConfig(gain_ramp_s=1.0))
+    assert s.reset(_ok_state(0.0), 0.0)
+    limp = s.damping(_ok_state(0.0))
+    assert s.filter(limp, _ok_state(PERIOD), PERIOD).mode == DAMPING
+    def sagged(t):  # the limp robot moved meanwhile
+        st = _ok_state(t)
+        st.joint_pos = ROBOT.default_pose + 0.4
+        return st
+
+    for k in range(2, 40):  # 0.75 s of silence
+        assert s.filter(None, sagged(k * PERIOD), k * PERIOD).mode == DAMPING
+    assert not s.tripped
+    out = s.filter(JointCommand.hold(ROBOT, ROBOT.default_pose), sagged(40 * PERIOD), 40 * PERIOD)
+    assert out.mode == POSITION and out.kp.max() == 0.0  # the gain ramp starts again
+    np.testing.assert_allclose(out.q, np.clip(sagged(0).joint_pos - SafetyConfig().max_target_rate * PERIOD,
+                                              ROBOT.lower, ROBOT.upper))  # one step from the measured pose
+    s.filter(None, _ok_state(43 * PERIOD), 43 * PERIOD)
+    assert s.tripped and "stale command" in s.reason  # silence while it drives the robot still trips
 
 
 def test_watchdog_trips_within_two_control_periods():

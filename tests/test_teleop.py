@@ -101,7 +101,11 @@ def test_joy_topic_uses_the_same_mapping_and_times_out():
     axes[1] = 0.05  # inside the dead zone
     joy.receive(axes, buttons)
     assert joy.get_action()["vx"] == 0.0
-    axes[1] = 1.0
+    axes[1], axes[3] = float("nan"), float("inf")  # a broken driver's axes: centred and full, never NaN
+    joy.receive(axes, buttons)
+    a = joy.get_action()
+    assert a["vx"] == 0.0 and np.isfinite([a["vx"], a["vy"], a["wz"]]).all()
+    axes[1], axes[3] = 1.0, 0.0
     joy.receive(axes, buttons)
     time.sleep(0.15)
     assert not joy.get_action()["enabled"]  # the Joy stream stopped: control released

@@ -69,7 +69,7 @@ class JoyMapping:
     def command(self, axes: np.ndarray) -> np.ndarray:
         def axis(i: int) -> float:
             v = float(axes[i]) if i < len(axes) else 0.0
-            return 0.0 if abs(v) < self.deadzone else float(np.clip(v, -1.0, 1.0))
+            return 0.0 if not abs(v) >= self.deadzone else float(np.clip(v, -1.0, 1.0))  # NaN reads as centred
 
         return np.array([self.scale_vx * axis(self.axis_vx), self.scale_vy * axis(self.axis_vy),
                          self.scale_wz * axis(self.axis_wz)])
