@@ -59,6 +59,8 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "state_rate_hz": ("double", 0.0, "joint state / IMU / odometry rate (0: the PD rate)"),
         "odom_rate_hz": ("double", 50.0, "odometry rate (what a state estimator publishes)"),
         "scan_rate_hz": ("double", 10.0, "ray scan rate"),
+        "object_rate_hz": ("double", 30.0, "sim: /object_pose rate, the object's pose in the palm frame as a tracker "
+                           "reports it (0: none; a real hand's tracker publishes it)"),
         "command_timeout": ("double", 0.0, "seconds without a command before damping (0: the driver's default)"),
         "gain_ramp_s": ("double", 0.0, "seconds over which kp ramps in from the first command after activation"),
         "domain": ("double", 0.0, "unitree: DDS domain (the robot's is 0)"),
@@ -162,6 +164,7 @@ PARAM_RULES: dict[tuple[str, str], Callable] = {
     ("robot_driver", "state_rate_hz"): _at_least(0.0),
     ("robot_driver", "scan_rate_hz"): _at_least(0.0, strict=True),
     ("robot_driver", "odom_rate_hz"): _at_least(0.0, strict=True),
+    ("robot_driver", "object_rate_hz"): _at_least(0.0, 1000.0),
     ("robot_driver", "command_timeout"): _at_least(0.0),
     ("skill_controller", "cmd_vel_timeout"): _at_least(0.0, 0.5, strict=True),
     ("skill_controller", "teleop_timeout"): _at_least(0.0, 0.5, strict=True),

@@ -93,6 +93,7 @@ class PolicyRuntime:
         self.to_robot = bundle.policy_to_robot  # policy joint i is robot joint to_robot[i]
         self._reorder = not np.array_equal(self.to_robot, np.arange(len(self.to_robot)))
         self._needs = bundle.layout.requires  # the optional state fields the observation reads
+        self.needs_object = bool({"object_pos", "object_quat"} & set(self._needs))  # a tracker's pose
         self._cmd_in: list[float] | None = None  # the last filtered command and its array
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
@@ -187,6 +188,22 @@ class PolicyRuntime:
         self.t += self.robot.policy_dt
         return action
 
+    def object_problem(self, state: MeasuredState, now: float, timeout: float) -> str:
+        """Why the object pose may not drive this policy now ("" if it may): missing, non-finite, not a unit
+        quaternion, or older than `timeout` s."""
+        if state.object_pos is None or state.object_quat is None:
+            return "no object pose"
+        pos, quat = np.asarray(state.object_pos, dtype=np.float64), np.asarray(state.object_quat, dtype=np.float64)
+        if pos.shape != (3,) or quat.shape != (4,) or not (np.isfinite(pos).all() and np.isfinite(quat).all()):
+            return "object pose: expected a finite position (3) and quaternion (4)"
+        norm = float(np.sqrt(quat @ quat))
+        if abs(norm - 1.0) > 0.01:
+            return f"object pose: quaternion norm {norm:.3f}, expected 1"
+        stamp = state.stamp if state.object_stamp is None else state.object_stamp
+        if not now - stamp <= timeout:
+            return f"stale object pose ({now - stamp:.3f} s old > {timeout:.3f} s)"
+        return ""
+
     def targets(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets in the robot's order: default + scale * action."""
         q_policy = self.default + self.scale * action
@@ -218,6 +235,7 @@ class ControllerConfig:
     standup_s: float = 2.5  # >= 2 s
     sitdown_s: float = 2.0
     start_gain: float = 0.1  # stand-up starts at 10 % of the gains and ramps to 100 %
+    object_timeout: float = 0.25  # s: an older (or missing, or invalid) object pose holds a manipulation policy
 
 
 def rest_pose(runtime: PolicyRuntime) -> np.ndarray:
@@ -252,6 +270,7 @@ class Controller:
         self._t0 = 0.0
         self._from: np.ndarray | None = None
         self.requested = PASSIVE
+        self.holding = ""  # why a manipulation policy holds its last targets ("" while it runs)
 
     @property
     def skill(self) -> str:
@@ -295,10 +314,23 @@ class Controller:
         return JointCommand(np.asarray(state.joint_pos, dtype=np.float64), np.zeros(n), np.zeros(n),
                             self.rt.robot.kd.copy(), np.zeros(n), DAMPING)
 
+    def _policy(self, state: MeasuredState, command, now: float) -> JointCommand:
+        """The policy's command; a manipulation policy whose object pose is missing, invalid or stale holds its
+        last targets instead (the hand keeps its grip, nothing jumps) and runs again once the pose is fresh."""
+        if self.rt.needs_object:
+            self.holding = self.rt.object_problem(state, now, self.cfg.object_timeout)
+            if self.holding:
+                kp, kd = self.rt.gains()
+                n = self.rt.robot.num_joints
+                return JointCommand(self.rt.targets(self.rt.last_action.astype(np.float64)), np.zeros(n), kp, kd,
+                                    np.zeros(n), standing=True)
+        return self.rt.step(state, command)
+
     def step(self, state: MeasuredState, command, now: float, safety_tripped: bool = False) -> JointCommand:
         """The desired command for this control period (the robot's safety layer still filters it)."""
         if self.mode == POLICY and not safety_tripped and self.requested == "stand":
-            return self.rt.step(state, command)  # the hot path
+            return self._policy(state, command, now)  # the hot path
+        self.holding = ""
         if safety_tripped:
             self.mode, self.requested = PASSIVE, "passive"
             return self._damping(state)
@@ -324,7 +356,7 @@ class Controller:
             if done:
                 self.mode, self.requested = PASSIVE, "passive"
             return cmd
-        return self.rt.step(state, command)
+        return self._policy(state, command, now)
 
 
 class ControlLoop:

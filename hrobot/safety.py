@@ -94,6 +94,7 @@ class MeasuredState:
     joint_effort: np.ndarray | None = None  # measured or estimated joint torque (N m), where the motors report it
     object_pos: np.ndarray | None = None  # a hand's manipulated object: position in the palm frame (a tracker's)
     object_quat: np.ndarray | None = None  # its orientation in the palm frame (w, x, y, z)
+    object_stamp: float | None = None  # when the tracker measured that pose (None: with the joint state)
 
 
 # The state fields a robot can provide (RobotState names); joints are always there.

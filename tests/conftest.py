@@ -112,10 +112,21 @@ def nav_run(skill_bundle, tmp_path_factory):
     return out, summary
 
 
+@pytest.fixture(scope="session")
+def hand_bundle(tmp_path_factory):
+    """A (very short) leap_rotate run exported: a manipulation bundle that reads the object's pose."""
+    from hrobot.export import export_run
+    from hrobot.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "leap_rotate"
+    train("leap_rotate", out, num_envs=16, iterations=2, seed=0)
+    return export_run(out, tmp_path_factory.mktemp("bundles") / "leap_rotate")
+
+
 # Test tiers. `make test` runs everything (CI); `make test-unit` runs the tests not marked slow, in
 # under a minute: a test is slow when it starts ROS node processes, needs a training run (the
 # fixtures above), or is marked so itself.
-TRAINED_FIXTURES = {"short_run", "skill_bundle", "nav_run", "nav_env"}
+TRAINED_FIXTURES = {"short_run", "skill_bundle", "nav_run", "nav_env", "hand_bundle"}
 
 
 def pytest_collection_modifyitems(config, items):

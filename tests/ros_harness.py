@@ -64,6 +64,18 @@ class Launched:
                                       qos or qos_profile_sensor_data)
         return box
 
+    def diagnostics(self):
+        """Subscribe to /diagnostics; returns latest(name): that node's last status, message and values, as a dict."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        box = self.subscribe("/diagnostics", DiagnosticArray, qos=10)
+
+        def latest(name: str) -> dict:
+            found = [(s.message, {k.key: k.value for k in s.values}) for _, m in box for s in m.status if s.name == name]
+            return {"message": found[-1][0], **found[-1][1]} if found else {}
+
+        return latest
+
     def spin(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:

@@ -98,18 +98,6 @@ def test_a_driver_interface_for_another_robot_class_is_one_line(tmp_path):
     assert r.returncode == 2 and len(lines) == 1 and "parameter scene: only for interface sim" in lines[0], r.stderr
 
 
-def _diag(ros):
-    from diagnostic_msgs.msg import DiagnosticArray
-
-    box = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
-
-    def latest(name: str) -> dict:
-        found = [(s.message, {k.key: k.value for k in s.values}) for _, m in box for s in m.status if s.name == name]
-        return {"message": found[-1][0], **found[-1][1]} if found else {}
-
-    return latest
-
-
 def _children(pid: int) -> list[tuple[int, str]]:
     out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [(int(line.split(None, 1)[0]), line.split(None, 1)[1]) for line in out.splitlines() if line.strip()]
@@ -145,7 +133,7 @@ def test_a_killed_driver_process_is_replaced_by_one_that_damps(tmp_path):
     f.write_text(yaml.safe_dump(cfg))
     ros = Launched(f)
     try:
-        diag, odom = _diag(ros), ros.subscribe("/odom", Odometry)
+        diag, odom = ros.diagnostics(), ros.subscribe("/odom", Odometry)
         ros.wait_for(lambda: diag("skill_controller") and len(odom) > 0, 60, "the controller and odometry")
         assert ros.call("/skill_controller/stand", 10).success
         ros.wait_for(lambda: diag("skill_controller").get("message") == "policy, safety ok", 30,
@@ -176,7 +164,7 @@ def test_leap_real_bringup_on_the_emulated_bus_holds_then_reports_a_pulled_cable
 
     ros = Launched(device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty")))
     try:
-        diag, js = _diag(ros), ros.subscribe("/joint_states", JointState)
+        diag, js = ros.diagnostics(), ros.subscribe("/joint_states", JointState)
         ros.wait_for(lambda: diag("robot_driver").get("message") == "ok" and len(js) > 100, 60,
                      lambda: f"the hand's driver: {diag('robot_driver')}")
         q0 = np.array(js[-1][1].position)

@@ -109,3 +109,43 @@ def test_train_eval_export_and_the_runtime_sees_what_training_saw(tmp_path):
     rt.last_action[:] = env.actions[0].numpy()
     got = rt.observation(robot.read_state(), [0.6, 0.0, 0.0])
     np.testing.assert_allclose(got, env._observations()["policy"].numpy(), atol=1e-5)
+
+
+def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_policy_resumes(hand_bundle):
+    """The controller runs a manipulation skill only on a valid, fresh object pose; otherwise the hand holds the
+    policy's last targets (no jump, no damping) and the policy runs again once the pose is fresh."""
+    from dataclasses import replace
+
+    from hrobot.bundle import load_bundle
+    from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
+    from hrobot.sim.robot import SimRobot
+
+    robot = SimRobot(load_robot("leap_hand"))
+    rt = PolicyRuntime(load_bundle(hand_bundle, provides=robot.provides, who="the simulated hand"))
+    assert rt.needs_object
+    ctrl = Controller(rt)
+    loop = ControlLoop(robot, ctrl, lambda: [0.0, 0.0, 0.8])
+    robot.activate()
+    ctrl.run_policy()
+
+    def period(state):
+        out = loop.step(state)
+        robot.advance(robot.robot.policy_dt)
+        return out
+
+    for _ in range(5):
+        period(None)
+    assert ctrl.holding == "" and not robot.safety.tripped
+    held = rt.targets(rt.last_action.astype(np.float64))
+    now = robot.now()
+    cases = {"no object pose": dict(object_pos=None),
+             "quaternion norm 2.000": dict(object_quat=np.array([2.0, 0.0, 0.0, 0.0])),
+             "finite position": dict(object_pos=np.array([np.nan, 0.0, 0.0])),
+             "stale object pose": dict(object_stamp=now - 0.3)}
+    for why, change in cases.items():
+        state = replace(robot.read_state(), **change)
+        out = period(state)
+        assert why in ctrl.holding and out.mode == "position" and not robot.safety.tripped
+        np.testing.assert_allclose(out.q, np.clip(held, robot.robot.lower, robot.robot.upper), atol=1e-9)
+    period(None)  # fresh again: the policy runs (its action moves on from the held one)
+    assert ctrl.holding == "" and not np.allclose(rt.targets(rt.last_action.astype(np.float64)), held)

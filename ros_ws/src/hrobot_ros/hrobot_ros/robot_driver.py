@@ -12,7 +12,8 @@ command as the safety layer let it through (what a recording compares with /join
 Services: ~/reset (activate, or clear a safety trip, when the state is sane), ~/estop.
 
 - `sim`: the MuJoCo robot as hardware, physics and motor PD at the PD rate in real time, the
-  simulation time on /clock (for nodes with use_sim_time).
+  simulation time on /clock (for nodes with use_sim_time); a hand's object pose on /object_pose
+  (geometry_msgs/PoseStamped, palm frame) at `object_rate_hz`, as a tracker would report it.
 - `unitree_go2` / `unitree_g1`: the Unitree low-level driver over CycloneDDS 0.10.2, in a process
   of its own (hrobot.hardware.process: DDS apart from rclpy; a dead driver process is replaced by
   one that damps).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from geometry_msgs.msg import Quaternion, Vector3
+from geometry_msgs.msg import PoseStamped, Quaternion, Vector3
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
@@ -94,6 +95,8 @@ class RobotDriverNode(HRobotNode):
         self.pub_imu = self.create_publisher(Imu, "imu", STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, "odom", STATE_QOS)
         self.pub_scan = [self.create_publisher(LaserScan, t, STATE_QOS) for t in ("scan_low", "scan_high")]
+        tracked = self.sim and p["object_rate_hz"] > 0 and {"object_pos", "object_quat"} <= self.robot.provides
+        self.pub_object = self.create_publisher(PoseStamped, "object_pose", STATE_QOS) if tracked else None
         self.pub_clock = self.create_publisher(Clock, "/clock", STATE_QOS) if self.sim else None
         self.pub_applied = self.create_publisher(JointCommandMsg, "joint_commands/applied", COMMAND_QOS)
         self.create_subscription(JointCommandMsg, "joint_commands", self.on_command, COMMAND_QOS)
@@ -106,6 +109,7 @@ class RobotDriverNode(HRobotNode):
         self.state_every = max(int(round(1.0 / (state_rate * dt))), 1)
         self.odom_every = max(int(round(1.0 / (p["odom_rate_hz"] * dt))), 1)
         self.scan_every = max(int(round(1.0 / (p["scan_rate_hz"] * dt))), 1)
+        self.object_every = max(int(round(1.0 / (p["object_rate_hz"] * dt))), 1) if tracked else 0
         self.clock_every = max(int(round(1.0 / (CLOCK_RATE_HZ * dt))), 1)
         self.odometry = ODOM_FIELDS <= self.robot.provides
         self.steps = 0
@@ -200,6 +204,8 @@ class RobotDriverNode(HRobotNode):
             self.publish_odom(state)
         if publish[2]:
             self.publish_scans()
+        if self.object_every and self.steps % self.object_every == 0:
+            self.publish_object()
 
     def publish_applied(self, safe: JointCommand) -> None:
         msg = JointCommandMsg()
@@ -240,6 +246,15 @@ class RobotDriverNode(HRobotNode):
         od.twist.twist.linear = Vector3(x=float(lin[0]), y=float(lin[1]), z=float(lin[2]))  # base frame
         od.twist.twist.angular = Vector3(x=float(ang[0]), y=float(ang[1]), z=float(ang[2]))
         self.pub_odom.publish(od)
+
+    def publish_object(self) -> None:
+        """The object's pose in the palm frame, as a tracker registered to the palm reports it."""
+        pos, quat = self.robot.object_pose()
+        msg = PoseStamped()
+        msg.header.stamp, msg.header.frame_id = wall_now(self), self.spec.base_body
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
+        msg.pose.orientation = Quaternion(w=float(quat[0]), x=float(quat[1]), y=float(quat[2]), z=float(quat[3]))
+        self.pub_object.publish(msg)
 
     def publish_scans(self) -> None:
         scan = self.robot.read_scan()

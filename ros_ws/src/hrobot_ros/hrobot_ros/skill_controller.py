@@ -3,14 +3,18 @@
 Runs hrobot's ControlLoop (Controller: passive -> stand up -> policy -> sit down, and the
 robot's SafetyLayer) on a robot seen through topics: /joint_states + /imu in (and /odom's
 height, where a state estimator publishes it, for the fall check), /joint_commands out.
-/cmd_vel (geometry_msgs/Twist: vx, vy, wz) is the task command; the runtime's command
+/cmd_vel (geometry_msgs/Twist: vx, vy, wz; a hand skill's wx, wy, wz from its angular part) is the
+task command; the runtime's command
 filter clamps it into the skill's trained range and rate-limits it, whatever its source. If
 /cmd_vel stops for cmd_vel_timeout, the command becomes a stand-still. /teleop/cmd_vel (a
 teleoperator, `hrobot teleop`) overrides /cmd_vel while it is fresh (teleop_timeout), as twist_mux
 arbitrates: the active source is latched on /cmd_source and each change is an event on /events.
 /estop (std_msgs/Bool) latches the e-stop here as on the robot driver. With a high-level
 bundle it runs each of that bundle's skills and switches on /skill (std_msgs/String, a
-skill name), carrying the previous action over. Services: ~/stand, ~/sit, ~/estop (latched
+skill name), carrying the previous action over. A manipulation skill reads the object's pose from
+/object_pose (geometry_msgs/PoseStamped in the palm frame, a tracker's); a pose in another frame or
+with a quaternion that is not a unit one is refused with a warning, and while the pose is missing,
+refused or older than the controller's object timeout the policy holds its last targets. Services: ~/stand, ~/sit, ~/estop (latched
 damping), ~/reset (the only way out of a trip). Watchdogs run on the monotonic clock, or
 under use_sim_time on the simulator's /clock. Every safety trip is logged with its reason.
 """
@@ -21,7 +25,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import PoseStamped, Twist
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Imu, JointState
@@ -29,6 +33,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from hrobot.bundle import load_bundle, read_metadata
+from hrobot.errors import HRobotError
 from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
@@ -38,7 +43,32 @@ from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HR
                                mode_to_msg)
 
 # What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
-TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height"})
+TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height", "object_pos",
+                          "object_quat"})
+
+
+def twist_indices(names: list[str]) -> list[tuple[str, str]]:
+    """Which Twist component feeds each command name: v* from linear, w* from angular, by the axis letter."""
+    out = []
+    for n in names:
+        if len(n) != 2 or n[0] not in "vw" or n[1] not in "xyz":
+            raise HRobotError(f"bundle command '{n}': a Twist carries vx, vy, vz, wx, wy, wz only")
+        out.append(("linear" if n[0] == "v" else "angular", n[1]))
+    return out
+
+
+def pose_problem(msg: PoseStamped, frame: str) -> str:
+    """Why an object pose message is refused ("" if it is not)."""
+    if msg.header.frame_id != frame:
+        return f"/object_pose in frame '{msg.header.frame_id}', expected '{frame}'"
+    p, o = msg.pose.position, msg.pose.orientation
+    v = np.array([p.x, p.y, p.z, o.w, o.x, o.y, o.z])
+    if not np.isfinite(v).all():
+        return "/object_pose with NaN/inf"
+    norm = float(np.linalg.norm(v[3:]))
+    if abs(norm - 1.0) > 0.01:
+        return f"/object_pose quaternion norm {norm:.3f}, expected a unit quaternion"
+    return ""
 
 
 class TopicRobot(RobotInterface):
@@ -55,6 +85,9 @@ class TopicRobot(RobotInterface):
         self.q, self.dq = np.zeros(n), np.zeros(n)
         self.quat, self.gyro = np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
         self.height: float | None = None
+        self.object_pos: np.ndarray | None = None  # palm frame, from /object_pose
+        self.object_quat: np.ndarray | None = None
+        self.object_time: float | None = None
         self.header_stamp = None  # header stamp of the last joint state (copied into commands)
         self.state_time: float | None = None  # receive time of the last joint state (node clock)
         self.imu_time = -np.inf
@@ -65,7 +98,9 @@ class TopicRobot(RobotInterface):
     def read_state(self) -> MeasuredState:
         with self.lock:
             return MeasuredState(self.q.copy(), self.dq.copy(), self.quat.copy(), self.gyro.copy(),
-                                 self.state_time, imu_stamp=self.imu_time, base_height=self.height)
+                                 self.state_time, imu_stamp=self.imu_time, base_height=self.height,
+                                 object_pos=self.object_pos, object_quat=self.object_quat,
+                                 object_stamp=self.object_time)
 
     def now(self) -> float:
         return self.node.now_s()
@@ -106,6 +141,9 @@ class SkillControllerNode(HRobotNode):
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
         self.create_subscription(Imu, "imu", self.on_imu, STATE_QOS)
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
+        if any(rt.needs_object for rt in runtimes):
+            self.create_subscription(PoseStamped, "object_pose", self.on_object_pose, STATE_QOS)
+        self.twist = twist_indices(runtimes[0].commands.names)
         for src in self.mux.sources:
             self.create_subscription(Twist, src.topic, lambda m, name=src.name: self.on_twist(name, m), GOAL_QOS)
         self.pub_source = self.create_publisher(String, "cmd_source", LATCHED_QOS)
@@ -153,8 +191,23 @@ class SkillControllerNode(HRobotNode):
         with self.robot.lock:
             self.robot.height = float(msg.pose.pose.position.z)
 
+    def on_object_pose(self, msg: PoseStamped) -> None:
+        problem = pose_problem(msg, self.spec.base_body)
+        if problem:
+            self.get_logger().warning(f"{problem}; ignored (the policy holds while no valid pose is fresh)",
+                                      throttle_duration_sec=1.0)
+            return
+        p, o = msg.pose.position, msg.pose.orientation
+        now = self.now_s()
+        if now is None:
+            return
+        with self.robot.lock:
+            self.robot.object_pos = np.array([p.x, p.y, p.z])
+            self.robot.object_quat = np.array([o.w, o.x, o.y, o.z])
+            self.robot.object_time = now
+
     def on_twist(self, source: str, msg: Twist) -> None:
-        v = np.array([msg.linear.x, msg.linear.y, msg.angular.z])
+        v = np.array([getattr(getattr(msg, part), axis) for part, axis in self.twist])
         if not np.all(np.isfinite(v)):
             self.get_logger().warning(f"{source} twist with NaN/inf ignored")
             return
@@ -236,11 +289,14 @@ class SkillControllerNode(HRobotNode):
     # ---- reporting
     def stats(self) -> dict:
         return {"mode": self.ctrl.mode, "skill": self.ctrl.skill, "safety": "tripped" if self.safety.tripped else "ok",
+                "holding": self.ctrl.holding,
                 "last_trip_reason": self.safety.trips[-1].reason if self.safety.trips else "",
                 "trip_to_damping_ms_max": 1e3 * max(self.safety.trip_to_damping, default=float("nan")),
                 **self.loop.stats()}
 
     def status(self, stats: dict) -> tuple[int, str]:
+        if stats["safety"] != "tripped" and stats["holding"]:
+            return 1, f"{stats['mode']}, holding: {stats['holding']}, safety ok"
         return (2 if stats["safety"] == "tripped" else 0), f"{stats['mode']}, safety {stats['safety']}"
 
 
