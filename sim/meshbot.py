@@ -118,7 +118,7 @@ def write_meshbot(folder: Path, segments: int = 160) -> Path:
             rows.append(f"  - {{name: {leg}_{part}_joint, default: {d}, range: [{lo}, {hi}], velocity: {vel}, "
                         f"torque: {tau}, kp: 20.0, kd: 0.5}}")
     spec = folder / "meshbot.yaml"
-    spec.write_text(f"""# A meshed Go2-sized quadruped (written by hrobot.sim.meshbot).
+    spec.write_text("""# A meshed Go2-sized quadruped (written by hrobot.sim.meshbot).
 name: meshbot
 robot_class: quadruped
 description: meshed 12-DoF quadruped (synthetic vendor-style model)

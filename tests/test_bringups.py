@@ -8,7 +8,6 @@ DDS driver in its own process, the LEAP hand over the emulated Dynamixel bus.
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
