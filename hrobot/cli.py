@@ -177,6 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_runtime(args, run)
     if load_task(task).KIND == "navigation":
         return _eval_navigation(args, run, plot)
+    if load_task(task).KIND == "reorientation":
+        return _eval_reorient(args, run)
     if load_task(task).KIND == "manipulation":
         from hrobot.eval import evaluate_inhand
 
@@ -220,6 +222,23 @@ def _eval_runtime(args: argparse.Namespace, bundle: Path) -> int:
     _console().print(f"[bold]{bundle}[/bold] (imported, deployment runtime at {rate:g} Hz): lin_vel_error "
                      f"{res['lin_vel_error']:.3f} m/s, yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate "
                      f"{res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
+    if args.json:
+        write_json(Path(args.json), res)
+    return 0
+
+
+def _eval_reorient(args: argparse.Namespace, run: Path) -> int:
+    from hrobot.eval import evaluate_reorient, write_json
+
+    with _console().status(f"evaluating {run}: {args.episodes} reorientation episodes and baselines"):
+        res = evaluate_reorient(run, episodes=args.episodes, seed=args.seed, checkpoint=args.checkpoint,
+                                flat_run=Path(args.flat_run) if args.flat_run else None)
+    for key, row in res.items():
+        if key.endswith("_rad"):
+            for name, r in row.items():
+                _console().print(f"{key:>7} {name:>10}: consecutive successes {r['mean_consecutive_successes']:.2f} "
+                                 f"(median {r['median_consecutive_successes']:.0f}), first goal within 20 s "
+                                 f"{r['first_goal_within_20s'] * 100:.0f} %, drops {r['drop_rate'] * 100:.0f} %")
     if args.json:
         write_json(Path(args.json), res)
     return 0
@@ -687,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=100, help="flat-ground episodes (default 100)")
     ev.add_argument("--rough-levels", type=int, default=5, help="rough-terrain levels to test (0: none)")
     ev.add_argument("--seed", type=int, default=123, help="layout / episode seed (held out from training)")
-    ev.add_argument("--flat-run", metavar="RUN", help="navigation: also evaluate this flat-baseline run")
+    ev.add_argument("--flat-run", metavar="RUN", help="navigation, reorientation: also evaluate this flat-baseline run")
     ev.add_argument("--checkpoint", metavar="model_N.pt", help="a specific checkpoint of the run (default: the latest)")
     ev.set_defaults(func=cmd_eval)
 

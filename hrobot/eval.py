@@ -457,3 +457,64 @@ def evaluate_inhand(run_dir: Path, episodes: int = 100, seed: int = 123, checkpo
             "robot": env.robot.name, "episodes": episodes, "seed": seed, "episode_s": cfg.episode_s,
             "drop_rate": float(dropped.float().mean()), "axes": per_axis,
             "protocol": evaluate_inhand.__doc__.split(":", 1)[1].strip()}
+
+
+# ---------------------------------------------------------------- reorientation
+
+REORIENT_PROTOCOL = ("one 40 s episode per environment from held-out seeds (the same goals for every controller), "
+                     "nominal model, no observation noise; a success is the cube within the success angle of the goal "
+                     "for 0.5 s, after which a new uniformly random goal is drawn; consecutive_successes counts them "
+                     "until the episode ends (40 s or a drop); first_goal_within_20s is the share of episodes whose "
+                     "first goal was reached inside 20 s")
+
+
+def _reorient_run(env, controller) -> dict:
+    n = env.num_envs
+    done = torch.zeros(n, dtype=torch.bool)
+    successes, dropped = torch.zeros(n), torch.zeros(n, dtype=torch.bool)
+    first = torch.full((n,), float("nan"))
+    obs = env.get_observations()
+    with torch.inference_mode():
+        for _ in range(env.max_episode_length):
+            if controller == "scripted":
+                obs, _, _, _ = env.step_axes(env.scripted_axes())
+            else:
+                obs, _, _, _ = env.step(controller(obs))
+            o = {k: v.cpu() for k, v in env.last_outcome.items()}
+            hit = o["succeeded"] & ~done & torch.isnan(first)
+            first[hit] = o["time_s"][hit]
+            new = o["dones"] & ~done
+            successes[new] = o["successes"][new].float()
+            dropped |= new & o["dropped"]
+            done |= o["dones"]
+            if bool(done.all()):
+                break
+    return {"mean_consecutive_successes": float(successes.mean()),
+            "median_consecutive_successes": float(successes.median()),
+            "first_goal_within_20s": float((first <= 20.0).float().mean()), "drop_rate": float(dropped.float().mean()),
+            "episodes": n}
+
+
+def evaluate_reorient(run_dir: Path, episodes: int = 100, seed: int = 2000, flat_run: Path | None = None,
+                      checkpoint: str | None = None, angles: tuple[float, ...] = (0.4, 0.1)) -> dict:
+    """The high level, the scripted planner on the same skill and (if given) the flat baseline, at each success angle."""
+    info, make_actor = policy_source(run_dir, checkpoint)
+    mod = load_task(info["task"])
+    results: dict = {"task": info["task"], "run": str(run_dir), "protocol": REORIENT_PROTOCOL, "seed": seed}
+    flat = policy_source(flat_run) if flat_run is not None else None
+    for angle in angles:
+        cfg = mod.env_cfg()
+        cfg.num_envs, cfg.success_angle = episodes, angle
+        cfg.skills = tuple(info.get("skills") or cfg.skills)
+        env = mod.make_env(cfg, seed=seed, eval_mode=True)
+        row = {"high_level": _reorient_run(env, make_actor(env)),
+               "scripted": _reorient_run(mod.make_env(cfg, seed=seed, eval_mode=True, skills=env.skills), "scripted")}
+        if flat is not None:
+            fmod = load_task(flat[0]["task"])
+            fcfg = fmod.env_cfg()
+            fcfg.num_envs, fcfg.success_angle = episodes, angle
+            fenv = fmod.make_env(fcfg, seed=seed, eval_mode=True)
+            row["flat"] = _reorient_run(fenv, flat[1](fenv))
+            results["flat_run"], results["flat_env_steps"] = str(flat_run), flat[0]["env_steps"]
+        results[f"{angle:g}_rad"] = row
+    return results

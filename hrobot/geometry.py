@@ -53,3 +53,35 @@ def quat_from_yaw(yaw):
 
 def wrap_to_pi(a):
     return array_module(a).remainder(a + math.pi, 2 * math.pi) - math.pi
+
+
+def quat_mul(a, b):
+    """Hamilton product a * b (N, 4)."""
+    xp = array_module(a)
+    aw, ax, ay, az = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    bw, bx, by, bz = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    return xp.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], 1)
+
+
+def quat_conj(q):
+    xp = array_module(q)
+    return xp.concatenate([q[:, :1], -q[:, 1:]], 1)
+
+
+def rot6_from_quat(q):
+    """The first two columns of R(q) (N, 6): continuous, unlike a quaternion's sign."""
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return array_module(q).stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),
+                                  2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], 1)
+
+
+def quat_to_rotvec(q):
+    """Rotation vectors (N, 3) (axis times angle in [0, pi]) of unit quaternions (N, 4)."""
+    xp = array_module(q)
+    sign = xp.where(q[:, :1] < 0, -1.0, 1.0)  # the shorter way round
+    w, v = q[:, :1] * sign, q[:, 1:] * sign
+    s = xp.sqrt((v * v).sum(1, keepdims=True) if xp is np else (v * v).sum(1, keepdim=True))
+    angle = 2.0 * xp.arctan2(s, w)
+    # angle / sin(angle / 2) -> 2 as the angle -> 0
+    return v * xp.where(s > 1e-9, angle / xp.where(s > 1e-9, s, 1.0), 2.0)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.geometry import array_module
+from hrobot.geometry import array_module, rot6_from_quat
 from hrobot.spec import RobotSpec
 
 Array = Any  # numpy.ndarray or torch.Tensor (N, ...)
@@ -67,11 +67,8 @@ def _projected_gravity(s: RobotState, default):
 
 
 def _rot6(s: RobotState, default):
-    """The first two columns of the object's rotation matrix (palm frame): continuous, unlike a quaternion's sign."""
-    q = s.object_quat
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return array_module(q).stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),
-                                  2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], 1)
+    """The first two columns of the object's rotation matrix (palm frame)."""
+    return rot6_from_quat(s.object_quat)
 
 
 def _gait_phase(s: RobotState, default):
@@ -145,7 +142,8 @@ class ObservationLayout:
         nj = robot.num_joints
         sizes = {"base_ang_vel": 3, "projected_gravity": 3, "command": command_dim, "joint_pos": nj,
                  "joint_vel": nj, "last_action": nj, "gait_phase": 2, "base_lin_vel": 3,
-                 "foot_contact": len(robot.feet)}
+                 "foot_contact": len(robot.feet), "object_pos": 3, "object_rot": 6, "object_lin_vel": 3,
+                 "object_ang_vel": 3, "fingertip_pos": 3 * len(robot.feet)}
         if height_scan:
             sizes["height_scan"] = height_scan
         return sizes

@@ -32,6 +32,8 @@ class Skill:
     command_high: torch.Tensor  # (nc,)
     policy: Callable[[torch.Tensor], torch.Tensor]  # observation (N, dim) -> action (N, nj)
     source: str
+    axes: torch.Tensor | None = None  # a rotation skill: the palm-frame axes (A, 3) it was trained about
+    speeds: tuple[float, float] | None = None  # and its trained speed range (rad/s)
 
     def squash(self, raw: torch.Tensor) -> torch.Tensor:
         """Map an unbounded high-level output into the trained command range (tanh): never outside it."""
@@ -86,6 +88,12 @@ def _skill_from_run(run_dir: Path, device: str) -> Skill:
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return actor(TensorDict({"policy": obs}, batch_size=[obs.shape[0]]))
 
+    if "axes" in env_cfg:  # in-hand rotation: an angular velocity about one of its axes
+        hi = float(env_cfg["speeds"][1])
+        return Skill(name=info["task"], robot=robot, layout=layout, command_names=("wx", "wy", "wz"),
+                     command_low=torch.full((3,), -hi, device=device), command_high=torch.full((3,), hi, device=device),
+                     policy=policy, source=str(run_dir), axes=torch.tensor(env_cfg["axes"], device=device),
+                     speeds=tuple(env_cfg["speeds"]))
     c = env_cfg["commands"]
     return Skill(
         name=info["task"], robot=robot, layout=layout, command_names=("vx", "vy", "wz"),
@@ -115,4 +123,6 @@ def skill_from_bundle(path: Path, device: str = "cpu") -> Skill:
     return Skill(name=b.meta["name"], robot=b.robot, layout=layout, command_names=tuple(c["names"]),
                  command_low=torch.tensor(c["low"], device=device, dtype=torch.float32),
                  command_high=torch.tensor(c["high"], device=device, dtype=torch.float32),
-                 policy=policy, source=str(path))
+                 policy=policy, source=str(path),
+                 axes=torch.tensor(c["axes"], device=device, dtype=torch.float32) if "axes" in c else None,
+                 speeds=tuple(c["speeds"]) if "speeds" in c else None)

@@ -4,8 +4,9 @@
   environment, `go2_walk.py`, `g1_walk.py`, ... each an explicit config picking and weighting terms.
 - `navigation/`: a goal-conditioned high level over frozen skills: `env.py`, and one config per
   robot/task (`go2_nav.py`, `go2_nav_skills.py`, ...).
-- `inhand/`: in-hand manipulation (a cube rotation command in, a hand's joint targets out):
-  `env.py`, `leap_rotate.py`.
+- `inhand/`: in-hand manipulation: `env.py` (a cube rotation command in, a hand's joint targets
+  out; `leap_rotate.py`) and `reorient.py` (goal orientations, a high level over the rotation
+  skill; `leap_reorient.py`, and the flat baseline `leap_reorient_flat.py`).
 - `mdp/`: the terms tasks are built from (rewards, terminations, events, commands, the skill
   action), in the manner of mjlab's manager-based configs; observation terms are `hrobot.obs`.
 
@@ -22,7 +23,7 @@ from hrobot.errors import HRobotError
 
 TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch")} | {
     name: f"navigation.{name}" for name in ("go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")} | {
-    name: f"inhand.{name}" for name in ("leap_rotate",)}
+    name: f"inhand.{name}" for name in ("leap_rotate", "leap_reorient", "leap_reorient_flat")}
 
 
 def load_task(name: str) -> ModuleType:

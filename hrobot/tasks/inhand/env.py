@@ -20,7 +20,7 @@ import torch
 from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
-from hrobot.geometry import quat_rotate_inverse
+from hrobot.geometry import quat_conj, quat_mul, quat_rotate_inverse
 from hrobot.obs import ObservationLayout, ObsTerm, RobotState
 from hrobot.robots import load_robot
 from hrobot.sim.batch import make_batched_sim
@@ -65,17 +65,6 @@ class InHandCfg:
     policy_obs: tuple[ObsTerm, ...] = ()
     auto_reset: bool = True
     pd_rate_hz: float | None = None  # physics and servo PD rate in training (None: the spec's); sim2sim checks the gap
-
-
-def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    aw, ax, ay, az = a.unbind(1)
-    bw, bx, by, bz = b.unbind(1)
-    return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], 1)
-
-
-def quat_conj(q: torch.Tensor) -> torch.Tensor:
-    return torch.cat([q[:, :1], -q[:, 1:]], 1)
 
 
 class InHandEnv(VecEnv):
@@ -148,9 +137,7 @@ class InHandEnv(VecEnv):
         unknown = sorted(set(self.cfg.rewards) - set(REWARDS))
         if unknown:
             raise HRobotError(f"unknown reward term '{unknown[0]}' (expected one of {', '.join(REWARDS)})")
-        nj = r.num_joints
-        sizes = {"joint_pos": nj, "last_action": nj, "command": 3, "object_pos": 3, "object_rot": 6,
-                 "joint_vel": nj, "object_lin_vel": 3, "object_ang_vel": 3, "fingertip_pos": 3 * len(r.feet)}
+        sizes = ObservationLayout.standard_sizes(r, 3)
         self.policy_layout = ObservationLayout(self.cfg.policy_obs, r, sizes, self.device)
         critic = [ObsTerm(t.name, t.scale, 0.0, t.clip) for t in self.cfg.policy_obs] + [
             ObsTerm("joint_vel", 0.1), ObsTerm("object_lin_vel", 5.0), ObsTerm("object_ang_vel", 0.5),
