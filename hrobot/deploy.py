@@ -83,6 +83,10 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "bundle": ("path", None, "high-level policy bundle"),
         "goal_frame": ("string", "odom", "frame goals must be given in"),
     },
+    "reorient_planner": {
+        "bundle": ("path", None, "a reorientation bundle, or a rotation skill's bundle (the scripted planner)"),
+        "goal_frame": ("string", "palm", "frame goal orientations (and the object pose) must be given in"),
+    },
     "teleop": {
         "device": ("string", "keyboard", "teleoperator: " + " | ".join(TELEOP_DEVICES)),
         "robot": ("string", "go2", "built-in robot name or spec YAML"),

@@ -113,6 +113,28 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
             "command": {"names": ["wx", "wy", "wz"], "frame": "palm", "low": [-hi] * 3, "high": [hi] * 3,
                         "axes": [list(a) for a in cfg.axes], "speeds": list(cfg.speeds)},
         })
+    elif mod.KIND == "reorientation":
+        if cfg.flat:
+            raise HRobotError(f"{run_dir}: the flat baseline is evaluated beside the high level, not exported")
+        _copy_skills(env, out)
+        meta.update({
+            "level": "high",
+            "action_dim": env.num_actions,
+            "action_clip": HIGH_LEVEL_ACTION_CLIP,
+            "gait_period_s": None,
+            "observation": [{"name": "reorientation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None,
+                             "requires": ["object_quat", "goal_quat"]}],
+            "command": {"names": ["goal_qw", "goal_qx", "goal_qy", "goal_qz"], "frame": "palm",
+                        "low": [-1.0] * 4, "high": [1.0] * 4},
+            "high_level": {
+                "kind": "reorientation", "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s,
+                "success_angle": cfg.success_angle, "hold_s": cfg.hold_s,
+                "axes": env.axes.tolist(), "speeds": list(env.skill.speeds),
+                "action": "one preference per axis (the largest wins), then (wx, wy, wz) squashed between the "
+                          "slowest and the fastest trained speed about that axis (hrobot.reorient_io.axis_options)",
+            },
+            "skills": [{"name": s.name, "path": f"skills/{_skill_dir(s)}"} for s in env.skills],
+        })
     else:
         _copy_skills(env, out)
         meta.update({

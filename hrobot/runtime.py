@@ -17,7 +17,9 @@ A safety trip anywhere (reported by the robot's safety layer) sends it back to p
 Switching skills carries the previous action and gait clock over, as the high level did in
 training. `ControlLoop` is the one loop that drives a robot: read -> controller -> safety
 -> write; sim2sim, the benchmarks, the ROS controller and the tests all use it.
-`HighLevelRuntime` runs a navigation bundle with the functions training used (hrobot.nav_io).
+`HighLevelRuntime` runs a navigation bundle with the functions training used (hrobot.nav_io),
+`ReorientRuntime` a hand's reorientation bundle, or the scripted planner over a rotation skill
+(hrobot.reorient_io).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from hrobot.bundle import Bundle, action_clip_bounds, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
+from hrobot.reorient_io import axis_options, error_angle, greedy_axis, orientation_error, reorient_observation
 from hrobot.obs import RobotState
 from hrobot.robot_io import RobotInterface
 from hrobot.safety import DAMPING, JointCommand, MeasuredState
@@ -318,7 +321,8 @@ class Controller:
         """The policy's command; a manipulation policy whose object pose is missing, invalid or stale holds its
         last targets instead (the hand keeps its grip, nothing jumps) and runs again once the pose is fresh."""
         if self.rt.needs_object:
-            self.holding = self.rt.object_problem(state, now, self.cfg.object_timeout)
+            self.holding = self.rt.object_problem(state, now, self.cfg.object_timeout) or \
+                ("" if any(command) else "no rotation commanded")  # a still command is not one it was trained on
             if self.holding:
                 kp, kd = self.rt.gains()
                 n = self.rt.robot.num_joints
@@ -425,4 +429,63 @@ class HighLevelRuntime:
         action = action[0]
         self.last_action = np.clip(action, -self.clip, self.clip).astype(np.float32)
         index, command = decode_action(action[None], self.lows, self.highs, self.prior)
+        return int(index[0]), command[0]
+
+
+class ReorientRuntime:
+    """Goal orientations for a hand: a reorientation bundle, or the scripted planner over a rotation skill.
+
+    Given a rotation skill's bundle (low level, a command about named axes) it runs the scripted planner
+    (the axis most aligned with the error rotation, at the fastest trained speed); given a reorientation
+    bundle, that bundle's policy on the observation and action decoding training used."""
+
+    def __init__(self, bundle: Bundle):
+        meta = bundle.meta
+        if meta["level"] == "high":
+            hl = meta.get("high_level", {})
+            if hl.get("kind") != "reorientation":
+                raise HRobotError(f"{bundle.path}: not a reorientation bundle (high_level.kind "
+                                  f"'{hl.get('kind', 'navigation')}')")
+            self.policy: Bundle | None = bundle
+            axes, speeds, rate = hl["axes"], hl["speeds"], hl["rate_hz"]
+            self.success_angle, self.hold_s, self.episode_s = hl["success_angle"], hl["hold_s"], hl["episode_s"]
+            self.skill_name = meta["skills"][0]["name"]
+        else:
+            c = meta["command"]
+            if "axes" not in c:
+                raise HRobotError(f"{bundle.path}: not a rotation skill (its command names no axes)")
+            self.policy, axes, speeds, rate = None, c["axes"], c["speeds"], 5.0
+            self.success_angle, self.hold_s, self.episode_s = 0.4, 0.5, 40.0
+            self.skill_name = meta["name"]
+        self.axes = np.asarray(axes, dtype=np.float32)
+        self.speeds = (float(speeds[0]), float(speeds[1]))
+        self.lows, self.highs = axis_options(self.axes, *self.speeds)
+        self.period = 1.0 / float(rate)
+        self.last_action = np.zeros(meta["action_dim"] if self.policy is not None else 0, dtype=np.float32)
+        self.reset()
+
+    @property
+    def planner(self) -> str:
+        return "policy" if self.policy is not None else "scripted"
+
+    def reset(self) -> None:
+        self.last_action[:] = 0.0
+        self.state = self.policy.initial_state(1) if self.policy is not None else None
+
+    def error(self, object_quat, goal_quat) -> float:
+        """The geodesic angle (rad) from the object's orientation to the goal."""
+        a = lambda q: np.asarray(q, dtype=np.float32).reshape(1, 4)  # noqa: E731
+        return float(error_angle(a(object_quat), a(goal_quat))[0])
+
+    def step(self, object_quat, goal_quat) -> tuple[int, np.ndarray]:
+        """One decision: (axis index, the skill's command wx, wy, wz)."""
+        q, g = (np.asarray(x, dtype=np.float32).reshape(1, 4) for x in (object_quat, goal_quat))
+        if self.policy is None:
+            k = int(greedy_axis(orientation_error(q, g), self.axes)[0])
+            return k, self.axes[k] * self.speeds[1]
+        obs = reorient_observation(q, g, self.last_action[None])
+        action, self.state = self.policy.step(obs.astype(np.float32), self.state)
+        self.last_action = np.clip(action[0], -self.policy.meta["action_clip"],
+                                   self.policy.meta["action_clip"]).astype(np.float32)
+        index, command = decode_action(action, self.lows, self.highs)
         return int(index[0]), command[0]

@@ -12,7 +12,7 @@ from ros_harness import Launched, bringup_file
 
 
 def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_path, hand_bundle):
-    from geometry_msgs.msg import PoseStamped
+    from geometry_msgs.msg import PoseStamped, Twist, Vector3
     from hrobot_msgs.msg import JointCommand
 
     f = bringup_file(tmp_path, {
@@ -23,9 +23,11 @@ def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_pa
         diag = ros.diagnostics()
         cmds = ros.subscribe("/joint_commands", JointCommand, qos=10)
         tracker = ros.node.create_publisher(PoseStamped, "/object_pose", 10)
+        planner = ros.node.create_publisher(Twist, "/cmd_vel", 10)  # the skill's command: wz from angular.z
 
-        def stream(until, frame="palm", quat=(1.0, 0.0, 0.0, 0.0), timeout=10.0):
-            """A 50 Hz tracker publishing one pose until `until()` holds (diagnostics come at 1 Hz)."""
+        def stream(until, frame="palm", quat=(1.0, 0.0, 0.0, 0.0), timeout=10.0, wz=0.8):
+            """A 50 Hz tracker publishing one pose (and a rotation command) until `until()` holds (diagnostics
+            come at 1 Hz)."""
             msg = PoseStamped()
             msg.header.frame_id = frame
             msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = -0.034, 0.031, 0.066
@@ -33,6 +35,8 @@ def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_pa
             end = time.monotonic() + timeout
             while not until() and time.monotonic() < end:
                 tracker.publish(msg)
+                if wz:
+                    planner.publish(Twist(angular=Vector3(z=wz)))
                 ros.spin(0.02)
             return until()
 
@@ -40,6 +44,7 @@ def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_pa
         running = lambda: message() == "policy, safety ok"  # noqa: E731
         ros.wait_for(lambda: message().startswith("policy"), 60, lambda: f"the policy: {diag('skill_controller')}")
         assert "holding: no object pose" in message(), message()  # no pose yet: the hand stays in its home pose
+        assert stream(lambda: "holding: no rotation commanded" in message(), wz=0.0), message()  # still: not trained
         assert stream(running), message()
         refusals = (("world", (1.0, 0.0, 0.0, 0.0), "/object_pose in frame 'world', expected 'palm'"),
                     ("palm", (0.5, 0.0, 0.0, 0.0), "/object_pose quaternion norm 0.500, expected a unit quaternion"))
@@ -56,3 +61,52 @@ def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_pa
         _, out = ros.stop()
     for *_, why in refusals:
         assert f"{why}; ignored" in out, out  # one line naming the problem
+
+
+def test_goal_orientations_through_the_scripted_planner_and_bad_goals_are_rejected(tmp_path, hand_bundle):
+    """reorient_planner over the rotation skill: a goal the cube already meets is reached after the 0.5 s hold, one
+    half a turn away makes the planner command the skill about a trained axis at its fastest speed, and goals in
+    another frame, with NaN or not unit quaternions are rejected with their reason."""
+    import json
+
+    from geometry_msgs.msg import PoseStamped, Quaternion, QuaternionStamped, Twist
+    from std_msgs.msg import String
+
+    f = bringup_file(tmp_path, {
+        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
+        "skill_controller": {"bundle": str(hand_bundle)},
+        "reorient_planner": {"bundle": str(hand_bundle)}})
+    ros = Launched(f)
+    try:
+        status = ros.subscribe("/goal_status", String, qos=10)
+        poses = ros.subscribe("/object_pose", PoseStamped)
+        cmds = ros.subscribe("/cmd_vel", Twist, qos=10)
+        goals = ros.node.create_publisher(QuaternionStamped, "/goal_orientation", 10)
+        ros.wait_for(lambda: len(poses) > 5 and goals.get_subscription_count() > 0, 60, "the tracker and the planner")
+
+        def send(frame, q):
+            goals.publish(QuaternionStamped(header=poses[-1][1].header.__class__(frame_id=frame),
+                                            quaternion=Quaternion(w=q[0], x=q[1], y=q[2], z=q[3])))
+
+        results = lambda: [json.loads(m.data) for _, m in status]  # noqa: E731
+        for frame, q, why in (("world", (1.0, 0.0, 0.0, 0.0), "frame 'world', expected 'palm'"),
+                              ("palm", (0.5, 0.5, 0.0, 0.0), "not a unit quaternion (norm 0.7071"),
+                              ("palm", (float("nan"), 0.0, 0.0, 0.0), "NaN or inf")):
+            n = len(status)
+            send(frame, q)
+            ros.wait_for(lambda: len(status) > n, 10, "a reply to a bad goal")
+            assert results()[-1]["result"] == "rejected" and why in results()[-1]["reason"], results()[-1]
+        o = poses[-1][1].pose.orientation
+        n = len(status)
+        send("palm", (o.w, o.x, o.y, o.z))  # where the cube is
+        ros.wait_for(lambda: any(r["result"] == "reached" for r in results()[n:]), 10, lambda: results()[n:])
+        reached = next(r for r in results()[n:] if r["result"] == "reached")
+        assert reached["error_rad"] < 0.4 and reached["time_s"] >= 0.5, reached
+        o = poses[-1][1].pose.orientation  # half a turn about +z from here (w, z) -> (-z, w)
+        k = len(cmds)
+        send("palm", (-o.z, -o.y, o.x, o.w))
+        ros.wait_for(lambda: len(cmds) > k + 10, 10, "skill commands")
+        w = np.array([[c.angular.x, c.angular.y, c.angular.z] for _, c in cmds[k:]])
+        assert np.allclose(np.abs(w).max(axis=1), 1.0) and np.allclose(np.sort(np.abs(w), axis=1)[:, :2], 0.0)
+    finally:
+        ros.stop()

@@ -84,6 +84,32 @@ def test_the_high_level_trains_evaluates_against_the_scripted_planner(hand_bundl
         r = res["0.4_rad"][name]
         assert r["episodes"] == 4 and 0.0 <= r["first_goal_within_20s"] <= 1.0 and r["mean_consecutive_successes"] >= 0
 
+    # exported, the deployment runtime decides what training's actor and decoding decided on the same observation
+    from hrobot.bundle import load_bundle
+    from hrobot.export import export_run
+    from hrobot.runtime import ReorientRuntime
+    from hrobot.tasks.inhand.leap_reorient import env_cfg, make_env
+    from hrobot.train import load_actor
+
+    bundle = export_run(run, tmp_path / "leap_reorient")
+    rt = ReorientRuntime(load_bundle(bundle))
+    assert rt.planner == "policy" and rt.skill_name == "leap_rotate" and (bundle / "skills/leap_rotate").is_dir()
+    cfg = env_cfg()
+    cfg.num_envs, cfg.skills = 1, (str(hand_bundle),)
+    env = make_env(cfg, seed=3, eval_mode=True)
+    actor = load_actor(run, env)
+    for _ in range(3):
+        q, g = env.ll.obj_quat[0].numpy().copy(), env.goal[0].numpy().copy()
+        with torch.inference_mode():
+            action = actor(env.get_observations())
+        index, command = decode_action(action, env.lows, env.highs)
+        k, c = rt.step(q, g)
+        assert k == int(index[0]) and np.allclose(c, command[0].numpy(), atol=1e-5)
+        env.step(action)
+    scripted = ReorientRuntime(load_bundle(hand_bundle))  # a rotation skill's bundle: the scripted planner
+    k, c = scripted.step(np.array([1.0, 0, 0, 0]), np.array([np.cos(0.5), 0, 0, np.sin(0.5)]))  # 1 rad about +z
+    assert scripted.planner == "scripted" and k == 0 and np.allclose(c, [0.0, 0.0, 1.0])
+
 
 @pytest.mark.parametrize("bad", [{"skills": ()}, {"skills": ("policies/go2_walk",)}])
 def test_reorientation_needs_one_rotation_skill(bad):
