@@ -117,6 +117,24 @@ class SafetyConfig:
     startup_tolerance: float = 0.05  # rad a joint may read beyond its limit when the robot is activated
 
 
+class ServoHold:
+    """A servo hand's damping: its servos hold the position measured when damping began, under their current cap
+    (a goal that followed the measurement would let a loaded joint sag; a limp hand would drop what it holds).
+    The Dynamixel driver and the simulated hand both apply damping through it."""
+
+    def __init__(self):
+        self.q: np.ndarray | None = None
+
+    def goal(self, command: JointCommand, measured_q: np.ndarray | None) -> np.ndarray:
+        """The position goal for this command: its own, or for damping the latched hold."""
+        if command.mode != DAMPING:
+            self.q = None
+            return command.q
+        if self.q is None:
+            self.q = np.array(command.q if measured_q is None else measured_q, dtype=np.float64)
+        return self.q
+
+
 @dataclass
 class Trip:
     reason: str

@@ -16,7 +16,7 @@ import numpy as np
 
 from hrobot.nav_io import DEFAULT_SCAN, RayScanLayout
 from hrobot.robot_io import CONNECTED, RangeScan, RobotInterface
-from hrobot.safety import MODES, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.safety import DAMPING, MODES, SERVO, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, ServoHold
 from hrobot.spec import RobotSpec
 
 
@@ -52,6 +52,7 @@ class SimRobot(RobotInterface):
         self.safety = SafetyLayer(robot, safety, control_period=self.control_period)
         self.rng = np.random.default_rng(self.cfg.seed)
         self._queue: deque[JointCommand] = deque()
+        self._servo_hold = ServoHold() if robot.robot_class == "hand" else None
         floating = self.sm.base_dof_adr is not None
         imu = ("base_quat", "base_ang_vel", "base_acc") if robot.imu_site else ()
         self._foot_cols = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet] if floating else []
@@ -69,6 +70,8 @@ class SimRobot(RobotInterface):
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = self.sm.default_qpos() if qpos is None else qpos
         mujoco.mj_forward(self.model, self.data)
+        if self._servo_hold is not None:
+            self._servo_hold.q = None  # a hand holds where this reset put it
         self._apply(self.safety.damping(None))
         self._queue.clear()
 
@@ -134,7 +137,13 @@ class SimRobot(RobotInterface):
 
     def _apply(self, cmd: JointCommand) -> None:
         """Every mode is the motor law tau = kp (q* - q) + kd (dq* - dq) + tau_ff: a servo runs it with its own
-        gains (the spec's, which the safety layer put in the command), current mode with kp = kd = 0."""
+        gains (the spec's, which the safety layer put in the command), current mode with kp = kd = 0. A hand's
+        damping is its servos holding where they were (`ServoHold`, as its driver does)."""
+        if self._servo_hold is not None:
+            goal = self._servo_hold.goal(cmd, self.data.qpos[self.sm.qpos_adr] if cmd.mode == DAMPING else None)
+            if cmd.mode == DAMPING:
+                n = self.robot.num_joints
+                cmd = JointCommand(goal, np.zeros(n), self.robot.kp, self.robot.kd, np.zeros(n), SERVO)
         m = self.model
         m.actuator_biasprm[:, 1] = -cmd.kp
         m.actuator_biasprm[:, 2] = -cmd.kd

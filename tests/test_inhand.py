@@ -149,3 +149,30 @@ def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_
         np.testing.assert_allclose(out.q, np.clip(held, robot.robot.lower, robot.robot.upper), atol=1e-9)
     period(None)  # fresh again: the policy runs (its action moves on from the held one)
     assert ctrl.holding == "" and not np.allclose(rt.targets(rt.last_action.astype(np.float64)), held)
+
+
+def test_the_simulated_hand_damps_as_its_servos_do_holding_where_it_was():
+    """A trip on the simulated hand holds every joint where it was (the LEAP driver's damping), it does not go limp
+    and drop the cube; a later command after a reset moves it again."""
+    from hrobot.safety import JointCommand
+    from hrobot.sim.robot import SimRobot
+
+    spec = load_robot("leap_hand")
+    robot = SimRobot(spec)
+    robot.activate()
+    bent = np.clip(spec.default_pose + 0.3, spec.lower, spec.upper)
+    for _ in range(40):  # 2 s to the bent pose
+        robot.send(JointCommand.hold(spec, bent))
+        robot.advance(spec.policy_dt)
+    q0, obj0 = robot.read_state().joint_pos.copy(), robot.object_pose()[0].copy()
+    robot.safety.estop("test")
+    for _ in range(40):  # 2 s tripped
+        assert robot.send(JointCommand.hold(spec, spec.default_pose)).mode == "damping"
+        robot.advance(spec.policy_dt)
+    assert np.abs(robot.read_state().joint_pos - q0).max() < 0.05  # held, not limp
+    assert np.linalg.norm(robot.object_pose()[0] - obj0) < 0.01  # the cube stayed
+    assert robot.safety.reset(robot.read_state(), robot.now())
+    for _ in range(40):
+        robot.send(JointCommand.hold(spec, spec.default_pose))
+        robot.advance(spec.policy_dt)
+    assert np.abs(robot.read_state().joint_pos - spec.default_pose).max() < 0.1

@@ -24,7 +24,7 @@ from hrobot.errors import HRobotError
 from hrobot.hardware.dynamixel import xc330 as x
 from hrobot.hardware.dynamixel.protocol import status_packets
 from hrobot.robot_io import CONNECTED, RobotInterface
-from hrobot.safety import DAMPING, SERVO, JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.safety import DAMPING, SERVO, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, ServoHold
 from hrobot.spec import RobotSpec
 
 
@@ -70,7 +70,7 @@ class LeapHand(RobotInterface):
         self.stats = BusStats()
         self._state: MeasuredState | None = None
         self._port = self._packet = self._reader = self._writer = None
-        self._hold: np.ndarray | None = None  # where damping holds the hand (latched when damping begins)
+        self._hold = ServoHold()  # damping: hold where the hand was when it began
 
     # ---- lifecycle
     def connect(self) -> None:
@@ -136,14 +136,7 @@ class LeapHand(RobotInterface):
     def _write(self, command: JointCommand) -> None:
         if self._port is None:
             return
-        if command.mode == DAMPING:  # a servo hand's safe state: hold where it was, under the current cap
-            if self._hold is None:
-                self._hold = (self._state.joint_pos if self._state is not None else command.q).copy()
-            q = self._hold
-        else:
-            self._hold = None
-            q = command.q
-        self._goal(q)
+        self._goal(self._hold.goal(command, None if self._state is None else self._state.joint_pos))
 
     def link_stats(self) -> dict:
         st = self.stats
