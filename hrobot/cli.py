@@ -433,6 +433,17 @@ def cmd_sim2sim(args: argparse.Namespace) -> int:
     with _console().status(f"sim2sim {args.bundle}: {args.episodes} episodes at {args.pd_rate:g} Hz PD"):
         res = sim2sim(Path(args.bundle), episodes=args.episodes, pd_rate_hz=args.pd_rate, noise=not args.no_noise,
                       latency=args.latency, seed=args.seed, robot_spec=load_robot(args.robot) if args.robot else None)
+    if "axes" in res:  # a rotation skill
+        for a in res["axes"]:
+            _console().print(f"sim2sim at {args.pd_rate:g} Hz, axis {a['axis']}: {a['achieved_rad_s']:+.2f} of "
+                             f"{a['commanded_rad_s']:.2f} rad/s ({a['achieved_over_commanded'] * 100:.0f} %), drops "
+                             f"{a['drop_rate'] * 100:.0f} %")
+        _console().print(f"drops {res['drop_rate'] * 100:.1f} % of {res['episodes']} episodes"
+                         + (f" (training sim: {res['training_sim']['drop_rate'] * 100:.1f} %)" if "training_sim" in res
+                            else ""))
+        if args.json:
+            write_json(Path(args.json), res)
+        return 0
     line = (f"sim2sim at {args.pd_rate:g} Hz: lin_vel_error {res['lin_vel_error']:.3f} m/s, yaw_rate_error "
             f"{res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
     if "training_sim" in res:

@@ -112,6 +112,7 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
             "observation": env.policy_layout.to_list(),
             "command": {"names": ["wx", "wy", "wz"], "frame": "palm", "low": [-hi] * 3, "high": [hi] * 3,
                         "axes": [list(a) for a in cfg.axes], "speeds": list(cfg.speeds)},
+            "training_pd_rate_hz": cfg.pd_rate_hz or robot.pd_rate_hz,  # sim2sim runs the spec's 500 Hz
         })
     elif mod.KIND == "reorientation":
         if cfg.flat:

@@ -21,7 +21,7 @@ from hrobot.eval import WARMUP_S, command_sweep
 from hrobot.sim.robot import SimConfig, SimRobot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
 from hrobot.robots import load_robot
-from hrobot.safety import SafetyConfig
+from hrobot.safety import JointCommand, SafetyConfig
 from hrobot.spec import RobotSpec
 from hrobot.tasks import TASKS, load_task
 from hrobot.tasks.velocity.env import LocomotionCfg, for_robot
@@ -52,6 +52,8 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
     b = load_bundle(bundle_path, robot_spec)
     if b.level != "low":
         raise HRobotError(f"{bundle_path}: sim2sim runs low-level (locomotion) bundles, found '{b.level}'")
+    if "axes" in b.meta["command"]:
+        return sim2sim_inhand(b, episodes, pd_rate_hz, noise, latency, seed, robot_spec)
     cfg = protocol_cfg(b)
     rt = PolicyRuntime(b)
     sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
@@ -118,3 +120,74 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
         res["lin_vel_error_ratio"] = res["lin_vel_error"] / train_eval["lin_vel_error"]
         res["yaw_rate_error_ratio"] = res["yaw_rate_error"] / train_eval["yaw_rate_error"]
     return res
+
+
+DROP_DISTANCE = 0.07  # m from where the cube rests on the hand, as in training (InHandCfg.drop_distance)
+INHAND_EPISODE_S = 20.0
+
+
+def sim2sim_inhand(b, episodes: int, pd_rate_hz: float, noise: bool, latency: int, seed: int,
+                   robot_spec: RobotSpec | None = None) -> dict:
+    """A rotation skill as deployed on the simulated hand: each episode holds one of the bundle's axes at a speed
+    swept over its range (as `hrobot eval`); the achieved rotation rate about the commanded axis while the cube is
+    in the hand, and drops (7 cm from its resting place)."""
+    c = b.meta["command"]
+    axes, (lo, hi) = np.asarray(c["axes"], dtype=np.float64), c["speeds"]
+    rt = PolicyRuntime(b)
+    sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
+                        joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0)
+    robot = SimRobot(robot_spec or b.robot, config=sim_cfg)
+    ctrl = Controller(rt)
+    cmd = np.zeros(3)
+    loop = ControlLoop(robot, ctrl, lambda: cmd)
+    dt = rt.robot.policy_dt
+    robot.activate()
+    for _ in range(int(round(1.0 / dt))):  # where the cube rests on the hand in its default pose
+        robot.send(JointCommand.hold(rt.robot, rt.default_pose()))
+        robot.advance()
+    rest = robot.object_pose()[0].copy()
+    steps = int(round(INHAND_EPISODE_S / dt))
+    rates, dropped, speeds = [], [], []
+    d = robot.model.jnt_dofadr[robot.model.body("object").jntadr[0]]
+    for ep in range(episodes):
+        k = ep % len(axes)
+        speed = lo + (hi - lo) * (ep // len(axes)) / max((episodes - 1) // len(axes), 1)
+        robot.reset()
+        robot.activate()
+        ctrl.run_policy()
+        cmd[:] = axes[k] * speed
+        turned, alive, drop = 0.0, 0.0, False
+        for _ in range(steps):
+            loop.step()
+            robot.advance()
+            rot = robot.data.xmat[robot.sm.base_body].reshape(3, 3)
+            w_palm = rot.T @ robot.data.qvel[d + 3:d + 6]
+            turned += float(w_palm @ axes[k]) * dt
+            alive += dt
+            if np.linalg.norm(robot.object_pose()[0] - rest) > DROP_DISTANCE or robot.safety.tripped:
+                drop = True
+                break
+        rates.append(turned / alive)
+        dropped.append(drop)
+        speeds.append(speed)
+    rates, dropped, speeds = np.array(rates), np.array(dropped), np.array(speeds)
+    per_axis = []
+    for k, a in enumerate(axes):
+        sel = np.arange(episodes) % len(axes) == k
+        per_axis.append({"axis": a.tolist(), "episodes": int(sel.sum()), "commanded_rad_s": float(speeds[sel].mean()),
+                         "achieved_rad_s": float(rates[sel].mean()),
+                         "achieved_over_commanded": float((rates[sel] / speeds[sel]).mean()),
+                         "drop_rate": float(dropped[sel].mean())})
+    res = {"bundle": str(b.path), "robot": robot.robot.name,
+           "conditions": {"pd_rate_hz": pd_rate_hz, "training_pd_rate_hz": b.meta.get("training_pd_rate_hz"),
+                          "command_latency_steps": latency, "joint_pos_noise": sim_cfg.joint_pos_noise,
+                          "episodes": episodes, "episode_s": INHAND_EPISODE_S},
+           "drop_rate": float(dropped.mean()), "axes": per_axis, "episodes": episodes,
+           "safety_trips": [t.reason for t in robot.safety.trips]}
+    card = Path(b.path) / "card.json"
+    train_eval = json.loads(card.read_text()).get("evaluation") if card.is_file() else None
+    if train_eval and "axes" in train_eval:
+        res["training_sim"] = {"drop_rate": train_eval["drop_rate"],
+                               "achieved_over_commanded": [a["achieved_over_commanded"] for a in train_eval["axes"]]}
+    return res
+

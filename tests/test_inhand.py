@@ -176,3 +176,19 @@ def test_the_simulated_hand_damps_as_its_servos_do_holding_where_it_was():
         robot.send(JointCommand.hold(spec, spec.default_pose))
         robot.advance(spec.policy_dt)
     assert np.abs(robot.read_state().joint_pos - spec.default_pose).max() < 0.1
+
+
+def test_sim2sim_runs_a_rotation_skill_at_the_hands_500_hz(hand_bundle, tmp_path):
+    """The rotation skill as deployed (runtime, safety layer, servo PD) on the simulated hand at the spec's 500 Hz,
+    against the 100 Hz it trained at: per-axis rotation rates and drops, as `hrobot eval` reports them."""
+    import json
+
+    from hrobot.cli import main
+
+    out = tmp_path / "s2s.json"
+    assert main(["sim2sim", str(hand_bundle), "--episodes", "4", "--pd-rate", "500", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["conditions"]["pd_rate_hz"] == 500 and res["conditions"]["training_pd_rate_hz"] == 100
+    assert [a["axis"] for a in res["axes"]] == [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]
+    assert all(math.isfinite(a["achieved_rad_s"]) and a["episodes"] == 1 for a in res["axes"])
+    assert 0.0 <= res["drop_rate"] <= 1.0
