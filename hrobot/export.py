@@ -114,48 +114,18 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
                         "axes": [list(a) for a in cfg.axes], "speeds": list(cfg.speeds)},
             "training_pd_rate_hz": cfg.pd_rate_hz or robot.pd_rate_hz,  # sim2sim runs the spec's 500 Hz
         })
-    elif mod.KIND == "reorientation":
-        if cfg.flat:
-            raise HRobotError(f"{run_dir}: the flat baseline is evaluated beside the high level, not exported")
+    else:  # a high level over skills copied into the bundle
+        if getattr(cfg, "flat", False):
+            raise HRobotError(f"{run_dir}: a flat baseline is evaluated beside its high level, not exported")
         _copy_skills(env, out)
         meta.update({
             "level": "high",
             "action_dim": env.num_actions,
             "action_clip": HIGH_LEVEL_ACTION_CLIP,
             "gait_period_s": None,
-            "observation": [{"name": "reorientation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None,
-                             "requires": ["object_quat", "goal_quat"]}],
-            "command": {"names": ["goal_qw", "goal_qx", "goal_qy", "goal_qz"], "frame": "palm",
-                        "low": [-1.0] * 4, "high": [1.0] * 4},
-            "high_level": {
-                "kind": "reorientation", "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s,
-                "success_angle": cfg.success_angle, "hold_s": cfg.hold_s,
-                "axes": env.axes.tolist(), "speeds": list(env.skill.speeds),
-                "action": "one preference per axis (the largest wins), then (wx, wy, wz) squashed between the "
-                          "slowest and the fastest trained speed about that axis (hrobot.reorient_io.axis_options)",
-            },
             "skills": [{"name": s.name, "path": f"skills/{_skill_dir(s)}"} for s in env.skills],
-        })
-    else:
-        _copy_skills(env, out)
-        meta.update({
-            "level": "high",
-            "action_dim": env.num_actions,
-            "action_clip": HIGH_LEVEL_ACTION_CLIP,
-            "gait_period_s": None,
-            "observation": [{"name": "navigation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None,
-                             "requires": ["base_xy", "base_yaw", "base_lin_vel", "base_ang_vel", "ray_scan"]}],
-            "command": {"names": ["goal_x", "goal_y", "goal_yaw"], "frame": "world (odometry)",
-                        "low": [-cfg.arena_half_size, -cfg.arena_half_size, -np.pi],
-                        "high": [cfg.arena_half_size, cfg.arena_half_size, np.pi]},
-            "high_level": {
-                "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s, **cfg.scan.to_dict(),
-                "success_distance": cfg.success_distance, "success_yaw": cfg.success_yaw,
-                "skill_prior": list(cfg.skill_prior),
-                "action": "one preference per skill (largest, after adding skill_prior, wins, if several), then "
-                          "the command, tanh-squashed into the chosen skill's range",
-            },
-            "skills": [{"name": s.name, "path": f"skills/{_skill_dir(s)}"} for s in env.skills],
+            **(_reorientation_meta(cfg, env, obs_dim) if mod.KIND == "reorientation" else
+               _navigation_meta(cfg, obs_dim)),
         })
     write_metadata(out / "policy.onnx", meta)
     card = {
@@ -166,6 +136,39 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out
+
+
+def _reorientation_meta(cfg, env, obs_dim: int) -> dict:
+    return {
+        "observation": [{"name": "reorientation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None,
+                         "requires": ["object_quat", "goal_quat"]}],
+        "command": {"names": ["goal_qw", "goal_qx", "goal_qy", "goal_qz"], "frame": "palm",
+                    "low": [-1.0] * 4, "high": [1.0] * 4},
+        "high_level": {
+            "kind": "reorientation", "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s,
+            "success_angle": cfg.success_angle, "hold_s": cfg.hold_s,
+            "axes": env.axes.tolist(), "speeds": list(env.skill.speeds),
+            "action": "one preference per axis (the largest wins), then (wx, wy, wz) squashed between the "
+                      "slowest and the fastest trained speed about that axis (hrobot.reorient_io.axis_options)",
+        },
+    }
+
+
+def _navigation_meta(cfg, obs_dim: int) -> dict:
+    return {
+        "observation": [{"name": "navigation", "size": obs_dim, "scale": 1.0, "noise": 0.0, "clip": None,
+                         "requires": ["base_xy", "base_yaw", "base_lin_vel", "base_ang_vel", "ray_scan"]}],
+        "command": {"names": ["goal_x", "goal_y", "goal_yaw"], "frame": "world (odometry)",
+                    "low": [-cfg.arena_half_size, -cfg.arena_half_size, -np.pi],
+                    "high": [cfg.arena_half_size, cfg.arena_half_size, np.pi]},
+        "high_level": {
+            "rate_hz": cfg.hl_rate_hz, "episode_s": cfg.episode_s, **cfg.scan.to_dict(),
+            "success_distance": cfg.success_distance, "success_yaw": cfg.success_yaw,
+            "skill_prior": list(cfg.skill_prior),
+            "action": "one preference per skill (largest, after adding skill_prior, wins, if several), then "
+                      "the command, tanh-squashed into the chosen skill's range",
+        },
+    }
 
 
 def _training_record(info: dict) -> dict:

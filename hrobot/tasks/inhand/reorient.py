@@ -27,6 +27,7 @@ from hrobot.reorient_io import axis_options, error_angle, greedy_axis, orientati
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
 from hrobot.tasks.inhand.env import InHandCfg, InHandEnv
+from hrobot.tasks.mdp.actions import finite_action
 
 try:
     from rsl_rl.env import VecEnv
@@ -124,9 +125,7 @@ class ReorientEnv(VecEnv):
 
     # ------------------------------------------------------------------ stepping
     def step(self, action: torch.Tensor):
-        action = action.to(self.device)
-        if not bool(torch.isfinite(action).all()):
-            raise HRobotError("the high-level policy produced NaN/inf actions; stopping")
+        action = finite_action(action.to(self.device), "the high-level policy")
         if self.cfg.flat:
             return self._advance(action, None, None)
         index, command = decode_action(action, self.lows, self.highs)

@@ -18,13 +18,18 @@ from hrobot.nav_io import decode_action
 from hrobot.skills import Skill
 
 
+def finite_action(action: torch.Tensor, who: str = "the policy") -> torch.Tensor:
+    """The action, refused (one line) if any value is NaN or inf: training stops rather than learn from it."""
+    if not bool(torch.isfinite(action).all()):
+        raise HRobotError(f"{who} produced NaN/inf actions; stopping")
+    return action
+
+
 def joint_position_action(env, actions: torch.Tensor) -> None:
     """A policy's action into the env: refused if non-finite, clipped, delayed one step in the envs that run
     with latency, then joint targets `default + action_scale * action` inside the joint limits (the
     bundle contract). Sets env.last_actions, env.applied, env.actions and env.targets."""
-    if not bool(torch.isfinite(actions).all()):
-        raise HRobotError("the policy produced NaN/inf actions; stopping")
-    actions = actions.to(env.device).clamp(-env.cfg.action_clip, env.cfg.action_clip)
+    actions = finite_action(actions).to(env.device).clamp(-env.cfg.action_clip, env.cfg.action_clip)
     env.last_actions = env.actions
     env.applied = torch.where(env.latency[:, None], env.actions, actions)
     env.actions = actions

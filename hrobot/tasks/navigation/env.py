@@ -29,7 +29,7 @@ from hrobot.nav_io import DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, n
 from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
-from hrobot.tasks.mdp.actions import SkillAction
+from hrobot.tasks.mdp.actions import SkillAction, finite_action
 from hrobot.robots import load_robot
 from hrobot.tasks.velocity.env import LocomotionCfg, LocomotionEnv, for_robot
 
@@ -253,9 +253,7 @@ class NavigationEnv(VecEnv):
 
     # ------------------------------------------------------------------ stepping
     def step(self, action: torch.Tensor):
-        action = action.to(self.device)
-        if not bool(torch.isfinite(action).all()):
-            raise HRobotError("the high-level policy produced NaN/inf actions; stopping")
+        action = finite_action(action.to(self.device), "the high-level policy")
         if self.cfg.flat:
             return self._advance(action, None, None)
         index, command = self.action.decode(action)
