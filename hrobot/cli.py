@@ -640,6 +640,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hrobot.deploy import ensure_ros_env
 
     ensure_ros_env()  # rclpy needs the venv's and the workspace's libraries on the loader path
+    if args.robot == "leap_hand":
+        from hrobot.demo import hand_demo
+
+        return hand_demo(Path(args.out), _console())
+    if args.robot != "go2":
+        raise HRobotError(f"--robot: the ROS demo runs go2 or leap_hand, got '{args.robot}' (--stand renders any robot)")
     return demo(Path(args.out), _console())
 
 
@@ -926,7 +932,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(robot_driver, skill_controller, goal_planner), with the shipped policies; prints "
                                       "per-goal results, writes a trajectory plot and a video.")
     demo.add_argument("--stand", action="store_true", help="instead: stand a robot under PD and render it")
-    demo.add_argument("--robot", default="go2", help="robot for --stand (default go2)")
+    demo.add_argument("--robot", default="go2", help="go2 (default) or leap_hand (cube orientations through "
+                      "reorient_planner); with --stand any robot")
     demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     demo.set_defaults(func=cmd_demo)
     return p

@@ -51,8 +51,10 @@ def stand_demo(robot_name: str, out: Path, console: Console) -> int:
 
 
 def run_goals(bringup: Path, goals, console: Console, out: Path, stand: bool = False,
-              origin=(0.0, 0.0, 0.0)) -> tuple[list[dict], dict]:
-    """`hrobot launch BRINGUP` in its own ROS domain, the goals sent one after another; (results, track)."""
+              origin=(0.0, 0.0, 0.0), drive=None) -> tuple[list[dict], dict]:
+    """`hrobot launch BRINGUP` in its own ROS domain, the goals sent one after another; (results, track).
+
+    `drive(domain, launcher)` sends them (default: goal poses to a legged robot's goal_planner)."""
     out.mkdir(parents=True, exist_ok=True)
     domain = random.randint(1, 200)
     env = dict(ros_env(), ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -61,6 +63,8 @@ def run_goals(bringup: Path, goals, console: Console, out: Path, stand: bool = F
                                 stderr=subprocess.STDOUT, start_new_session=True)
     console.print(f"[bold]hrobot[/bold]: {bringup} through ROS 2 (domain {domain}); log: {out / 'launch.log'}")
     try:
+        if drive is not None:
+            return drive(domain, launcher)
         return _drive(goals, domain, launcher, console, stand, origin)
     finally:
         if launcher.poll() is None:
@@ -88,16 +92,38 @@ def ros_demo(out: Path, console: Console, goals=DEMO_GOALS, bringup: Path = DEMO
     return 0 if all(r["result"] == "reached" for r in results) else 1
 
 
-def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, origin=(0.0, 0.0, 0.0)):
-    """Send each goal (x, y, yaw in the world) over /goal_pose and wait for its result.
-
-    `origin`: the pose (x, y, yaw) where the odometry frame starts in the world (a robot's own odometry starts where it stands;
-    the simulator's is the world frame). `stand`: ask the controller to stand up first (autostart off)."""
+def _ros_client(domain: int, launcher):
+    """An rclpy node in the launch's domain, and spin_until(pred, timeout, what): spins until pred() (True) or the
+    timeout (False); a launch that stopped meanwhile is one clear error."""
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     for p in reversed(ros_env()["PYTHONPATH"].split(os.pathsep)):
         if p and p not in sys.path:
             sys.path.insert(0, p)
+    import rclpy
+
+    rclpy.init(domain_id=domain)
+    node = rclpy.create_node("hrobot_demo")
+
+    def spin_until(pred, timeout, what):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.02)
+            if launcher.poll() is not None:
+                raise HRobotError(f"the ROS bringup stopped (exit code {launcher.returncode}) while waiting for {what}")
+            if pred():
+                return True
+        return False
+
+    return node, spin_until
+
+
+def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, origin=(0.0, 0.0, 0.0)):
+    """Send each goal (x, y, yaw in the world) over /goal_pose and wait for its result.
+
+    `origin`: the pose (x, y, yaw) where the odometry frame starts in the world (a robot's own odometry starts where it stands;
+    the simulator's is the world frame). `stand`: ask the controller to stand up first (autostart off)."""
+    node, spin_until = _ros_client(domain, launcher)
     import rclpy
     from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Odometry
@@ -105,8 +131,6 @@ def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, 
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 
-    rclpy.init(domain_id=domain)
-    node = rclpy.create_node("hrobot_demo")
     track = {"t": [], "base": [], "joints": [], "names": None}
     latest = {"joints": None, "status": []}
 
@@ -125,17 +149,6 @@ def _drive(goals, domain: int, launcher, console: Console, stand: bool = False, 
     node.create_subscription(JointState, "/joint_states", on_js, qos_profile_sensor_data)
     node.create_subscription(String, "/goal_status", lambda m: latest["status"].append(json.loads(m.data)), 10)
     pub = node.create_publisher(PoseStamped, "/goal_pose", 10)
-
-    def spin_until(pred, timeout, what):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.02)
-            if launcher.poll() is not None:
-                raise HRobotError(f"the ROS bringup stopped (exit code {launcher.returncode}) while waiting for {what}")
-            if pred():
-                return True
-        return False
-
     results = []
     try:
         if not spin_until(lambda: len(track["base"]) > 0 and pub.get_subscription_count() > 0, 60, "the nodes"):
@@ -267,3 +280,154 @@ def demo(out: Path, console: Console) -> int:
         if not (REPO / "policies" / bundle / "policy.onnx").is_file():
             raise HRobotError(f"policies/{bundle} is missing: the demo runs the shipped policies (see policies/README.md)")
     return ros_demo(out, console)
+
+
+# ---------------------------------------------------------------- the hand
+
+HAND_BRINGUP = REPO / "deploy" / "leap_hand" / "sim.yaml"
+# Goal orientations of the cube in the palm frame (w, x, y, z): a quarter turn about +z, then about +x, then back.
+_S = math.sqrt(0.5)
+HAND_GOALS = [(_S, 0.0, 0.0, _S), (0.5, 0.5, 0.5, 0.5), (1.0, 0.0, 0.0, 0.0)]
+HAND_GOAL_MARGIN_S = 5.0  # waited beyond the planner's own timeout for its answer
+
+
+def hand_demo(out: Path, console: Console, goals=HAND_GOALS, bringup: Path = HAND_BRINGUP) -> int:
+    """The LEAP hand reaching a sequence of cube orientations through ROS 2 (reorient_planner over the rotation
+    skill); writes the orientation error over time and a video rendered from the published states."""
+    b = load_bringup(bringup)
+    if "reorient_planner" not in b.nodes:
+        raise HRobotError(f"{bringup}: the hand demo needs a reorient_planner node (no hand policy ships yet)")
+    console.print(f"[bold]hrobot demo[/bold]: leap_hand in simulation through ROS 2 ({', '.join(b.nodes)})")
+    results, track = run_goals(bringup, goals, console, out, drive=lambda d, l: _drive_hand(goals, d, l, console))
+    reached = sum(r["result"] == "reached" for r in results)
+    console.print(f"  {reached}/{len(results)} goal orientations reached")
+    plot, video = out / "orientation_error.png", out / "demo.mp4"
+    _plot_hand(track, results, plot)
+    _video_hand(track, b.nodes["robot_driver"], video)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"  orientation error plot: {plot}\n  video: {video}\n  results: {out / 'results.json'}")
+    return 0 if reached == len(results) else 1
+
+
+def _drive_hand(goals, domain: int, launcher, console: Console):
+    """Send each goal orientation over /goal_orientation and wait for its result; track joints and the cube."""
+    from geometry_msgs.msg import PoseStamped, QuaternionStamped
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+
+    import rclpy
+
+    from hrobot.reorient_io import error_angle
+
+    node, spin_until = _ros_client(domain, launcher)
+    track = {"t": [], "joints": [], "object": [], "goal": [], "names": None}
+    latest = {"joints": None, "goal": None, "status": []}
+
+    def on_object(m):
+        p, q = m.pose.position, m.pose.orientation
+        if latest["joints"] is not None:
+            track["t"].append(time.monotonic())
+            track["object"].append([p.x, p.y, p.z, q.w, q.x, q.y, q.z])
+            track["joints"].append(latest["joints"])
+            track["goal"].append(latest["goal"])
+
+    def on_js(m):
+        track["names"] = list(m.name)
+        latest["joints"] = list(m.position)
+
+    node.create_subscription(PoseStamped, "/object_pose", on_object, qos_profile_sensor_data)
+    node.create_subscription(JointState, "/joint_states", on_js, qos_profile_sensor_data)
+    node.create_subscription(String, "/goal_status", lambda m: latest["status"].append(json.loads(m.data)), 10)
+    pub = node.create_publisher(QuaternionStamped, "/goal_orientation", 10)
+    results = []
+    try:
+        if not spin_until(lambda: len(track["t"]) > 0 and pub.get_subscription_count() > 0, 60, "the nodes"):
+            raise HRobotError("the ROS nodes did not come up within 60 s (see launch.log)")
+        spin_until(lambda: False, 4.0, "the hand's start-up")  # the controller brings the hand to its home (2.5 s)
+        for i, q in enumerate(goals):
+            msg = QuaternionStamped()
+            msg.header.frame_id = "palm"
+            msg.quaternion.w, msg.quaternion.x, msg.quaternion.y, msg.quaternion.z = (float(v) for v in q)
+            n_before = len(latest["status"])
+            latest["goal"] = list(q)
+            pub.publish(msg)
+            t0 = time.monotonic()
+            final = lambda: [s for s in latest["status"][n_before:] if s["result"] != "accepted"]  # noqa: E731
+            spin_until(lambda: bool(final()), 40.0 + HAND_GOAL_MARGIN_S, f"goal {i}")
+            r = final()[-1] if final() else {"result": "no answer", "time_s": time.monotonic() - t0}
+            results.append({"goal": list(q), **{k: r.get(k) for k in ("result", "time_s", "error_rad", "reason")},
+                            "t_start": t0})
+            err = r.get("error_rad")
+            console.print(f"  goal {i + 1}/{len(goals)} {np.round(q, 3).tolist()}: {r['result']} in "
+                          f"{r.get('time_s') or float('nan'):.1f} s (error {err if err is not None else float('nan'):.2f}"
+                          " rad)")
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    track["error"] = [float(error_angle(np.array([o[3:]]), np.array([g]))[0]) if g is not None else float("nan")
+                      for o, g in zip(track["object"], track["goal"])]
+    return results, track
+
+
+def _plot_hand(track, results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    if track["t"]:
+        t = np.array(track["t"]) - track["t"][0]
+        ax.plot(t, track["error"], lw=1.2, label="orientation error")
+        for i, r in enumerate(results):
+            ts = r["t_start"] - track["t"][0]
+            ax.axvline(ts, color="gray", lw=0.8, ls=":")
+            ax.annotate(f"goal {i + 1}: {r['result']}", (ts, 3.0), fontsize=8, xytext=(3, 0), textcoords="offset points")
+    ax.axhline(0.4, color="tab:green", lw=0.8, ls="--", label="success (0.4 rad for 0.5 s)")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("error [rad]")
+    ax.set_ylim(0, 3.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("leap_hand through ROS 2: cube orientation error to the goal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _video_hand(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
+    """Render the published states (joint states and the tracker's cube pose, palm frame) in the hand scene."""
+    import mujoco
+
+    from hrobot.sim.model import build_sim_model
+    from hrobot.sim.render import Renderer, save_video
+    from hrobot.sim.scene import SceneConfig
+
+    if not track["t"]:
+        return
+    robot = load_robot(sim_params["robot"])
+    sm = build_sim_model(robot, SceneConfig(kind=sim_params["scene"], visual=True))
+    d = mujoco.MjData(sm.model)
+    mujoco.mj_forward(sm.model, d)
+    palm = sm.base_body
+    rot, palm_pos, palm_quat = d.xmat[palm].reshape(3, 3).copy(), d.xpos[palm].copy(), d.xquat[palm].copy()
+    order = [robot.joint_names.index(n) for n in track["names"]]
+    r = Renderer(sm, 640, 480)
+    r.cam.elevation = -40.0
+    a = sm.object_qpos_adr
+    t = np.array(track["t"])
+    frames = []
+    for tf in np.arange(t[0], t[-1], 1.0 / fps):
+        k = min(int(np.searchsorted(t, tf)), len(t) - 1)
+        q = np.empty(robot.num_joints)
+        q[order] = track["joints"][k]
+        d.qpos[sm.qpos_adr] = q
+        o = track["object"][k]
+        d.qpos[a:a + 3] = palm_pos + rot @ np.array(o[:3])
+        world = np.zeros(4)
+        mujoco.mju_mulQuat(world, palm_quat, np.array(o[3:]))
+        d.qpos[a + 3:a + 7] = world
+        mujoco.mj_forward(sm.model, d)
+        frames.append(r.render(d))
+    r.close()
+    save_video(path, frames, fps=fps)

@@ -110,3 +110,33 @@ def test_goal_orientations_through_the_scripted_planner_and_bad_goals_are_reject
         assert np.allclose(np.abs(w).max(axis=1), 1.0) and np.allclose(np.sort(np.abs(w), axis=1)[:, :2], 0.0)
     finally:
         ros.stop()
+
+
+def test_the_hand_demo_sends_goal_orientations_and_writes_its_plot_and_video(tmp_path, hand_bundle):
+    """`hrobot demo --robot leap_hand`'s job on a bringup with a (barely trained) skill and the scripted planner:
+    a goal where the cube already is gets reached; the error plot, the video and the results are written."""
+    import json
+
+    from rich.console import Console
+
+    from hrobot.demo import hand_demo
+    from hrobot.robots import load_robot
+    from hrobot.sim.robot import SimRobot
+
+    robot = SimRobot(load_robot("leap_hand"))  # where the cube comes to rest in the hand: the goal
+    robot.activate()
+    for _ in range(80):
+        robot.send(robot.safety.damping(robot.read_state()))
+        robot.advance(0.05)
+    goal = tuple(float(v) for v in robot.object_pose()[1])
+    f = bringup_file(tmp_path, {
+        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
+        "skill_controller": {"bundle": str(hand_bundle)},
+        "reorient_planner": {"bundle": str(hand_bundle)}})
+    out = tmp_path / "demo"
+    console = Console(record=True, width=160)
+    assert hand_demo(out, console, goals=[goal], bringup=f) == 0, console.export_text()
+    results = json.loads((out / "results.json").read_text())
+    assert results[0]["result"] == "reached" and results[0]["error_rad"] < 0.4
+    assert (out / "orientation_error.png").stat().st_size > 10_000 and (out / "demo.mp4").stat().st_size > 10_000
+    assert "1/1 goal orientations reached" in console.export_text()
