@@ -587,15 +587,54 @@ def cmd_device_dynamixel(args: argparse.Namespace) -> int:
         bus = DynamixelBus(robot, args.port).start()
     except ValueError as e:
         raise HRobotError(str(e)) from None
-    print(f"emulated Dynamixel bus for {args.robot} on {args.port} (Protocol 2.0, {len(bus.servos)} XC330 servos)",
-          flush=True)
+    tracker = _HandTracker(bus, robot, args.tracker_rate) if args.tracker_rate > 0 else None
+    print(f"emulated Dynamixel bus for {args.robot} on {args.port} (Protocol 2.0, {len(bus.servos)} XC330 servos)"
+          + (f", the cube's pose on /object_pose at {args.tracker_rate:g} Hz" if tracker else ""), flush=True)
     try:
         t_end = None if args.duration is None else time.monotonic() + args.duration
+        period = 1.0 / args.tracker_rate if tracker else 0.1
         while t_end is None or time.monotonic() < t_end:
-            time.sleep(0.1)
+            time.sleep(period)
+            if tracker:
+                tracker.publish()
     finally:
+        if tracker:
+            tracker.close()
         bus.close()
     return 0
+
+
+class _HandTracker:
+    """The emulated hand's motion-capture: the cube's pose in the palm frame on /object_pose (ROS 2), as a real
+    tracker's node publishes it."""
+
+    def __init__(self, bus, robot, rate_hz: float):
+        if not 0 < rate_hz <= 1000:
+            raise HRobotError(f"--tracker-rate: expected 0 to 1000 Hz, got {rate_hz:g}")
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.context import Context
+        from rclpy.qos import qos_profile_sensor_data
+
+        self.bus, self.frame, self.Msg = bus, robot.base_body, PoseStamped
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("hand_tracker", context=self.context)
+        self.pub = self.node.create_publisher(PoseStamped, "object_pose", qos_profile_sensor_data)
+
+    def publish(self) -> None:
+        pos, quat = self.bus.object_pose()
+        msg = self.Msg()
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
+        o = msg.pose.orientation
+        o.w, o.x, o.y, o.z = (float(v) for v in quat)
+        self.pub.publish(msg)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self.context.try_shutdown()
 
 
 def cmd_device_unitree(args: argparse.Namespace) -> int:
@@ -841,6 +880,8 @@ def build_parser() -> argparse.ArgumentParser:
     dx.add_argument("--robot", default="leap_hand", help="the hand (default leap_hand)")
     dx.add_argument("--port", required=True, help="path to link to the bus's terminal, e.g. /tmp/ttyLEAP")
     dx.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    dx.add_argument("--tracker-rate", type=float, default=0.0, help="also publish the cube's pose in the palm frame "
+                    "on /object_pose (ROS 2) at this rate, as a motion-capture node would (0: no tracker)")
     dx.set_defaults(func=cmd_device_dynamixel)
 
     du = dsub.add_parser("unitree", help="a simulated Unitree Go2 / G1 on DDS (CycloneDDS 0.10.2)",

@@ -59,8 +59,8 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "state_rate_hz": ("double", 0.0, "joint state / IMU / odometry rate (0: the PD rate)"),
         "odom_rate_hz": ("double", 50.0, "odometry rate (what a state estimator publishes)"),
         "scan_rate_hz": ("double", 10.0, "ray scan rate"),
-        "object_rate_hz": ("double", 30.0, "sim: /object_pose rate, the object's pose in the palm frame as a tracker "
-                           "reports it (0: none; a real hand's tracker publishes it)"),
+        "object_rate_hz": ("double", 30.0, "sim and device: simulated: /object_pose rate, the object's pose in the "
+                           "palm frame as a tracker reports it (0: none; a real hand's tracker publishes it)"),
         "command_timeout": ("double", 0.0, "seconds without a command before damping (0: the driver's default)"),
         "gain_ramp_s": ("double", 0.0, "seconds over which kp ramps in from the first command after activation"),
         "domain": ("double", 0.0, "unitree: DDS domain (the robot's is 0)"),
@@ -233,7 +233,7 @@ class Bringup:
         d = self.nodes["robot_driver"]
         base = [sys.executable, "-m", "hrobot.cli", "device", DRIVER_INTERFACES[d["interface"]], "--robot", d["robot"]]
         if DRIVER_INTERFACES[d["interface"]] == "dynamixel":
-            return base + ["--port", d["port"]]
+            return base + ["--port", d["port"], "--tracker-rate", str(d["object_rate_hz"])]
         w = self.simulation
         cmd = base + ["--domain", str(int(d["domain"])), "--scene", w["scene"], "--start", *map(str, w["start"])]
         if w["pd_rate_hz"]:

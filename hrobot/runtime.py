@@ -37,7 +37,7 @@ from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
 from hrobot.reorient_io import axis_options, error_angle, greedy_axis, orientation_error, reorient_observation
 from hrobot.obs import RobotState
 from hrobot.robot_io import RobotInterface
-from hrobot.safety import DAMPING, JointCommand, MeasuredState
+from hrobot.safety import DAMPING, JointCommand, MeasuredState, target_mode
 
 PASSIVE, STANDUP, POLICY, SITDOWN = "passive", "standup", "policy", "sitdown"
 COMMAND_RAMP_S = 0.25  # s for a command's magnitude to grow across the whole trained range
@@ -114,6 +114,7 @@ class PolicyRuntime:
         self._kp_robot, self._kd_robot = np.empty_like(self.kp), np.empty_like(self.kd)  # robot order
         self._kp_robot[self.to_robot], self._kd_robot[self.to_robot] = self.kp, self.kd
         self._zeros = np.zeros(self.robot.num_joints)
+        self.mode = target_mode(self.robot)  # servo hands: their servos' own PD
         for a in (self._kp_robot, self._kd_robot, self._zeros):
             a.flags.writeable = False  # shared by every command step() returns
         self.reset()
@@ -230,7 +231,7 @@ class PolicyRuntime:
         cmd = self.commands(command, self.robot.policy_dt)
         action = self.act(self.observation(state, cmd))
         return JointCommand(self.targets(action), self._zeros, self._kp_robot, self._kd_robot, self._zeros,
-                            standing=True)
+                            self.mode, standing=True)
 
 
 @dataclass
@@ -310,7 +311,7 @@ class Controller:
         kp, kd = self.rt.gains()
         g = self.cfg.start_gain + (1 - self.cfg.start_gain) * s if ramp_gains else 1.0
         n = self.rt.robot.num_joints
-        return JointCommand(q, np.zeros(n), kp * g, kd * max(g, 0.5), np.zeros(n)), s >= 1.0
+        return JointCommand(q, np.zeros(n), kp * g, kd * max(g, 0.5), np.zeros(n), self.rt.mode), s >= 1.0
 
     def _damping(self, state: MeasuredState) -> JointCommand:
         n = self.rt.robot.num_joints
@@ -327,7 +328,7 @@ class Controller:
                 kp, kd = self.rt.gains()
                 n = self.rt.robot.num_joints
                 return JointCommand(self.rt.targets(self.rt.last_action.astype(np.float64)), np.zeros(n), kp, kd,
-                                    np.zeros(n), standing=True)
+                                    np.zeros(n), self.rt.mode, standing=True)
         return self.rt.step(state, command)
 
     def step(self, state: MeasuredState, command, now: float, safety_tripped: bool = False) -> JointCommand:

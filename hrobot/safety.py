@@ -117,6 +117,12 @@ class SafetyConfig:
     startup_tolerance: float = 0.05  # rad a joint may read beyond its limit when the robot is activated
 
 
+def target_mode(robot: RobotSpec) -> str:
+    """The command mode that carries position targets to this robot: a hand's servos run their own PD on a goal
+    position (SERVO, the spec's gains), a legged robot's motor drivers take targets with gains (POSITION)."""
+    return SERVO if robot.robot_class == "hand" else POSITION
+
+
 class ServoHold:
     """A servo hand's damping: its servos hold the position measured when damping began, under their current cap
     (a goal that followed the measurement would let a loaded joint sag; a limp hand would drop what it holds).

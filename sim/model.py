@@ -34,6 +34,16 @@ class SimModel:
     def sensor(self, sensordata: np.ndarray, name: str) -> np.ndarray:
         return sensordata[..., self.sensors[name]]
 
+    def object_pose(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """The manipulated object's position and orientation (w, x, y, z) in the robot's base (palm) frame: what a
+        motion-capture or camera tracker registered to the palm reports (here, the simulator's truth)."""
+        a, b = self.object_qpos_adr, self.base_body
+        pos = data.xmat[b].reshape(3, 3).T @ (data.qpos[a:a + 3] - data.xpos[b])
+        base_inv, quat = np.zeros(4), np.zeros(4)
+        mujoco.mju_negQuat(base_inv, data.xquat[b])
+        mujoco.mju_mulQuat(quat, base_inv, data.qpos[a + 3:a + 7])
+        return pos, quat
+
     def default_qpos(self) -> np.ndarray:
         """Model qpos0 with the base at its nominal height and the joints at the default pose."""
         q = self.model.qpos0.copy()

@@ -120,15 +120,8 @@ class SimRobot(RobotInterface):
                              joint_effort=d.actuator_force.copy(), object_pos=obj_pos, object_quat=obj_quat)
 
     def object_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """The manipulated object's position and orientation in the robot's base (palm) frame: what a
-        motion-capture or camera tracker registered to the palm reports (here, the simulator's truth)."""
-        d, a, b = self.data, self.sm.object_qpos_adr, self.sm.base_body
-        rot = d.xmat[b].reshape(3, 3)
-        pos = rot.T @ (d.qpos[a:a + 3] - d.xpos[b])
-        base_inv, quat = np.zeros(4), np.zeros(4)
-        mujoco.mju_negQuat(base_inv, d.xquat[b])
-        mujoco.mju_mulQuat(quat, base_inv, d.qpos[a + 3:a + 7])
-        return pos, quat
+        """The manipulated object's pose in the palm frame, as a tracker reports it (`SimModel.object_pose`)."""
+        return self.sm.object_pose(self.data)
 
     def _write(self, command: JointCommand) -> None:
         self._queue.append(command)

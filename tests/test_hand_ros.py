@@ -140,3 +140,45 @@ def test_the_hand_demo_sends_goal_orientations_and_writes_its_plot_and_video(tmp
     assert results[0]["result"] == "reached" and results[0]["error_rad"] < 0.4
     assert (out / "orientation_error.png").stat().st_size > 10_000 and (out / "demo.mp4").stat().st_size > 10_000
     assert "1/1 goal orientations reached" in console.export_text()
+
+
+def test_the_real_hand_bringup_on_the_emulated_bus_runs_the_skill_and_reaches_a_goal(tmp_path, hand_bundle):
+    """deploy/leap_hand/real.yaml under device: simulated, with the skill and the planner: the emulated bus carries
+    the servos, its emulated tracker the cube's pose on /object_pose; the skill runs through the Dynamixel driver and
+    a goal where the cube is gets reached, as on the simulated hand."""
+    import json
+
+    import yaml
+    from geometry_msgs.msg import PoseStamped, QuaternionStamped
+    from std_msgs.msg import String
+
+    from hrobot.bench import device_bringup
+    from ros_harness import REPO
+
+    f = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"))
+    cfg = yaml.safe_load(f.read_text())
+    cfg["nodes"]["skill_controller"] = {"bundle": str(hand_bundle)}
+    cfg["nodes"]["reorient_planner"] = {"bundle": str(hand_bundle)}
+    f.write_text(yaml.safe_dump(cfg))
+    ros = Launched(f)
+    try:
+        diag = ros.diagnostics()
+        poses = ros.subscribe("/object_pose", PoseStamped)
+        status = ros.subscribe("/goal_status", String, qos=10)
+        goals = ros.node.create_publisher(QuaternionStamped, "/goal_orientation", 10)
+        ros.wait_for(lambda: len(poses) > 10 and goals.get_subscription_count() > 0, 60, "the emulated tracker")
+        assert poses[-1][1].header.frame_id == "palm"
+        ros.wait_for(lambda: diag("skill_controller").get("message", "").startswith("policy"), 30,
+                     lambda: f"the skill: {diag('skill_controller')}")
+        assert "no object pose" not in diag("skill_controller")["message"]
+        o = poses[-1][1].pose.orientation
+        msg = QuaternionStamped()
+        msg.header.frame_id = "palm"
+        msg.quaternion = o
+        goals.publish(msg)
+        ros.wait_for(lambda: any(json.loads(m.data)["result"] == "reached" for _, m in status), 15,
+                     lambda: [m.data for _, m in status])
+        d = diag("robot_driver")
+        assert d.get("message") == "ok" and d.get("link_servo_errors") == "none", d
+    finally:
+        ros.stop()

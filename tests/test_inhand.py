@@ -145,7 +145,7 @@ def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_
     for why, change in cases.items():
         state = replace(robot.read_state(), **change)
         out = period(state)
-        assert why in ctrl.holding and out.mode == "position" and not robot.safety.tripped
+        assert why in ctrl.holding and out.mode == "servo_position" and not robot.safety.tripped
         np.testing.assert_allclose(out.q, np.clip(held, robot.robot.lower, robot.robot.upper), atol=1e-9)
     period(None)  # fresh again: the policy runs (its action moves on from the held one)
     assert ctrl.holding == "" and not np.allclose(rt.targets(rt.last_action.astype(np.float64)), held)

@@ -146,6 +146,11 @@ class DynamixelBus:
         with self._lock:
             return self.data.qpos[self.sm.qpos_adr].copy()
 
+    def object_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cube's pose in the palm frame (what the emulated tracker publishes)."""
+        with self._lock:
+            return self.sm.object_pose(self.data)
+
     def fault(self, dxl_id: int, bits: int) -> None:
         with self._lock:
             self.servos[dxl_id].raise_error(bits)

@@ -51,7 +51,8 @@ class ReorientPlannerNode(HRobotNode):
         self.hl = ReorientRuntime(load_bundle(p["bundle"]))
         self.lock = threading.Lock()
         self.goal: np.ndarray | None = None
-        self.goal_time = self.held = 0.0
+        self.goal_time = 0.0
+        self.inside_since: float | None = None  # when the cube came within the success angle
         self.object_quat: np.ndarray | None = None
         self.object_time = -math.inf
         self.error = math.nan
@@ -78,7 +79,7 @@ class ReorientPlannerNode(HRobotNode):
             return
         q = msg.quaternion
         with self.lock:
-            self.goal, self.goal_time, self.held = np.array([q.w, q.x, q.y, q.z]), time.monotonic(), 0.0
+            self.goal, self.goal_time, self.inside_since = np.array([q.w, q.x, q.y, q.z]), time.monotonic(), None
         self.hl.reset()
         self.report(result="accepted", goal=self.goal.tolist())
 
@@ -106,8 +107,9 @@ class ReorientPlannerNode(HRobotNode):
         if goal is None or quat is None or not fresh:
             return None
         self.error = self.hl.error(quat, goal)
-        self.held = self.held + self.hl.period if self.error < self.hl.success_angle else 0.0
-        if self.held >= self.hl.hold_s - 1e-6:
+        inside = self.error < self.hl.success_angle
+        self.inside_since = (self.inside_since or now) if inside else None
+        if inside and now - self.inside_since >= self.hl.hold_s:
             return self._finish("reached", goal, now - t0)
         if now - t0 > self.hl.episode_s:
             return self._finish("timeout", goal, now - t0)

@@ -37,7 +37,7 @@ from hrobot.errors import HRobotError
 from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
-from hrobot.safety import JointCommand, MeasuredState, SafetyConfig, SafetyLayer
+from hrobot.safety import DAMPING, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, target_mode
 from hrobot.teleop.mux import NONE, CommandMux, Source
 from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params, main as run,
                                mode_to_msg)
@@ -78,6 +78,7 @@ class TopicRobot(RobotInterface):
         self.node, self.robot = node, spec
         self.safety = SafetyLayer(spec, SafetyConfig(state_timeout=state_timeout))
         self.provides = TOPIC_FIELDS
+        self.command_modes = (target_mode(spec), DAMPING)  # what the controller sends; the driver checks its own
         self.lifecycle = CONNECTED
         self.index = {n: i for i, n in enumerate(spec.joint_names)}
         self.lock = threading.Lock()
