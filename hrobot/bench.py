@@ -404,6 +404,60 @@ def bench_goals(n: int = 20, seed: int = 0, logs: Path | None = None) -> dict:
     return out
 
 
+def bench_hand_goals(n: int = 10, seed: int = 0, logs: Path | None = None, goals: list | None = None,
+                     sim_file: Path | None = None) -> dict:
+    """The hand's hierarchy (reorient_planner over the rotation skill, as deploy/leap_hand/sim.yaml names them) on
+    the same n goal orientations (uniform, seeded) through two bringups, in one run:
+
+    - sim: the simulated hand behind robot_driver, the cube's pose from the simulator;
+    - dynamixel_device: deploy/leap_hand/real.yaml under `device: simulated` with the same skill and planner: the
+      Dynamixel driver over the emulated bus (a pty), the cube's pose from the emulated tracker.
+    Each goal is one episode (a fresh launch); reached = within the planner's success angle for its hold time.
+    """
+    import tempfile
+
+    import yaml
+    from rich.console import Console
+
+    from hrobot.demo import _drive_hand, run_goals
+    from hrobot.deploy import REPO
+    from hrobot.reorient_io import random_quat
+
+    sim_file = sim_file or REPO / "deploy" / "leap_hand" / "sim.yaml"
+    real_file = REPO / "deploy" / "leap_hand" / "real.yaml"
+    nodes = yaml.safe_load(Path(sim_file).read_text())["nodes"]
+    if "reorient_planner" not in nodes or "skill_controller" not in nodes:
+        raise HRobotError(f"{sim_file}: names no skill_controller and reorient_planner (no hand policy ships yet)")
+    if goals is None:
+        goals = random_quat(np.random.default_rng(seed).random((n, 3))).tolist()
+    out: dict = {"goals": goals, "seed": seed, "hardware": hardware()}
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="hrobot-bench-hand-") as tmp:
+        folder = Path(logs or tmp)
+        real = device_bringup(real_file, Path(tmp), port=str(Path(tmp) / "ttyLEAP"))
+        cfg = yaml.safe_load(real.read_text())
+        root = (Path(sim_file).parent / yaml.safe_load(Path(sim_file).read_text()).get("root", ".")).resolve()
+        for name in ("skill_controller", "reorient_planner"):  # the same bundles, resolved against sim.yaml's root
+            cfg["nodes"][name] = {**nodes[name], "bundle": str((root / nodes[name]["bundle"]).resolve())}
+        real.write_text(yaml.safe_dump(cfg))
+        for name, bringup in (("sim", Path(sim_file)), ("dynamixel_device", real)):
+            results = []
+            for i, g in enumerate(goals):
+                where = folder / name / str(i)
+                r = run_goals(bringup, [g], console, where,
+                              drive=lambda d, launcher, g=g: _drive_hand([g], d, launcher, console))[0][0]
+                log = (where / "launch.log").read_text()
+                r["trips"] = [ln.split("]: ", 1)[-1] for ln in log.splitlines() if "safety tripped" in ln]
+                results.append(r)
+            reached = [r for r in results if r["result"] == "reached"]
+            out[name] = {"bringup": str(bringup), "success_rate": len(reached) / len(goals),
+                         "mean_time_s": float(np.mean([r["time_s"] for r in reached])) if reached else None,
+                         "results": [{k: r[k] for k in ("goal", "result", "time_s", "error_rad", "trips")}
+                                     for r in results]}
+    out["success_difference_points"] = 100 * (out["sim"]["success_rate"] - out["dynamixel_device"]["success_rate"])
+    return out
+
+
 LOAD_PUBLISHER = r"""
 import json, sys, time, rclpy
 from rclpy.node import Node

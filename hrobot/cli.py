@@ -322,6 +322,19 @@ def cmd_bench_goals(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_hand_goals(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_hand_goals
+
+    res = bench_hand_goals(n=args.goals, seed=args.seed, logs=Path(args.logs) if args.logs else None)
+    for name in ("sim", "dynamixel_device"):
+        r = res[name]
+        _console().print(f"{name}: {r['success_rate'] * 100:.0f} % of {args.goals} goal orientations reached, mean "
+                         f"time {r['mean_time_s'] or float('nan'):.1f} s ({r['bringup']})")
+    _console().print(f"difference: {res['success_difference_points']:+.0f} points")
+    _write_json(args.json, res)
+    return 0
+
+
 def cmd_bench_hardware(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_hardware
 
@@ -810,6 +823,14 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--logs", metavar="FOLDER", help="keep each episode's launch log here")
     bg.add_argument("--json", metavar="FILE")
     bg.set_defaults(func=cmd_bench_goals)
+
+    bhg = bsub.add_parser("hand-goals", help="LEAP hand goal orientations through the sim bringup and through the "
+                                             "Dynamixel driver to the emulated bus (real.yaml, device: simulated)")
+    bhg.add_argument("--goals", type=int, default=10)
+    bhg.add_argument("--seed", type=int, default=0)
+    bhg.add_argument("--logs", metavar="FOLDER", help="keep each episode's launch log here")
+    bhg.add_argument("--json", metavar="FILE")
+    bhg.set_defaults(func=cmd_bench_hand_goals)
 
     br = bsub.add_parser("runtime", help="deployment step latency: inference and full observation->safe command")
     br.add_argument("bundle", help="policy bundle folder")

@@ -182,3 +182,26 @@ def test_the_real_hand_bringup_on_the_emulated_bus_runs_the_skill_and_reaches_a_
         assert d.get("message") == "ok" and d.get("link_servo_errors") == "none", d
     finally:
         ros.stop()
+
+
+def test_the_hand_goals_benchmark_runs_both_bringups_on_the_same_goals(tmp_path, hand_bundle):
+    """`hrobot bench hand-goals` on a sim bringup naming the skill and the planner: the same goal orientation
+    through the simulated hand and through real.yaml's Dynamixel driver on the emulated bus."""
+    from hrobot.bench import bench_hand_goals
+    from hrobot.robots import load_robot
+    from hrobot.sim.robot import SimRobot
+
+    robot = SimRobot(load_robot("leap_hand"))
+    robot.activate()
+    for _ in range(80):
+        robot.send(robot.safety.damping(robot.read_state()))
+        robot.advance(0.05)
+    goal = [float(v) for v in robot.object_pose()[1]]  # where the cube rests: reachable by any skill
+    f = bringup_file(tmp_path, {
+        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
+        "skill_controller": {"bundle": str(hand_bundle)},
+        "reorient_planner": {"bundle": str(hand_bundle)}})
+    res = bench_hand_goals(goals=[goal], sim_file=f, logs=tmp_path / "logs")
+    for name in ("sim", "dynamixel_device"):
+        assert res[name]["success_rate"] == 1.0 and res[name]["results"][0]["trips"] == [], res[name]
+    assert res["success_difference_points"] == 0.0
