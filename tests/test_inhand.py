@@ -51,6 +51,26 @@ def test_spinning_the_cube_about_the_command_is_rewarded_and_off_the_hand_is_a_d
     assert env.obj_offset[1].norm() < 0.01  # reset to its resting place
 
 
+def test_a_late_tracker_frame_repeats_the_last_pose_to_the_policy_only():
+    """pose_dropout: a late or missing tracker frame shows the policy the cube's previous pose; the critic and the
+    rewards keep the truth, and a reset never carries an old pose over."""
+    cfg = env_cfg()
+    cfg.num_envs = 8
+    cfg.randomization.pose_dropout = 1.0  # every frame late: the policy sees the pose of the episode's start
+    env = make_env(cfg, seed=1)
+    start = env.tracked_quat.clone()
+    for _ in range(10):
+        env.step(torch.full((8, 16), 0.8))
+    assert torch.equal(env.tracked_quat, start) and not torch.allclose(env.obj_quat, start, atol=1e-3)
+    cfg.randomization.pose_dropout = 0.0
+    fresh = make_env(cfg, seed=1)
+    for _ in range(3):
+        fresh.step(torch.full((8, 16), 0.8))
+    assert torch.equal(fresh.tracked_quat, fresh.obj_quat)
+    env.reset_all()
+    assert torch.equal(env.tracked_quat, env.obj_quat)
+
+
 def test_object_terms_agree_between_torch_and_numpy():
     spec = load_robot("leap_hand")
     terms = [ObsTerm("object_pos", 20.0), ObsTerm("object_rot"), ObsTerm("command"), ObsTerm("joint_pos")]

@@ -14,7 +14,7 @@ velocities and fingertip positions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tensordict import TensorDict
@@ -48,6 +48,8 @@ class InHandRandomizationCfg:
     latency_prob: float = 0.3  # share of envs that run one policy step of action latency
     init_joint_noise: float = 0.1  # rad
     init_object_offset: float = 0.005  # m per axis
+    pose_dropout: float = 0.0  # per step, the share of envs whose tracker frame is late or missing: the policy
+    # (not the critic) sees the cube's previous pose again
 
 
 @dataclass
@@ -133,6 +135,8 @@ class InHandEnv(VecEnv):
         self.kp, self.kd = self._t(r.kp).repeat(n, 1), self._t(r.kd).repeat(n, 1)
         self.episode_sums = {k: z(n) for k in self.cfg.rewards}
         self.rotation_done = z(n)  # rad turned about the commanded axis this episode
+        self.tracked_pos = self.tracked_quat = None  # the tracker's last pose (see _track)
+        self.just_reset = torch.ones(n, dtype=torch.bool, device=dev)
         self.extras: dict = {"log": {}}
         unknown = sorted(set(self.cfg.rewards) - set(REWARDS))
         if unknown:
@@ -157,16 +161,34 @@ class InHandEnv(VecEnv):
         tips = self.sim.sensordata[:, -1, self.tip_cols].to(torch.float32).reshape(self.num_envs, -1, 3)
         self.tip_pos = quat_rotate_inverse(self.palm_quat.repeat_interleave(tips.shape[1], 0),
                                            (tips - self.palm_pos[:, None]).reshape(-1, 3)).reshape(self.num_envs, -1)
+        self._track()
+
+    def _track(self) -> None:
+        """The tracker's pose of the cube: the truth, except in the envs whose frame is late or missing this step
+        (`pose_dropout`), which keep the previous one (never across a reset)."""
+        rc = self.cfg.randomization
+        p = rc.pose_dropout if rc.enabled and not self.eval_mode else 0.0
+        if p <= 0.0 or self.tracked_pos is None:
+            self.tracked_pos, self.tracked_quat = self.obj_pos, self.obj_quat
+            self.just_reset[:] = False
+            return
+        late = (torch.rand(self.num_envs, device=self.device, generator=self.gen) < p) & ~self.just_reset
+        self.tracked_pos = torch.where(late[:, None], self.tracked_pos, self.obj_pos)
+        self.tracked_quat = torch.where(late[:, None], self.tracked_quat, self.obj_quat)
+        self.just_reset[:] = False
 
     def robot_state(self) -> RobotState:
+        """What the policy sees (the cube as tracked); the critic and the rewards use the truth."""
         return RobotState(joint_pos=self.joint_pos, joint_vel=self.joint_vel, command=self.commands,
-                          last_action=self.actions, object_pos=self.obj_pos, object_quat=self.obj_quat,
+                          last_action=self.actions, object_pos=self.tracked_pos, object_quat=self.tracked_quat,
                           object_lin_vel=self.obj_lin_vel, object_ang_vel=self.obj_ang_vel, fingertip_pos=self.tip_pos)
 
     def _observations(self) -> TensorDict:
         s = self.robot_state()
+        truth = replace(s, object_pos=self.obj_pos, object_quat=self.obj_quat)
         self.obs = TensorDict({"policy": self.policy_layout.compute(s, noise=not self.eval_mode, generator=self.gen),
-                               "critic": self.critic_layout.compute(s)}, batch_size=[self.num_envs], device=self.device)
+                               "critic": self.critic_layout.compute(truth)}, batch_size=[self.num_envs],
+                              device=self.device)
         return self.obs
 
     def get_observations(self) -> TensorDict:
@@ -271,6 +293,7 @@ class InHandEnv(VecEnv):
         self.last_actions[ids] = 0.0
         self.episode_length_buf[ids] = 0
         self.rotation_done[ids] = 0.0
+        self.just_reset[ids] = True
         self.latency[ids] = (torch.rand(n, device=self.device, generator=self.gen) < rc.latency_prob) if dr else False
         self._resample(ids)
 
