@@ -13,6 +13,12 @@ import numpy as np
 
 from hrobot.geometry import array_module, quat_conj, quat_mul, quat_to_rotvec, rot6_from_quat
 
+# The task as the reorientation literature reports it (defaults of training, evaluation and the scripted planner)
+SUCCESS_ANGLE = 0.4  # rad from the goal ...
+HOLD_S = 0.5  # ... held this long is a success; a new goal follows
+EPISODE_S = 40.0  # consecutive successes are counted over this long
+HL_RATE_HZ = 5.0  # decisions per second (the skill runs at its own 20 Hz)
+
 
 def orientation_error(object_quat, goal_quat):
     """The rotation still to do, as a palm-frame rotation vector (N, 3): goal = exp(error) * object."""

@@ -34,7 +34,8 @@ import numpy as np
 from hrobot.bundle import Bundle, action_clip_bounds, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
-from hrobot.reorient_io import axis_options, error_angle, greedy_axis, orientation_error, reorient_observation
+from hrobot.reorient_io import (EPISODE_S, HL_RATE_HZ, HOLD_S, SUCCESS_ANGLE, axis_options, error_angle, greedy_axis,
+                                orientation_error, reorient_observation)
 from hrobot.obs import RobotState
 from hrobot.robot_io import RobotInterface
 from hrobot.safety import DAMPING, JointCommand, MeasuredState, target_mode
@@ -455,8 +456,8 @@ class ReorientRuntime:
             c = meta["command"]
             if "axes" not in c:
                 raise HRobotError(f"{bundle.path}: not a rotation skill (its command names no axes)")
-            self.policy, axes, speeds, rate = None, c["axes"], c["speeds"], 5.0
-            self.success_angle, self.hold_s, self.episode_s = 0.4, 0.5, 40.0
+            self.policy, axes, speeds, rate = None, c["axes"], c["speeds"], HL_RATE_HZ
+            self.success_angle, self.hold_s, self.episode_s = SUCCESS_ANGLE, HOLD_S, EPISODE_S
             self.skill_name = meta["name"]
         self.axes = np.asarray(axes, dtype=np.float32)
         self.speeds = (float(speeds[0]), float(speeds[1]))

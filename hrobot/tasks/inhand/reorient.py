@@ -22,8 +22,8 @@ from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.nav_io import HIGH_LEVEL_ACTION_CLIP, decode_action
-from hrobot.reorient_io import axis_options, error_angle, greedy_axis, orientation_error, random_quat, \
-    reorient_observation
+from hrobot.reorient_io import EPISODE_S, HL_RATE_HZ, HOLD_S, SUCCESS_ANGLE, axis_options, error_angle, \
+    greedy_axis, orientation_error, random_quat, reorient_observation
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
 from hrobot.tasks.inhand.env import InHandCfg, InHandEnv
@@ -40,10 +40,10 @@ class ReorientCfg:
     inhand_task: str = "leap_rotate"  # the hand, its observations and randomisation
     skills: tuple[str, ...] = ("policies/leap_rotate",)  # one rotation skill (run folder or bundle)
     num_envs: int = 256
-    hl_rate_hz: float = 5.0
-    episode_s: float = 40.0
-    success_angle: float = 0.4  # rad
-    hold_s: float = 0.5
+    hl_rate_hz: float = HL_RATE_HZ
+    episode_s: float = EPISODE_S
+    success_angle: float = SUCCESS_ANGLE  # rad
+    hold_s: float = HOLD_S
     rewards: dict[str, float] = field(default_factory=lambda: {"progress": 1.0, "success": 5.0, "drop": -10.0})
     flat: bool = False
     flat_regularizers: dict[str, float] = field(default_factory=lambda: {

@@ -22,12 +22,12 @@ from geometry_msgs.msg import PoseStamped, QuaternionStamped, Twist
 from std_msgs.msg import String
 
 from hrobot.bundle import load_bundle
-from hrobot.runtime import ReorientRuntime
+from hrobot.runtime import ControllerConfig, ReorientRuntime
 from hrobot_ros.common import GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
 
 PUBLISH_PERIOD_S = 0.02  # the latest command goes out at 50 Hz, whatever the decision rate
 QUAT_TOLERANCE = 1e-3  # |norm - 1| a goal orientation may have
-POSE_TIMEOUT_S = 0.25  # an older object pose stops the commands (the skill controller holds)
+POSE_TIMEOUT_S = ControllerConfig().object_timeout  # an older object pose stops the commands, as the skill holds
 
 
 def goal_problem(msg: QuaternionStamped, frame: str) -> str:
