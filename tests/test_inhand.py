@@ -71,6 +71,20 @@ def test_a_late_tracker_frame_repeats_the_last_pose_to_the_policy_only():
     assert torch.equal(env.tracked_quat, env.obj_quat)
 
 
+def test_the_axis_curriculum_commands_z_first_then_every_axis():
+    cfg = env_cfg()
+    cfg.num_envs = 64
+    assert cfg.curriculum_axes == 2
+    env = make_env(cfg, seed=2)
+    assert set(env.command_axis.tolist()) == {0, 1}  # +-z only
+    env._curriculum(0.2, 200)
+    assert env.active_axes == 2
+    env._curriculum(0.5, 200)  # turning at half its command: every axis from now on
+    assert env.active_axes == 4
+    env._resample(torch.arange(64))
+    assert set(env.command_axis.tolist()) == {0, 1, 2, 3}
+
+
 def test_object_terms_agree_between_torch_and_numpy():
     spec = load_robot("leap_hand")
     terms = [ObsTerm("object_pos", 20.0), ObsTerm("object_rot"), ObsTerm("command"), ObsTerm("joint_pos")]

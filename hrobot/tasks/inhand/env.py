@@ -67,6 +67,8 @@ class InHandCfg:
     policy_obs: tuple[ObsTerm, ...] = ()
     auto_reset: bool = True
     pd_rate_hz: float | None = None  # physics and servo PD rate in training (None: the spec's); sim2sim checks the gap
+    curriculum_axes: int = 0  # > 0: only the first this many axes are commanded until the achieved rotation rate
+    curriculum_rate: float = 0.4  # (a running mean over ended episodes) reaches this share of the commanded; then all
 
 
 class InHandEnv(VecEnv):
@@ -136,6 +138,8 @@ class InHandEnv(VecEnv):
         self.episode_sums = {k: z(n) for k in self.cfg.rewards}
         self.rotation_done = z(n)  # rad turned about the commanded axis this episode
         self.tracked_pos = self.tracked_quat = None  # the tracker's last pose (see _track)
+        self.active_axes = self.cfg.curriculum_axes or len(self.cfg.axes)  # axes commands are drawn from
+        self.achieved_share = 0.0  # running mean of achieved / commanded rotation rate over ended episodes
         self.just_reset = torch.ones(n, dtype=torch.bool, device=dev)
         self.extras: dict = {"log": {}}
         unknown = sorted(set(self.cfg.rewards) - set(REWARDS))
@@ -223,18 +227,29 @@ class InHandEnv(VecEnv):
         ids = torch.nonzero(dones).flatten()
         if len(ids):
             log["Metrics/drop_rate"] = dropped[ids].float().mean()
-            log["Metrics/rotation_rate"] = (self.rotation_done[ids] / (self.episode_length_buf[ids] * self.dt)).mean()
+            rate = self.rotation_done[ids] / (self.episode_length_buf[ids] * self.dt)
+            log["Metrics/rotation_rate"] = rate.mean()
+            self._curriculum(float((rate / self.command_speed[ids]).mean()), len(ids))
+            log["Curriculum/active_axes"] = float(self.active_axes)
+            log["Curriculum/achieved_share"] = self.achieved_share
         if len(ids) and self.cfg.auto_reset:
             self._reset_envs(ids)
             self._refresh()
         self._resample(torch.nonzero(self.command_timer >= int(round(self.cfg.resample_s / self.dt))).flatten())
         return self._observations(), rew, dones, self.extras
 
+    def _curriculum(self, share: float, episodes: int) -> None:
+        """Every axis is commanded once the first ones turn at curriculum_rate of their command (a running mean
+        over about 100 ended episodes)."""
+        self.achieved_share += min(1.0, episodes / 100) * (share - self.achieved_share)
+        if self.active_axes < len(self.cfg.axes) and self.achieved_share >= self.cfg.curriculum_rate:
+            self.active_axes = len(self.cfg.axes)
+
     def _resample(self, ids: torch.Tensor) -> None:
         if not len(ids):
             return
         n = len(ids)
-        self.command_axis[ids] = torch.randint(0, len(self.axes), (n,), device=self.device, generator=self.gen)
+        self.command_axis[ids] = torch.randint(0, self.active_axes, (n,), device=self.device, generator=self.gen)
         lo, hi = self.cfg.speeds
         self.command_speed[ids] = lo + (hi - lo) * torch.rand(n, device=self.device, generator=self.gen)
         self.commands[ids] = self.axes[self.command_axis[ids]] * self.command_speed[ids, None]
