@@ -114,9 +114,10 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         log = stop_process(teleop)
         assert "joint-topic teleop of leap_hand" in log, log
 
-        # the stopped leader tripped the driver's stale-command watchdog (it holds the hand): an operator resets it,
-        # then a glove's fingertip positions are retargeted to the joints that reach them
-        assert ros.call("/robot_driver/reset").success
+        # the stopped leader tripped the driver's stale-command watchdog (it holds the hand); an operator starts the
+        # glove's teleop and resets the driver: the glove's fingertip positions are retargeted to the joints that
+        # reach them (resetting before the new teleop is up raced the first teleop's last command, which re-armed
+        # the watchdog after the reset and tripped it again before the glove's commands came)
         kin = ChainKinematics(json.loads((REPO / "deploy/leap_hand/kinematics.json").read_text()))
         q_goal = np.clip(spec.default_pose + np.resize([0.2, 0.0, 0.5, 0.4], spec.num_joints), spec.lower, spec.upper)
         tips = kin.foot_positions(q_goal)
@@ -125,6 +126,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         ros.wait_for(lambda: glove.get_subscription_count() > 0 or teleop.poll() is not None, 20,
                      "the teleop node to subscribe to the glove")
         assert teleop.poll() is None, stop_process(teleop)
+        assert ros.call("/robot_driver/reset").success
         poses = PoseArray(poses=[Pose(position=Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))) for p in tips])
         error = lambda: np.linalg.norm(kin.foot_positions(np.array(js[-1][1].position)) - tips, axis=1).max()  # noqa: E731
         t_end = time.monotonic() + 10.0  # a glove streaming at 50 Hz until every fingertip is within 1 cm of its

@@ -44,6 +44,7 @@ from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_param
 
 CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
 ODOM_FIELDS = {"base_pos", "base_quat", "base_lin_vel", "base_ang_vel"}
+RESET_WAIT_S = 2.0  # a ~/reset call waits this long for the loop to carry it out
 
 
 def open_interface(p: dict, spec) -> RobotInterface:
@@ -87,6 +88,7 @@ class RobotDriverNode(HRobotNode):
         self.lock = threading.Lock()
         self.pending: JointCommand | None = None
         self.pending_estop = ""
+        self.pending_resets: list[tuple[threading.Event, dict]] = []  # ~/reset calls, taken by the loop
         self.latency_us: list[float] = []
         self.activation = ""
         self.activate()  # then damping until the first command
@@ -166,20 +168,33 @@ class RobotDriverNode(HRobotNode):
         return response
 
     def on_reset(self, request, response):
-        if self.robot.lifecycle != ACTIVE:
-            ok, why = self.activate(), self.activation
-        else:
-            ok = self.robot.reset_safety()
-            why = self.robot.safety.reason
-        response.success, response.message = ok, "reset" if ok else why
+        """Carried out by the loop, between two periods: the driver's bus is the loop's alone (a reset that read the
+        Dynamixel bus from this thread collided with the loop's own transaction)."""
+        done, result = threading.Event(), {}
+        with self.lock:
+            self.pending_resets.append((done, result))
+        if not done.wait(RESET_WAIT_S):
+            response.success, response.message = False, f"the driver loop did not take the reset within {RESET_WAIT_S} s"
+            return response
+        response.success, response.message = result["ok"], "reset" if result["ok"] else result["why"]
         return response
+
+    def _reset(self) -> tuple[bool, str]:
+        if self.robot.lifecycle != ACTIVE:
+            return self.activate(), self.activation
+        ok = self.robot.reset_safety()
+        return ok, self.robot.safety.reason
 
     # ---- the loop
     def step(self) -> None:
         with self.lock:
             cmd, self.pending = self.pending, None
             estop, self.pending_estop = self.pending_estop, ""
+            resets, self.pending_resets = self.pending_resets, []
         r = self.robot
+        for done, result in resets:
+            result["ok"], result["why"] = self._reset()
+            done.set()
         if estop:
             r.estop(estop)
         state = None if self.sim else r.read_state()
