@@ -405,13 +405,14 @@ def bench_goals(n: int = 20, seed: int = 0, logs: Path | None = None) -> dict:
 
 
 def bench_hand_goals(n: int = 10, seed: int = 0, logs: Path | None = None, goals: list | None = None,
-                     sim_file: Path | None = None) -> dict:
+                     sim_file: Path | None = None, driver: dict | None = None) -> dict:
     """The hand's hierarchy (reorient_planner over the rotation skill, as deploy/leap_hand/sim.yaml names them) on
     the same n goal orientations (uniform, seeded) through two bringups, in one run:
 
     - sim: the simulated hand behind robot_driver, the cube's pose from the simulator;
     - dynamixel_device: deploy/leap_hand/real.yaml under `device: simulated` with the same skill and planner: the
-      Dynamixel driver over the emulated bus (a pty), the cube's pose from the emulated tracker.
+      Dynamixel driver over the emulated bus (a pty), the cube's pose from the emulated tracker (`driver`: its
+      robot_driver parameters changed).
     Each goal is one episode (a fresh launch); reached = within the planner's success angle for its hold time.
     """
     import tempfile
@@ -434,7 +435,7 @@ def bench_hand_goals(n: int = 10, seed: int = 0, logs: Path | None = None, goals
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="hrobot-bench-hand-") as tmp:
         folder = Path(logs or tmp)
-        real = device_bringup(real_file, Path(tmp), port=str(Path(tmp) / "ttyLEAP"))
+        real = device_bringup(real_file, Path(tmp), port=str(Path(tmp) / "ttyLEAP"), **(driver or {}))
         cfg = yaml.safe_load(real.read_text())
         root = (Path(sim_file).parent / yaml.safe_load(Path(sim_file).read_text()).get("root", ".")).resolve()
         for name in ("skill_controller", "reorient_planner"):  # the same bundles, resolved against sim.yaml's root

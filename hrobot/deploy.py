@@ -62,6 +62,7 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "object_rate_hz": ("double", 30.0, "sim and device: simulated: /object_pose rate, the object's pose in the "
                            "palm frame as a tracker reports it (0: none; a real hand's tracker publishes it)"),
         "command_timeout": ("double", 0.0, "seconds without a command before damping (0: the driver's default)"),
+        "state_timeout": ("double", 0.0, "seconds without a fresh robot state before damping (0: 2 control periods)"),
         "gain_ramp_s": ("double", 0.0, "seconds over which kp ramps in from the first command after activation"),
         "domain": ("double", 0.0, "unitree: DDS domain (the robot's is 0)"),
         "network_interface": ("string", "", "unitree: the network interface wired to the robot, e.g. eth0"),
@@ -170,6 +171,7 @@ PARAM_RULES: dict[tuple[str, str], Callable] = {
     ("robot_driver", "odom_rate_hz"): _at_least(0.0, strict=True),
     ("robot_driver", "object_rate_hz"): _at_least(0.0, 1000.0),
     ("robot_driver", "command_timeout"): _at_least(0.0),
+    ("robot_driver", "state_timeout"): _at_least(0.0, 1.0),
     ("skill_controller", "cmd_vel_timeout"): _at_least(0.0, 0.5, strict=True),
     ("skill_controller", "teleop_timeout"): _at_least(0.0, 0.5, strict=True),
     ("teleop", "device"): _one_of(TELEOP_DEVICES),

@@ -101,7 +101,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         teleop = hrobot_cli(ros, "teleop", str(bringup))  # a hand bringup: joint-topic by default
         leader = ros.node.create_publisher(JointState, "/leader/joint_states", 10)
         ros.wait_for(lambda: leader.get_subscription_count() > 0, 20, "the teleop node to subscribe to the leader")
-        target = np.clip(spec.default_pose + 0.3, spec.lower, spec.upper)
+        target = np.clip(np.full(spec.num_joints, 0.3), spec.lower, spec.upper)  # bent, clear of the cube
         t_end = time.monotonic() + 3.0
         while time.monotonic() < t_end:  # a glove streaming at 50 Hz
             leader.publish(JointState(name=spec.joint_names, position=target.tolist()))
@@ -119,7 +119,7 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
         # reach them (resetting before the new teleop is up raced the first teleop's last command, which re-armed
         # the watchdog after the reset and tripped it again before the glove's commands came)
         kin = ChainKinematics(json.loads((REPO / "deploy/leap_hand/kinematics.json").read_text()))
-        q_goal = np.clip(spec.default_pose + np.resize([0.2, 0.0, 0.5, 0.4], spec.num_joints), spec.lower, spec.upper)
+        q_goal = np.clip(np.resize([0.2, 0.0, 0.5, 0.4], spec.num_joints), spec.lower, spec.upper)  # clear of the cube
         tips = kin.foot_positions(q_goal)
         teleop = hrobot_cli(ros, "teleop", str(bringup), "--device", "fingertips")
         glove = ros.node.create_publisher(PoseArray, "/leader/fingertips", 10)

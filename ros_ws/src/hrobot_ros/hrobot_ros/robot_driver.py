@@ -49,7 +49,8 @@ RESET_WAIT_S = 2.0  # a ~/reset call waits this long for the loop to carry it ou
 
 def open_interface(p: dict, spec) -> RobotInterface:
     """The robot interface the parameters name, connected."""
-    safety = SafetyConfig(command_timeout=p["command_timeout"] or None, gain_ramp_s=p["gain_ramp_s"])
+    safety = SafetyConfig(command_timeout=p["command_timeout"] or None, state_timeout=p["state_timeout"] or None,
+                          gain_ramp_s=p["gain_ramp_s"])
     if p["interface"] == "sim":
         from hrobot.sim.robot import SimConfig, SimRobot
         from hrobot.sim.scene import SceneConfig
