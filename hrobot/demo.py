@@ -244,7 +244,6 @@ def _video(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
 
     from hrobot.sim.robot import SimRobot
     from hrobot.sim.model import build_sim_model
-    from hrobot.sim.render import Renderer, save_video
     from hrobot.sim.scene import SceneConfig
 
     if not track["base"]:
@@ -257,17 +256,30 @@ def _video(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
     d.mocap_pos[:] = placer.data.mocap_pos
     names = track["names"]
     order = [robot.joint_names.index(n) for n in names]
-    r = Renderer(sm, 640, 480)
-    r.cam.distance, r.cam.elevation = 3.0, -35.0
-    t = np.array(track["t"])
-    frames = []
-    for tf in np.arange(t[0], t[-1], 1.0 / fps):
-        k = int(np.searchsorted(t, tf))
-        k = min(k, len(t) - 1)
+    def pose(k: int) -> None:
         d.qpos[sm.base_qpos_adr : sm.base_qpos_adr + 7] = track["base"][k]
         q = np.empty(robot.num_joints)
         q[order] = track["joints"][k]
         d.qpos[sm.qpos_adr] = q
+
+    _render_track(sm, d, track["t"], pose, path, fps, distance=3.0, elevation=-35.0)
+
+
+def _render_track(sm, d, stamps, pose, path: Path, fps: float, distance: float | None = None,
+                  elevation: float = -20.0) -> None:
+    """A video of recorded states: at each frame time `pose(k)` puts the latest state k (at stamps[k]) into d."""
+    import mujoco
+
+    from hrobot.sim.render import Renderer, save_video
+
+    r = Renderer(sm, 640, 480)
+    if distance is not None:
+        r.cam.distance = distance
+    r.cam.elevation = elevation
+    t = np.array(stamps)
+    frames = []
+    for tf in np.arange(t[0], t[-1], 1.0 / fps):
+        pose(min(int(np.searchsorted(t, tf)), len(t) - 1))
         mujoco.mj_forward(sm.model, d)
         frames.append(r.render(d))
     r.close()
@@ -400,7 +412,6 @@ def _video_hand(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
     import mujoco
 
     from hrobot.sim.model import build_sim_model
-    from hrobot.sim.render import Renderer, save_video
     from hrobot.sim.scene import SceneConfig
 
     if not track["t"]:
@@ -412,13 +423,9 @@ def _video_hand(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
     palm = sm.base_body
     rot, palm_pos, palm_quat = d.xmat[palm].reshape(3, 3).copy(), d.xpos[palm].copy(), d.xquat[palm].copy()
     order = [robot.joint_names.index(n) for n in track["names"]]
-    r = Renderer(sm, 640, 480)
-    r.cam.elevation = -40.0
     a = sm.object_qpos_adr
-    t = np.array(track["t"])
-    frames = []
-    for tf in np.arange(t[0], t[-1], 1.0 / fps):
-        k = min(int(np.searchsorted(t, tf)), len(t) - 1)
+
+    def pose(k: int) -> None:
         q = np.empty(robot.num_joints)
         q[order] = track["joints"][k]
         d.qpos[sm.qpos_adr] = q
@@ -427,7 +434,5 @@ def _video_hand(track, sim_params: dict, path: Path, fps: float = 25.0) -> None:
         world = np.zeros(4)
         mujoco.mju_mulQuat(world, palm_quat, np.array(o[3:]))
         d.qpos[a + 3:a + 7] = world
-        mujoco.mj_forward(sm.model, d)
-        frames.append(r.render(d))
-    r.close()
-    save_video(path, frames, fps=fps)
+
+    _render_track(sm, d, track["t"], pose, path, fps, elevation=-40.0)
