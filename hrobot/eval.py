@@ -215,6 +215,11 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
 
     info, make_actor = policy_source(run_dir)
     mod = load_task(info["task"])
+    if mod.KIND == "manipulation":
+        return _play_inhand(run_dir, info, make_actor, video, seconds, width, height)
+    if mod.KIND != "locomotion":
+        raise HRobotError(f"{run_dir}: play renders locomotion and in-hand rotation runs; {info['task']} is a "
+                          f"{mod.KIND} task (its demo renders it: hrobot demo --robot ...)")
     cfg, robot = eval_cfg(run_dir, info, terrain)
     cfg.num_envs = 1
     cfg.randomization.push_velocity = 0.0
@@ -238,6 +243,38 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
     renderer.close()
     save_video(video, frames, fps=1.0 / env.dt)
     return {"video": str(video), "frames": len(frames), "seconds": seconds, "falls": falls}
+
+
+def _play_inhand(run_dir: Path, info: dict, make_actor, video: Path, seconds: float, width: int, height: int) -> dict:
+    """The rotation skill held on each of its axes in turn (equal shares of the video) at its mid speed."""
+    import mujoco
+
+    from hrobot.sim.model import build_sim_model
+    from hrobot.sim.render import Renderer, save_video
+    from hrobot.sim.scene import SceneConfig
+
+    if "bundle_robot" in info:
+        raise HRobotError(f"{run_dir}: playing in-hand bundles is not supported yet; play the run")
+    cfg = saved_env_cfg(run_dir)
+    cfg.num_envs = 1
+    env = load_task(info["task"]).make_env(cfg, seed=0, eval_mode=True)
+    actor = make_actor(env)
+    vis = build_sim_model(env.robot, SceneConfig(kind="hand_object", visual=True))
+    data = mujoco.MjData(vis.model)
+    renderer = Renderer(vis, width, height)
+    steps, speed = int(seconds / env.dt), sum(cfg.speeds) / 2
+    frames, obs, drops = [], env.get_observations(), 0
+    with torch.inference_mode():
+        for t in range(steps):
+            env.hold_commands(torch.tensor([t * len(cfg.axes) // steps]), torch.tensor([speed]))
+            obs, _, dones, extras = env.step(actor(obs))
+            drops += int(dones[0] & ~extras["time_outs"][0])
+            data.qpos[:] = env.sim.qpos[0].cpu().numpy()
+            mujoco.mj_forward(vis.model, data)
+            frames.append(renderer.render(data))
+    renderer.close()
+    save_video(video, frames, fps=1.0 / env.dt)
+    return {"video": str(video), "frames": len(frames), "seconds": seconds, "falls": drops}
 
 
 def write_json(path: Path, data: dict) -> None:

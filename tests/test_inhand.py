@@ -113,7 +113,7 @@ def test_train_eval_export_and_the_runtime_sees_what_training_saw(tmp_path):
     import mujoco
 
     from hrobot.bundle import load_bundle
-    from hrobot.eval import evaluate_inhand
+    from hrobot.eval import evaluate_inhand, play
     from hrobot.export import export_run
     from hrobot.runtime import PolicyRuntime
     from hrobot.sim.robot import SimRobot
@@ -126,6 +126,8 @@ def test_train_eval_export_and_the_runtime_sees_what_training_saw(tmp_path):
     assert [a["axis"] for a in res["axes"]] == [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]
     assert all(a["episodes"] == 2 and a["commanded_rad_s"] == pytest.approx(0.75) for a in res["axes"])
     assert 0.0 <= res["drop_rate"] <= 1.0 and all(math.isfinite(a["achieved_rad_s"]) for a in res["axes"])
+    played = play(run, tmp_path / "rotate.mp4", seconds=0.4, width=160, height=120)
+    assert played["frames"] == 8 and (tmp_path / "rotate.mp4").stat().st_size > 0
 
     robot = SimRobot(load_robot("leap_hand"))
     assert {"object_pos", "object_quat"} <= robot.provides
