@@ -208,10 +208,7 @@ def _plot(commands: torch.Tensor, r: dict, path: Path, title: str) -> None:
 def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat", width: int = 640,
          height: int = 480) -> dict:
     """Render the policy following a command script (forward, turn, sideways, stop) to an MP4."""
-    import mujoco
-
     from hrobot.sim.model import build_sim_model
-    from hrobot.sim.render import Renderer, save_video
 
     info, make_actor = policy_source(run_dir)
     mod = load_task(info["task"])
@@ -225,32 +222,42 @@ def play(run_dir: Path, video: Path, seconds: float = 12.0, terrain: str = "flat
     cfg.randomization.push_velocity = 0.0
     env = mod.make_env(cfg, seed=0, eval_mode=True, robot=robot)
     actor = make_actor(env)
-    vis = build_sim_model(env.robot, dataclasses.replace(env.scene, visual=True))
-    data = mujoco.MjData(vis.model)
-    renderer = Renderer(vis, width, height)
     script = [(0.0, (0.8, 0.0, 0.0)), (0.3, (0.5, 0.0, 0.8)), (0.55, (0.0, 0.4, 0.0)), (0.8, (0.0, 0.0, 0.0))]
     steps = int(seconds / env.dt)
+
+    def hold(t: int) -> None:
+        env.hold_commands(torch.tensor([[c for start, c in script if t / steps >= start][-1]]))
+
+    vis = build_sim_model(env.robot, dataclasses.replace(env.scene, visual=True))
+    return _render_rollout(env, actor, vis, video, steps, hold, width, height)
+
+
+def _render_rollout(env, actor, vis, video: Path, steps: int, hold, width: int, height: int) -> dict:
+    """Run one env for `steps` policy steps (`hold(t)` sets its command) and render each to an MP4; falls (or
+    drops) are the episodes that ended before their time."""
+    import mujoco
+
+    from hrobot.sim.render import Renderer, save_video
+
+    data = mujoco.MjData(vis.model)
+    renderer = Renderer(vis, width, height)
     frames, obs, falls = [], env.get_observations(), 0
     with torch.inference_mode():
         for t in range(steps):
-            cmd = [c for start, c in script if t / steps >= start][-1]
-            env.hold_commands(torch.tensor([cmd]))
-            obs, _, dones, _ = env.step(actor(obs))
-            falls += int(dones[0])
+            hold(t)
+            obs, _, dones, extras = env.step(actor(obs))
+            falls += int(dones[0] & ~extras["time_outs"][0])
             data.qpos[:] = env.sim.qpos[0].cpu().numpy()
             mujoco.mj_forward(vis.model, data)
             frames.append(renderer.render(data))
     renderer.close()
     save_video(video, frames, fps=1.0 / env.dt)
-    return {"video": str(video), "frames": len(frames), "seconds": seconds, "falls": falls}
+    return {"video": str(video), "frames": len(frames), "seconds": steps * env.dt, "falls": falls}
 
 
 def _play_inhand(run_dir: Path, info: dict, make_actor, video: Path, seconds: float, width: int, height: int) -> dict:
     """The rotation skill held on each of its axes in turn (equal shares of the video) at its mid speed."""
-    import mujoco
-
     from hrobot.sim.model import build_sim_model
-    from hrobot.sim.render import Renderer, save_video
     from hrobot.sim.scene import SceneConfig
 
     if "bundle_robot" in info:
@@ -259,22 +266,13 @@ def _play_inhand(run_dir: Path, info: dict, make_actor, video: Path, seconds: fl
     cfg.num_envs = 1
     env = load_task(info["task"]).make_env(cfg, seed=0, eval_mode=True)
     actor = make_actor(env)
-    vis = build_sim_model(env.robot, SceneConfig(kind="hand_object", visual=True))
-    data = mujoco.MjData(vis.model)
-    renderer = Renderer(vis, width, height)
     steps, speed = int(seconds / env.dt), sum(cfg.speeds) / 2
-    frames, obs, drops = [], env.get_observations(), 0
-    with torch.inference_mode():
-        for t in range(steps):
-            env.hold_commands(torch.tensor([t * len(cfg.axes) // steps]), torch.tensor([speed]))
-            obs, _, dones, extras = env.step(actor(obs))
-            drops += int(dones[0] & ~extras["time_outs"][0])
-            data.qpos[:] = env.sim.qpos[0].cpu().numpy()
-            mujoco.mj_forward(vis.model, data)
-            frames.append(renderer.render(data))
-    renderer.close()
-    save_video(video, frames, fps=1.0 / env.dt)
-    return {"video": str(video), "frames": len(frames), "seconds": seconds, "falls": drops}
+
+    def hold(t: int) -> None:
+        env.hold_commands(torch.tensor([t * len(cfg.axes) // steps]), torch.tensor([speed]))
+
+    vis = build_sim_model(env.robot, SceneConfig(kind="hand_object", visual=True))
+    return _render_rollout(env, actor, vis, video, steps, hold, width, height)
 
 
 def write_json(path: Path, data: dict) -> None:
