@@ -179,6 +179,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_navigation(args, run, plot)
     if load_task(task).KIND == "reorientation":
         return _eval_reorient(args, run)
+    if load_task(task).KIND == "carry":
+        return _eval_carry(args, run)
     if load_task(task).KIND == "manipulation":
         from hrobot.eval import evaluate_inhand
 
@@ -222,6 +224,27 @@ def _eval_runtime(args: argparse.Namespace, bundle: Path) -> int:
     _console().print(f"[bold]{bundle}[/bold] (imported, deployment runtime at {rate:g} Hz): lin_vel_error "
                      f"{res['lin_vel_error']:.3f} m/s, yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate "
                      f"{res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
+    if args.json:
+        write_json(Path(args.json), res)
+    return 0
+
+
+def _eval_carry(args: argparse.Namespace, run: Path) -> int:
+    from hrobot.eval import evaluate_carry, write_json
+
+    with _console().status(f"evaluating {run}: {args.episodes} partner paths, the admittance baseline tuned on others"):
+        res = evaluate_carry(run, episodes=args.episodes, seed=args.seed, checkpoint=args.checkpoint,
+                             episode_s=args.episode_s)
+    t = res["admittance_tuning"]
+    _console().print(f"admittance gains {t['gain_force']:g} m/s per N, {t['gain_torque']:g} rad/s per N m "
+                     f"(tuned on {t['episodes']} paths of seed {t['seed']})")
+    for name in ("high_level", "admittance", "stand_still"):
+        r = res[name]
+        _console().print(f"{name:>12}: follower force {r['follower_force_mean_n']:.1f} N (peak {r['follower_force_peak_n']:.1f}), "
+                         f"deviation {r['trajectory_deviation_m']:.2f} m, velocity correlation "
+                         f"{r['velocity_correlation']:.2f} (lag {r['velocity_lag_s']:.2f} s), completed "
+                         f"{r['completion_rate'] * 100:.0f} % in {r['completion_time_s']:.1f} s, falls "
+                         f"{r['fall_rate'] * 100:.0f} %, drops {r['drop_rate'] * 100:.0f} %")
     if args.json:
         write_json(Path(args.json), res)
     return 0
@@ -777,6 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=123, help="layout / episode seed (held out from training)")
     ev.add_argument("--flat-run", metavar="RUN", help="navigation, reorientation: also evaluate this flat-baseline run")
     ev.add_argument("--checkpoint", metavar="model_N.pt", help="a specific checkpoint of the run (default: the latest)")
+    ev.add_argument("--episode-s", type=float, metavar="S", help="carry: episodes this long instead of the task's")
     ev.set_defaults(func=cmd_eval)
 
     pl = sub.add_parser("play", help="render a trained policy to a video")

@@ -553,3 +553,156 @@ def evaluate_reorient(run_dir: Path, episodes: int = 100, seed: int = 2000, flat
             results["flat_run"], results["flat_env_steps"] = str(flat_run), flat[0]["env_steps"]
         results[f"{angle:g}_rad"] = row
     return results
+
+
+# ---------------------------------------------------------------- carrying with a partner
+
+CARRY_PROTOCOL = ("one episode per environment from held-out seeds (the same partner paths and board masses for "
+                  "every controller), nominal model, no observation noise; follower force = the horizontal force at "
+                  "the wrists (both hands, N), mean over the episode and its peak; trajectory deviation = the base's "
+                  "mean distance to the partner's path (extended 2 m behind its start); velocity synchrony = the "
+                  "correlation of the base's and the partner's planar velocities, and the lag (s, 0-2) that "
+                  "maximises the correlation of their speeds; completion = after the partner stops, the first time "
+                  "the follower force is under 5 N with the partner's arm relaxed (stretch < 0.1 m); an episode "
+                  "ends early at a fall or a drop (the partner's arm stretched beyond its reach)")
+ADMITTANCE_GRID = ((0.005, 0.01, 0.02), (0.0, 0.05, 0.1))  # force gains (m/s per N), torque gains (rad/s per N m)
+
+
+def _carry_run(env, controller) -> dict:
+    """Run every env's episode once with `controller` ("stand", ("admittance", kf, kt) or an actor)."""
+    from hrobot.geometry import quat_rotate, quat_from_yaw, yaw_from_quat
+    from hrobot.tasks.carry.env import admittance
+
+    n = env.num_envs
+    alive = torch.ones(n, dtype=torch.bool)
+    fell, dropped = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+    rec = {k: [] for k in ("base", "vel", "target", "target_vel", "force", "stretch", "alive", "walking")}
+    with torch.inference_mode():  # (every run of an env in it: its buffers become inference tensors)
+        env.gen.manual_seed(env.seed)  # the same paths and board masses for every controller
+        env.reset_all()
+        obs = env.get_observations()
+        for k in range(env.max_episode_length):
+            if controller == "stand":
+                obs, _, dones, _ = env.step_commands(torch.zeros(n, 3))
+            elif isinstance(controller, tuple):
+                obs, _, dones, _ = env.step_commands(admittance(env, *controller[1:]))
+            else:
+                obs, _, dones, _ = env.step(controller(obs))
+            o = {key: v.cpu() for key, v in env.last_outcome.items()}
+            ll = env.ll
+            vel = quat_rotate(quat_from_yaw(yaw_from_quat(ll.base_quat)),
+                              torch.cat([ll.base_lin_vel[:, :2], torch.zeros(n, 1)], 1))[:, :2]
+            # a reset env's state is its next episode's: the step that ended an episode is kept from before it
+            ended = o["dones"] & alive
+            fell |= ended & o["fell"]
+            dropped |= ended & o["dropped"]
+            alive &= ~o["dones"]
+            rec["alive"].append(alive.clone())
+            rec["base"].append(ll.base_pos[:, :2].cpu().clone())
+            rec["vel"].append(vel.cpu())
+            rec["target"].append(env.target[:, :2].cpu().clone())
+            rec["target_vel"].append(env.target_vel[:, :2].cpu().clone())
+            rec["force"].append(env.force_xy.cpu().clone())
+            rec["stretch"].append(env.stretch.cpu().clone())
+            rec["walking"].append(((k + 1) * env.dt < env.walk_s).cpu())
+            if not alive.any():
+                break
+    r = {key: torch.stack(v, 1) for key, v in rec.items()}  # (N, T, ...)
+    return _carry_metrics(r, fell, dropped, env.dt)
+
+
+def _carry_metrics(r: dict, fell: torch.Tensor, dropped: torch.Tensor, dt: float) -> dict:
+    n, steps = r["alive"].shape
+    force, dev, corr, lag, done_t = [], [], [], [], []
+    peak = []
+    max_lag = int(round(2.0 / dt))
+    for i in range(n):
+        a = r["alive"][i]
+        t_end = int(a.sum())
+        if t_end < 2:
+            continue
+        f = r["force"][i, :t_end]
+        force.append(float(f.mean()))
+        peak.append(float(f.max()))
+        path = r["target"][i, :t_end]
+        start_dir = (path[min(10, t_end - 1)] - path[0])
+        start_dir = start_dir / start_dir.norm().clamp(min=1e-6)
+        path = torch.cat([path[:1] - 2.0 * start_dir, path], 0)
+        seg_a, seg_b = path[:-1], path[1:]
+        p = r["base"][i, :t_end]
+        ab = seg_b - seg_a
+        tt = (((p[:, None] - seg_a[None]) * ab[None]).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-9)[None]).clamp(0, 1)
+        closest = seg_a[None] + tt[..., None] * ab[None]
+        dev.append(float((p[:, None] - closest).norm(dim=-1).amin(dim=1).mean()))
+        v, tv = r["vel"][i, :t_end].reshape(-1), r["target_vel"][i, :t_end].reshape(-1)
+        corr.append(float(torch.corrcoef(torch.stack([v, tv]))[0, 1]) if v.std() > 1e-6 and tv.std() > 1e-6 else 0.0)
+        s, ts = r["vel"][i, :t_end].norm(dim=1), r["target_vel"][i, :t_end].norm(dim=1)
+        best, best_c = 0, -2.0
+        for k in range(0, min(max_lag, t_end - 2) + 1):
+            x, y = s[k:], ts[:t_end - k]
+            c = float(torch.corrcoef(torch.stack([x, y]))[0, 1]) if x.std() > 1e-6 and y.std() > 1e-6 else -2.0
+            if c > best_c:
+                best, best_c = k, c
+        lag.append(best * dt)
+        settled = (~r["walking"][i, :t_end]) & (f < 5.0) & (r["stretch"][i, :t_end] < 0.1)
+        idx = torch.nonzero(settled).flatten()
+        done_t.append(float((idx[0] + 1) * dt) if len(idx) and not (fell[i] or dropped[i]) else float("nan"))
+    done = torch.tensor(done_t)
+    completed = ~torch.isnan(done)
+    mean = lambda xs: float(sum(xs) / len(xs)) if xs else float("nan")  # noqa: E731
+    return {"follower_force_mean_n": mean(force), "follower_force_peak_n": mean(peak),
+            "trajectory_deviation_m": mean(dev), "velocity_correlation": mean(corr), "velocity_lag_s": mean(lag),
+            "completion_rate": float(completed.float().mean()),
+            "completion_time_s": float(done[completed].mean()) if completed.any() else float("nan"),
+            "fall_rate": float(fell.float().mean()), "drop_rate": float(dropped.float().mean()), "episodes": n}
+
+
+def tune_admittance(cfg, skills, seed: int, episodes: int = 16, grid=ADMITTANCE_GRID) -> dict:
+    """The admittance gains with the lowest mean follower force (falls and drops count as 100 N each) on paths of
+    `seed` (a tuning set apart from the evaluation's)."""
+    from hrobot.tasks.carry.env import CarryEnv
+
+    tcfg = dataclasses.replace(cfg, num_envs=episodes)
+    env = CarryEnv(tcfg, seed=seed, eval_mode=True, skills=skills)
+    rows = []
+    for kf in grid[0]:
+        for kt in grid[1]:
+            m = _carry_run(env, ("admittance", kf, kt))
+            score = m["follower_force_mean_n"] + 100.0 * (m["fall_rate"] + m["drop_rate"])
+            rows.append({"gain_force": kf, "gain_torque": kt, "score": score, **m})
+    best = min(rows, key=lambda row: row["score"])
+    return {"gain_force": best["gain_force"], "gain_torque": best["gain_torque"], "seed": seed,
+            "episodes": episodes, "grid": rows}
+
+
+def evaluate_carry(run_dir: Path | None, episodes: int = 100, seed: int = 3000, tune_seed: int = 4000,
+                   tune_episodes: int = 16, checkpoint: str | None = None, task: str = "g1_carry",
+                   episode_s: float | None = None) -> dict:
+    """The learned high level (if a run is given), the admittance baseline (gains tuned on other paths) and standing
+    still, on the same held-out partner paths (`episode_s`: shorter episodes than the task's, for a quick look)."""
+    from hrobot.skills import load_skill
+
+    if run_dir is not None:
+        info, make_actor = policy_source(run_dir, checkpoint)
+        if "bundle_robot" in info:
+            raise HRobotError(f"{run_dir}: evaluating carry bundles is not supported yet; evaluate the run")
+        cfg = saved_env_cfg(run_dir)
+        task = info["task"]
+    else:
+        cfg = load_task(task).env_cfg()
+    mod = load_task(task)
+    cfg.num_envs = episodes
+    if episode_s is not None:
+        if episode_s <= 0:
+            raise HRobotError(f"--episode-s: expected a positive duration, got {episode_s:g}")
+        cfg.episode_s = episode_s
+    skills = [load_skill(p) for p in cfg.skills]
+    tuned = tune_admittance(cfg, skills, tune_seed, tune_episodes)
+    env = mod.make_env(cfg, seed=seed, eval_mode=True, skills=skills)
+    results: dict = {"task": task, "run": str(run_dir) if run_dir else None, "protocol": CARRY_PROTOCOL,
+                     "seed": seed, "skills": list(cfg.skills), "admittance_tuning": tuned}
+    if run_dir is not None:
+        results["high_level"] = _carry_run(env, make_actor(env))
+    results["admittance"] = _carry_run(env, ("admittance", tuned["gain_force"], tuned["gain_torque"]))
+    results["stand_still"] = _carry_run(env, "stand")
+    return results

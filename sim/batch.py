@@ -72,6 +72,12 @@ class BatchedSim(ABC):
     def model_field(self, name: str, env_id: int) -> np.ndarray:
         """A copy of one env's model.<name>."""
 
+    def set_constants(self, env_ids: torch.Tensor) -> None:
+        """Recompute the constants MuJoCo derives from masses at compile time (mj_setConst: the inverse weights that
+        scale constraint softness, subtree masses) after set_model_field changed masses or inertias of bodies
+        held by equality constraints; without it such a body's constraints are mis-scaled and can diverge."""
+        raise HRobotError(f"backend '{self.backend}' cannot recompute model constants (mj_setConst) per env")
+
     def check_finite(self) -> None:
         bad = ~(torch.isfinite(self.qpos).all(dim=1) & torch.isfinite(self.qvel).all(dim=1))
         if bool(bad.any()):
@@ -165,6 +171,11 @@ class MujocoBatchedSim(BatchedSim):
 
     def model_field(self, name: str, env_id: int) -> np.ndarray:
         return np.array(getattr(self.models[env_id], name))
+
+    def set_constants(self, env_ids: torch.Tensor) -> None:
+        d = self._datas[0]
+        for i in env_ids.cpu().tolist():
+            mujoco.mj_setConst(self.models[i], d)
 
 
 class WarpBatchedSim(BatchedSim):

@@ -33,6 +33,8 @@ class SceneConfig:
     arena_half_size: float = 4.0  # "arena": walls at +-this (m)
     object_size: float = 0.035  # "hand_object": cube half size (m): a 7 cm cube
     object_mass: float = 0.108  # kg: the LEAP / MuJoCo Playground reorientation cube
+    load_half_size: tuple[float, float, float] = (0.5, 0.2, 0.015)  # "carry": a 1 m x 0.4 m board (m)
+    load_mass: float = 1.5  # kg (training randomises it)
     seed: int = 0
     visual: bool = True  # textures and materials (2 MB per model); training copies skip them
 
@@ -56,6 +58,9 @@ def add_scene(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Terrain
     elif scene.kind == "hand_object":
         _floor(s)
         _object(s, robot, scene)
+    elif scene.kind == "carry":
+        _floor(s)
+        _carried_load(s, robot, scene)
     else:
         raise ValueError(f"unknown scene '{scene.kind}'")
     return terrain
@@ -190,3 +195,73 @@ def _object(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
                    rgba=[0.9, 0.3, 0.3, 1], mass=scene.object_mass, friction=[1.0, 0.005, 0.0001])
     g.contype, g.conaffinity = 1, 1
     b.add_site(name="object_centre")
+
+
+CARRY_HANDS = {"left": "left_wrist_roll_link", "right": "right_wrist_roll_link"}  # the links the hands end
+HAND_OFFSET = (0.17, 0.0, 0.0)  # the hand (and its wrist force/torque sensor) in the last link's frame
+
+
+def _carried_load(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
+    """A rigid board held at its near edge by both hands (weld constraints) and at its far end by a partner.
+
+    Each hand is a small body fixed to the last arm link with a wrist force/torque sensor at its origin (the
+    force the hand takes from the load, in the hand frame, as a wrist F/T sensor reads it). The board starts
+    where the hands are in the default pose, level, pointing along the robot's heading; the partner's grip (a
+    mocap body) pulls the site 'partner_handle' at its far end through a spring-damper tendon, integrated
+    with the physics at every step. The board does not collide (the partner's side of the world is not
+    modelled).
+    """
+    bodies = {b.name: b for b in s.bodies}
+    missing = [link for link in CARRY_HANDS.values() if link not in bodies]
+    if missing:
+        raise ValueError(f"the carry scene needs the arm links {', '.join(CARRY_HANDS.values())}; "
+                         f"{robot.name} has no {missing[0]}")
+    for side, link in CARRY_HANDS.items():
+        hand = bodies[link].add_body(name=f"{side}_hand", pos=list(HAND_OFFSET))
+        hand.add_site(name=f"{side}_wrist_ft")
+        hand.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.035, 0, 0], mass=0.05, contype=0, conaffinity=0,
+                      rgba=[0.2, 0.2, 0.22, 1])
+        s.add_sensor(name=f"wrist_force:{side}", type=mujoco.mjtSensor.mjSENS_FORCE, objtype=mujoco.mjtObj.mjOBJ_SITE,
+                     objname=f"{side}_wrist_ft")
+        s.add_sensor(name=f"wrist_torque:{side}", type=mujoco.mjtSensor.mjSENS_TORQUE,
+                     objtype=mujoco.mjtObj.mjOBJ_SITE, objname=f"{side}_wrist_ft")
+        s.add_sensor(name=f"hand_pos:{side}", type=mujoco.mjtSensor.mjSENS_FRAMEPOS, objtype=mujoco.mjtObj.mjOBJ_SITE,
+                     objname=f"{side}_wrist_ft")  # where the sensor is, as the arm's kinematics would give it
+        s.add_sensor(name=f"hand_quat:{side}", type=mujoco.mjtSensor.mjSENS_FRAMEQUAT,
+                     objtype=mujoco.mjtObj.mjOBJ_SITE, objname=f"{side}_wrist_ft")
+    m = s.compile()  # where the hands are in the default pose
+    d = mujoco.MjData(m)
+    base = m.body(robot.base_body)
+    q = base.jntadr[0]
+    d.qpos[m.jnt_qposadr[q]:m.jnt_qposadr[q] + 7] = [0, 0, robot.base_height, 1, 0, 0, 0]
+    for j in robot.joints:
+        d.qpos[m.jnt_qposadr[m.joint(j.name).id]] = j.default
+    mujoco.mj_kinematics(m, d)
+    hands = np.array([d.xpos[m.body(f"{side}_hand").id] for side in CARRY_HANDS])
+    hx, hy, hz = scene.load_half_size
+    centre = hands.mean(axis=0) + np.array([hx, 0.0, 0.0])
+    load = s.worldbody.add_body(name="load", pos=centre.tolist())
+    load.add_freejoint(name="load")
+    g = load.add_geom(name="load", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, hz], mass=scene.load_mass,
+                      rgba=[0.75, 0.55, 0.3, 1])
+    g.contype, g.conaffinity = 0, 0
+    load.add_site(name="partner_handle", pos=[hx, 0.0, 0.0])
+    # the partner: a kinematic (mocap) grip the environment moves, pulling the handle through a spring-damper
+    # tendon of zero rest length (its arm); stiffness and damping are the environment's to set
+    partner = s.worldbody.add_body(name="partner", mocap=True, pos=(centre + np.array([hx, 0.0, 0.0])).tolist())
+    partner.add_site(name="partner_grip")
+    arm = s.add_tendon(name="partner_arm", stiffness=[300.0, 0.0, 0.0], damping=[40.0, 0.0, 0.0], springlength=[0.0, 0.0])
+    arm.wrap_site("partner_grip")
+    arm.wrap_site("partner_handle")
+    for side, pos in zip(CARRY_HANDS, hands):
+        rel = (centre - pos).tolist()  # the board's pose in the hand's frame at the default pose
+        hand_quat = d.xquat[m.body(f"{side}_hand").id]
+        inv = np.zeros(4)
+        mujoco.mju_negQuat(inv, hand_quat)
+        rel_local = np.zeros(3)
+        mujoco.mju_rotVecQuat(rel_local, np.array(rel), inv)
+        # one hand holds the board rigidly, the other at a point (a weld without its torque, torquescale 0): two
+        # full welds over-constrain the loop (arms, board) and the solver diverged under load
+        s.add_equality(name=f"grip:{side}", type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY,
+                       name1=f"{side}_hand", name2="load",
+                       data=[0, 0, 0, *rel_local.tolist(), *inv.tolist(), 1.0 if side == "left" else 0.0, 0.0])

@@ -7,6 +7,8 @@
 - `inhand/`: in-hand manipulation: `env.py` (a cube rotation command in, a hand's joint targets
   out; `leap_rotate.py`) and `reorient.py` (goal orientations, a high level over the rotation
   skill; `leap_reorient.py`, and the flat baseline `leap_reorient_flat.py`).
+- `carry/`: carrying a load with a (simulated) person: `env.py` (the wrench at the wrists in, the
+  skill's velocity command out; the admittance baseline) and `g1_carry.py`.
 - `mdp/`: the terms tasks are built from (rewards, terminations, events, commands, the skill
   action), in the manner of mjlab's manager-based configs; observation terms are `hrobot.obs`.
 
@@ -23,7 +25,8 @@ from hrobot.errors import HRobotError
 
 TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch")} | {
     name: f"navigation.{name}" for name in ("go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")} | {
-    name: f"inhand.{name}" for name in ("leap_rotate", "leap_reorient", "leap_reorient_flat")}
+    name: f"inhand.{name}" for name in ("leap_rotate", "leap_reorient", "leap_reorient_flat")} | {
+    "g1_carry": "carry.g1_carry"}
 
 
 def load_task(name: str) -> ModuleType:
