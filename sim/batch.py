@@ -257,6 +257,12 @@ class WarpBatchedSim(BatchedSim):
         arr = getattr(self.mw, name).numpy()
         return np.array(arr[env_id % arr.shape[0]])
 
+    def set_constants(self, env_ids: torch.Tensor) -> None:
+        for name in ("body_invweight0", "dof_invweight0", "body_subtreemass"):  # outputs one per world too
+            self._batched(name)
+        with self.wp.ScopedDevice(self.device):
+            self.mjw.set_const(self.mw, self.dw)  # every world at once (MuJoCo Warp's mj_setConst)
+
 
 def make_batched_sim(backend: str, sm: SimModel, num_envs: int, decimation: int, nthread: int | None = None,
                      device: str | None = None) -> BatchedSim:

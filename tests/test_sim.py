@@ -67,3 +67,22 @@ def test_nan_in_the_physics_is_reported_with_the_env():
     sim.models[2].body_mass[sm.base_body] = np.nan
     with pytest.raises(SimulationDiverged, match="env 2|diverging"):
         sim.step(torch.as_tensor(robot.default_pose).repeat(4, 1))
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "warp"])
+def test_a_mass_changed_per_env_reaches_mujocos_derived_constants(backend):
+    """Domain randomisation writes masses per env; `set_constants` re-derives what MuJoCo computed from them at
+    compile time (inverse weights that scale constraint and contact softness, subtree masses) for those envs only."""
+    if backend == "warp":
+        pytest.importorskip("mujoco_warp", reason="the warp extra is installed by `make test`")
+    robot = load_robot("go2")
+    sm = build_sim_model(robot, SceneConfig(visual=False))
+    sim = make_batched_sim(backend, sm, 2, robot.decimation, device="cpu" if backend == "warp" else None)
+    b = sm.base_body
+    before = sim.model_field("body_invweight0", 1)[b].copy()
+    sim.set_model_field("body_mass", torch.tensor([0]), b, torch.tensor([float(sm.model.body_mass[b]) + 3.0]))
+    sim.set_constants(torch.tensor([0]))
+    assert sim.model_field("body_subtreemass", 0)[b] == pytest.approx(sm.model.body_subtreemass[b] + 3.0, rel=1e-5)
+    assert sim.model_field("body_invweight0", 0)[b][0] < 0.9 * before[0]  # heavier: a smaller inverse weight
+    np.testing.assert_allclose(sim.model_field("body_invweight0", 1)[b], before, rtol=1e-3)  # env 1 untouched
+    assert sim.model_field("body_subtreemass", 1)[b] == pytest.approx(sm.model.body_subtreemass[b], rel=1e-5)

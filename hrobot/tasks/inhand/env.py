@@ -287,6 +287,7 @@ class InHandEnv(VecEnv):
             self.sim.set_model_field("geom_size", ids, self.obj_geom,
                                      self.obj_size * self.uniform(*rc.object_size, n, 1))
             self.sim.set_model_field("geom_friction", ids, (self.obj_geom, 0), self.uniform(*rc.object_friction, n))
+            self.sim.set_constants(ids)  # MuJoCo's mass-derived constants (contact scaling) follow the cube's mass
             kp = self._t(self.robot.kp) * self.uniform(*rc.kp_scale, n, self.num_actions)
             kd = self._t(self.robot.kd) * self.uniform(*rc.kd_scale, n, self.num_actions)
             self.kp[ids], self.kd[ids] = kp, kd

@@ -25,6 +25,7 @@ def randomize_physics(env: LocomotionEnv, ids: torch.Tensor) -> None:
     ipos = torch.as_tensor(env.sm.model.body_ipos[env.base_body], dtype=torch.float32, device=env.device)
     com = ipos + env.uniform(-rc.com_offset, rc.com_offset, n, 3)
     env.sim.set_model_field("body_ipos", ids, env.base_body, com)
+    env.sim.set_constants(ids)  # MuJoCo's mass-derived constants (constraint scaling) follow the new base mass
     strength = env.uniform(*rc.motor_strength, n, 1)
     kp_spec = torch.as_tensor(env.robot.kp, dtype=torch.float32, device=env.device)
     kd_spec = torch.as_tensor(env.robot.kd, dtype=torch.float32, device=env.device)
