@@ -195,11 +195,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     with _console().status(f"evaluating {run}: {args.episodes} episodes on flat ground, {args.rough_levels} rough levels"):
         res = evaluate(run, episodes=args.episodes, rough_levels=args.rough_levels, seed=args.seed, plot=plot,
-                       checkpoint=args.checkpoint)
+                       checkpoint=args.checkpoint, payload_kg=args.payload)
     c = _console()
     c.print(f"[bold]{res['task']}[/bold] on {res['robot']}, flat: lin_vel_error {res['lin_vel_error']:.3f} m/s, "
             f"yaw_rate_error {res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % "
             f"({res['episodes']} episodes)")
+    c.print(f"  feet off the ground: {', '.join(f'{a * 100:.0f} %' for a in res['feet_air_share'])} of policy steps")
+    if "payload" in res:
+        p = res["payload"]
+        c.print(f"  with {p['kg']:g} kg on {', '.join(p['bodies'])}: lin_vel_error {p['lin_vel_error']:.3f} m/s, "
+                f"yaw_rate_error {p['yaw_rate_error']:.3f} rad/s, fall_rate {p['fall_rate'] * 100:.1f} %")
     t = res["turn_in_place"]
     c.print(f"  turn in place: yaw_rate_error {t['yaw_rate_error']:.3f} rad/s, achieved/commanded "
             f"{t['yaw_rate_ratio']:.2f}, fall_rate {t['fall_rate'] * 100:.1f} %")
@@ -801,6 +806,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--flat-run", metavar="RUN", help="navigation, reorientation: also evaluate this flat-baseline run")
     ev.add_argument("--checkpoint", metavar="model_N.pt", help="a specific checkpoint of the run (default: the latest)")
     ev.add_argument("--episode-s", type=float, metavar="S", help="carry: episodes this long instead of the task's")
+    ev.add_argument("--payload", type=float, default=0.0, metavar="KG",
+                    help="locomotion: the flat sweep again with this payload on the task's payload bodies")
     ev.set_defaults(func=cmd_eval)
 
     pl = sub.add_parser("play", help="render a trained policy to a video")

@@ -51,7 +51,7 @@ def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = 
     fell = torch.zeros(n, dtype=torch.bool)
     warm = int(round(WARMUP_S / env.dt))
     lin_err, yaw_err, count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
-    vel, height = torch.zeros(n, 3), torch.zeros(n)
+    vel, height, air = torch.zeros(n, 3), torch.zeros(n), torch.zeros(n, env.nfeet)
     with torch.inference_mode():  # the reset too: an env may be run through several sweeps
         if levels is not None:
             env.terrain_levels[:] = levels.to(env.device)
@@ -66,13 +66,30 @@ def _episodes(env, actor, commands: torch.Tensor, levels: torch.Tensor | None = 
                 yaw_err += m * (env.commands[:, 2] - env.base_ang_vel[:, 2]).abs().cpu()
                 vel += m[:, None] * torch.cat([env.base_lin_vel[:, :2], env.base_ang_vel[:, 2:3]], 1).cpu()
                 height += m * (env.base_pos[:, 2] - env.terrain_h).cpu()  # above the ground below it
+                air += m[:, None] * (~env.foot_contact).float().cpu()
                 count += m
             ended = dones.cpu() & alive
             fell |= ended & ~extras["time_outs"].cpu()
             alive &= ~dones.cpu()
     count = count.clamp(min=1)
     return {"lin_err": lin_err / count, "yaw_err": yaw_err / count, "vel": vel / count[:, None], "fell": fell,
-            "height": height / count}
+            "height": height / count, "air": air / count[:, None]}
+
+
+def _payload_episodes(env, actor, commands: torch.Tensor, kg: float, task: str) -> dict:
+    """The sweep with `kg` more on the payload bodies (split evenly), the model's constants re-derived; restored."""
+    from hrobot.tasks.mdp.events import add_payload
+
+    if not env.payload_ids:
+        raise HRobotError(f"--payload: task {task} names no payload bodies (randomization.payload_bodies)")
+    every = torch.arange(env.num_envs, device=env.device)
+    add_payload(env, every, torch.full((env.num_envs, len(env.payload_ids)), kg / len(env.payload_ids)))
+    env.sim.set_constants(every)
+    try:
+        return _episodes(env, actor, commands)
+    finally:
+        add_payload(env, every, torch.zeros(env.num_envs, len(env.payload_ids)))
+        env.sim.set_constants(every)
 
 
 def _summary(r: dict) -> dict:
@@ -81,6 +98,7 @@ def _summary(r: dict) -> dict:
         "yaw_rate_error": float(r["yaw_err"].mean()),
         "fall_rate": float(r["fell"].float().mean()),
         "base_height_m": float(r["height"].mean()),
+        "feet_air_share": [round(float(a), 4) for a in r["air"].mean(dim=0)],  # per foot (the spec's order)
         "episodes": int(len(r["fell"])),
     }
 
@@ -137,8 +155,10 @@ def eval_cfg(path: Path, info: dict, terrain: str):
 
 
 def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: int = 123,
-             plot: Path | None = None, backend: str = "mujoco", checkpoint: str | None = None) -> dict:
-    """Flat-ground sweep (`episodes` episodes) and, for tasks with rough terrain, per-level results."""
+             plot: Path | None = None, backend: str = "mujoco", checkpoint: str | None = None,
+             payload_kg: float = 0.0) -> dict:
+    """Flat-ground sweep (`episodes` episodes), per-level results for tasks with rough terrain and, with
+    `payload_kg`, the flat sweep again with that payload split evenly over the task's payload bodies."""
     info, make_actor = policy_source(run_dir, checkpoint)
     mod = load_task(info["task"])
     results: dict = {"task": info["task"], "run": str(run_dir), "checkpoint": checkpoint or info.get("checkpoint"),
@@ -151,6 +171,9 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
     commands = command_sweep(cfg, episodes)
     flat = _episodes(env, actor, commands)
     results.update(_summary(flat))
+    if payload_kg:
+        results["payload"] = {"kg": payload_kg, "bodies": list(cfg.randomization.payload_bodies),
+                              **_summary(_payload_episodes(env, actor, commands, payload_kg, info["task"]))}
     turns = turn_sweep(cfg, episodes)
     turning = _episodes(env, actor, turns)
     results["turn_in_place"] = {**_summary(turning),

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hrobot.cli import main
+from hrobot.errors import HRobotError
 from hrobot.sim.batch import SimulationDiverged
 from hrobot.tasks import load_task
 from hrobot.tasks.mdp import rewards
@@ -101,6 +102,25 @@ def test_domain_randomization_ranges_are_applied():
     assert env.latency.any() and not env.latency.all()  # 0 or 1 step of latency, per env
 
 
+def test_a_random_payload_hangs_on_the_g1s_hands_and_torso():
+    mod = load_task("g1_walk")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 32
+    env = mod.make_env(cfg, seed=4)
+    rc, m = cfg.randomization, env.sm.model
+    added = torch.tensor([[env.sim.model_field("body_mass", i)[b] - m.body_mass[b] for b in env.payload_ids]
+                          for i in range(32)])
+    total = added.sum(dim=1)
+    assert (added >= -1e-9).all() and total.min() >= rc.payload_mass[0] - 1e-6 and total.max() <= rc.payload_mass[1]
+    assert total.std() > 0.4 and (added / total[:, None].clamp(min=1e-9)).std(dim=0).min() > 0.1  # shares vary
+    torso = env.payload_ids[2]  # the models' constants follow (mj_setConst): the torso's subtree (arms included)
+    assert env.sim.model_field("body_subtreemass", 0)[torso] == pytest.approx(
+        m.body_subtreemass[torso] + float(added[0].sum()), rel=1e-5)
+    cfg.randomization.payload_bodies = ("left_wrist_roll_link", "no_such_link")
+    with pytest.raises(HRobotError, match="payload_bodies: body 'no_such_link'"):
+        mod.make_env(cfg, seed=4)
+
+
 def test_eval_mode_uses_nominal_parameters():
     _, cfg, env = _env(8, seed=2, eval_mode=True)
     kp = torch.stack([torch.as_tensor(env.sim.model_field("actuator_gainprm", i)[:, 0]) for i in range(8)])
@@ -167,6 +187,10 @@ def test_eval_writes_metrics_and_plot(short_run, tmp_path, capsys):
     turn = res["turn_in_place"]  # a second sweep on pure turns
     assert turn["episodes"] == 6 and turn["yaw_rate_error"] > 0 and abs(turn["yaw_rate_ratio"]) < 5
     assert js.with_suffix(".png").stat().st_size > 10_000
+    assert len(res["feet_air_share"]) == 4 and all(0.0 <= a <= 1.0 for a in res["feet_air_share"])
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "2", "--rough-levels", "0", "--payload", "3"]) == 2
+    assert "go2_walk names no payload bodies" in capsys.readouterr().err
 
 
 def test_play_writes_a_video(short_run, tmp_path):

@@ -72,9 +72,10 @@ class CarryCfg:
 
 def driven_low_level(cfg: CarryCfg) -> LocomotionCfg:
     """The skill's flat-ground config, episodes and commands left to the high level, no pushes (the partner is
-    the disturbance), and the default pose at reset (the grip's welds are made in it)."""
+    the disturbance) and no payload of its own (the board is it), and the default pose at reset (the grip's welds
+    are made in it)."""
     base = load_task(cfg.locomotion_task).env_cfg("flat")
-    rc = replace(base.randomization, push_velocity=0.0, init_joint_scale=(1.0, 1.0))
+    rc = replace(base.randomization, push_velocity=0.0, init_joint_scale=(1.0, 1.0), payload_mass=(0.0, 0.0))
     return replace(base, num_envs=cfg.num_envs, auto_reset=False, episode_s=1e6, rewards={},
                    commands=replace(base.commands, resample_s=1e9), randomization=rc)
 

@@ -25,7 +25,11 @@ def randomize_physics(env: LocomotionEnv, ids: torch.Tensor) -> None:
     ipos = torch.as_tensor(env.sm.model.body_ipos[env.base_body], dtype=torch.float32, device=env.device)
     com = ipos + env.uniform(-rc.com_offset, rc.com_offset, n, 3)
     env.sim.set_model_field("body_ipos", ids, env.base_body, com)
-    env.sim.set_constants(ids)  # MuJoCo's mass-derived constants (constraint scaling) follow the new base mass
+    if env.payload_ids:
+        total = env.uniform(*rc.payload_mass, n)
+        share = torch.rand(n, len(env.payload_ids), device=env.device, generator=env.gen)
+        add_payload(env, ids, total[:, None] * share / share.sum(dim=1, keepdim=True))
+    env.sim.set_constants(ids)  # MuJoCo's mass-derived constants (constraint scaling) follow the new masses
     strength = env.uniform(*rc.motor_strength, n, 1)
     kp_spec = torch.as_tensor(env.robot.kp, dtype=torch.float32, device=env.device)
     kd_spec = torch.as_tensor(env.robot.kd, dtype=torch.float32, device=env.device)
@@ -50,3 +54,10 @@ def push_robots(env: LocomotionEnv) -> None:
     qvel = env.sim.qvel[ids].clone()
     qvel[:, d : d + 2] += env.uniform(-rc.push_velocity, rc.push_velocity, len(ids), 2).to(qvel.dtype)
     env.sim.qvel[ids] = qvel
+
+
+def add_payload(env: LocomotionEnv, ids: torch.Tensor, kg: torch.Tensor) -> None:
+    """Masses kg (len(ids), len(payload_bodies)) added to the payload bodies of envs ids, at each body's centre of
+    mass (a load held there); the caller re-derives the model's constants (`sim.set_constants`)."""
+    for k, body in enumerate(env.payload_ids):
+        env.sim.set_model_field("body_mass", ids, body, float(env.sm.model.body_mass[body]) + kg[:, k])

@@ -74,6 +74,8 @@ class RandomizationCfg:
     push_velocity: float = 0.8  # m/s added to the base's horizontal velocity
     latency_prob: float = 0.5  # share of envs that run with one policy step of action latency
     init_joint_scale: tuple[float, float] = (0.5, 1.5)  # default pose multiplied by this at reset
+    payload_bodies: tuple[str, ...] = ()  # bodies a carried payload hangs on (e.g. the hands and the torso)
+    payload_mass: tuple[float, float] = (0.0, 0.0)  # kg in all, split at random among payload_bodies
 
 
 @dataclass
@@ -191,6 +193,11 @@ class LocomotionEnv(VecEnv):
         floor = [i for i in range(sm.model.ngeom) if sm.model.geom(i).name == "floor"]
         self.floor_geom = floor[0]
         self.base_body = sm.base_body
+        bodies = {sm.model.body(i).name for i in range(sm.model.nbody)}
+        missing = [b for b in self.cfg.randomization.payload_bodies if b not in bodies]
+        if missing:
+            raise HRobotError(f"randomization.payload_bodies: body '{missing[0]}' is not in {r.name}'s model")
+        self.payload_ids = [sm.model.body(b).id for b in self.cfg.randomization.payload_bodies]
 
     def _init_buffers(self) -> None:
         n, nj, dev = self.num_envs, self.num_actions, self.device

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrobot.obs import ObsTerm
 from hrobot.tasks import ppo_cfg
-from hrobot.tasks.velocity.env import PROPRIO_OBS, CommandCfg, LocomotionCfg, LocomotionEnv
+from hrobot.tasks.velocity.env import PROPRIO_OBS, CommandCfg, LocomotionCfg, LocomotionEnv, RandomizationCfg
 
 KIND = "locomotion"
 
@@ -55,6 +55,9 @@ DEVIATION_JOINTS = (
 )
 
 
+PAYLOAD_BODIES = ("left_wrist_roll_link", "right_wrist_roll_link", "torso_link")
+
+
 def env_cfg(terrain: str = "flat") -> LocomotionCfg:
     return LocomotionCfg(
         robot="g1",
@@ -68,6 +71,8 @@ def env_cfg(terrain: str = "flat") -> LocomotionCfg:
         termination_contacts=("torso_link",),
         termination_height=0.35,
         policy_obs=POLICY_OBS,
+        # a carried load: 0-3 kg in all on the hands and the torso, split at random (H2-COMPACT's payload range)
+        randomization=RandomizationCfg(payload_bodies=PAYLOAD_BODIES, payload_mass=(0.0, 3.0)),
     )
 
 
