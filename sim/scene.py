@@ -192,7 +192,7 @@ def _object(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:
     b = s.worldbody.add_body(name="object", pos=pos)
     b.add_freejoint(name="object")
     g = b.add_geom(name="object", type=mujoco.mjtGeom.mjGEOM_BOX, size=[scene.object_size] * 3,
-                   rgba=[0.9, 0.3, 0.3, 1], mass=scene.object_mass, friction=[1.0, 0.005, 0.0001])
+                   rgba=[0.9, 0.3, 0.3, 1], mass=scene.object_mass, friction=[0.3, 0.05, 0.0001])  # Playground's cube
     g.contype, g.conaffinity = 1, 1
     b.add_site(name="object_centre")
 

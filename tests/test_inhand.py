@@ -26,7 +26,7 @@ def test_the_cube_rests_at_the_origin_of_its_observed_position_and_nothing_drops
     for _ in range(10):
         obs, rew, done, _ = env.step(torch.zeros(env.num_envs, env.num_actions))
     assert obs["policy"].shape == (4, 16 + 16 + 3 + 6 + 3) and torch.isfinite(obs["critic"]).all()
-    assert env.obj_offset.norm(dim=1).max() < 0.01  # where it settles on the open hand
+    assert env.obj_offset.norm(dim=1).max() < 0.02  # near where it settles (the hooked fingers nudge it by its yaw)
     assert not done.any() and env.obj_ang_vel.norm(dim=1).max() < 0.2
 
 

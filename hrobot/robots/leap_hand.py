@@ -17,7 +17,10 @@ LINK_RGBA = (0.15, 0.15, 0.17, 1.0)
 TIP_RGBA = (0.95, 0.95, 0.95, 1.0)
 AXIS = (0, 0, -1)
 PALM_POS, PALM_QUAT = (0.0, 0.0, 0.3), (0.0, 1.0, 0.0, 0.0)  # palm faces up
-TIP_FRICTION = (1.0, 0.005, 0.0001)
+# MuJoCo Playground's sim-to-real LEAP model (leap_rh_mjx.xml): collision geoms 0.2, fingertip pads 0.7 (MuJoCo
+# takes the larger of two geoms' friction, so with the cube's 0.3 the palm and links slide at 0.3, pads grip at 0.7)
+LINK_FRICTION = (0.2, 0.005, 0.0001)
+TIP_FRICTION = (0.7, 0.05, 0.0002)
 # reflected rotor inertia of a 288:1 geared Dynamixel, joint damping, and the gearbox's friction loss (N m): the
 # armature and friction loss of MuJoCo Playground's sim-to-real LEAP model (leap_rh_mjx.xml)
 ARMATURE, DAMPING, FRICTIONLOSS = 0.00149, 0.01, 0.02
@@ -50,39 +53,41 @@ def build(robot: RobotSpec) -> mujoco.MjSpec:
         p.hinge(body, joints[name], AXIS, DAMPING, ARMATURE, FRICTIONLOSS)
 
     palm = _link(s.worldbody, robot.base_body, PALM_POS, PALM_QUAT, PALM)
-    p.geom(palm, "box", (0.05, 0.055, 0.014), PALM_RGBA, pos=(-0.048, -0.034, -0.012))
-    p.geom(palm, "box", (0.022, 0.027, 0.012), PALM_RGBA, pos=(-0.078, -0.045, -0.012))
+    p.geom(palm, "box", (0.05, 0.055, 0.014), PALM_RGBA, pos=(-0.048, -0.034, -0.012), friction=LINK_FRICTION)
+    p.geom(palm, "box", (0.022, 0.027, 0.012), PALM_RGBA, pos=(-0.078, -0.045, -0.012), friction=LINK_FRICTION)
 
     for f, pos in FINGERS.items():
         bs = _link(palm, f"{f}_bs", pos, Q_BASE, BS)
         hinge(bs, f"{f}_mcp")
-        p.geom(bs, "box", (0.014, 0.02, 0.01), LINK_RGBA, pos=(-0.027, 0.042, 0.015))
-        p.geom(bs, "box", (0.01, 0.003, 0.017), LINK_RGBA, pos=(0, 0.018, 0.0147))
+        p.geom(bs, "box", (0.014, 0.02, 0.01), LINK_RGBA, pos=(-0.027, 0.042, 0.015), friction=LINK_FRICTION)
+        p.geom(bs, "box", (0.01, 0.003, 0.017), LINK_RGBA, pos=(0, 0.018, 0.0147), friction=LINK_FRICTION)
         px = _link(bs, f"{f}_px", (-0.0122, 0.0381, 0.0145), Q_PX, PX)
         hinge(px, f"{f}_rot")
-        p.geom(px, "box", (0.017, 0.013, 0.011), LINK_RGBA, pos=(0.0075, -0.0002, -0.011))
+        p.geom(px, "box", (0.017, 0.013, 0.011), LINK_RGBA, pos=(0.0075, -0.0002, -0.011), friction=LINK_FRICTION)
         md = _link(px, f"{f}_md", (0.015, 0.0143, -0.013), Q_MD, MD)
         hinge(md, f"{f}_pip")
-        p.geom(md, "box", (0.012, 0.02, 0.013), LINK_RGBA, pos=(0.004, -0.026, 0.015))
+        p.geom(md, "box", (0.012, 0.02, 0.013), LINK_RGBA, pos=(0.004, -0.026, 0.015), friction=LINK_FRICTION)
         ds = _link(md, f"{f}_ds", (0, -0.0361, 0.0002), None, DS)
         hinge(ds, f"{f}_dip")
-        p.geom(ds, "box", (0.01, 0.012, 0.013), LINK_RGBA, pos=(0, -0.014, 0.0145))
-        p.geom(ds, "capsule", (0.011,), TIP_RGBA, fromto=(0, -0.026, 0.0145, 0, -0.04, 0.0145), friction=TIP_FRICTION)
+        p.geom(ds, "box", (0.01, 0.012, 0.013), LINK_RGBA, pos=(0, -0.014, 0.0145), friction=LINK_FRICTION)
+        p.geom(ds, "capsule", (0.011,), TIP_RGBA, fromto=(0, -0.026, 0.0145, 0, -0.04, 0.0145), friction=TIP_FRICTION,
+               name=f"{f}_pad")
         ds.add_site(name=f"{f}_tip", pos=[0, -0.05, 0.0145], size=[0.011, 0, 0])
 
     mp = _link(palm, "th_mp", (-0.0693, -0.0012, -0.0216), (0.707109, 0, 0.707105, 0), PX)
     hinge(mp, "th_cmc")
-    p.geom(mp, "box", (0.017, 0.013, 0.011), LINK_RGBA, pos=(-0.0075, -0.0002, -0.011))
+    p.geom(mp, "box", (0.017, 0.013, 0.011), LINK_RGBA, pos=(-0.0075, -0.0002, -0.011), friction=LINK_FRICTION)
     tb = _link(mp, "th_bs", (0, 0.0143, -0.013), Q_MD, TH_BS)
     hinge(tb, "th_axl")
-    p.geom(tb, "box", (0.009, 0.0165, 0.002), LINK_RGBA, pos=(0, 0, -0.0015))
+    p.geom(tb, "box", (0.009, 0.0165, 0.002), LINK_RGBA, pos=(0, 0, -0.0015), friction=LINK_FRICTION)
     tp = _link(tb, "th_px", (0, 0.0145, -0.017), (0.707109, -0.707105, 0, 0), TH_PX)
     hinge(tp, "th_mcp")
-    p.geom(tp, "box", (0.01, 0.02, 0.012), LINK_RGBA, pos=(0, 0.0105, -0.014))
+    p.geom(tp, "box", (0.01, 0.02, 0.012), LINK_RGBA, pos=(0, 0.0105, -0.014), friction=LINK_FRICTION)
     td = _link(tp, "th_ds", (0, 0.0466, 0.0002), (0, 0, 0, 1), TH_DS)
     hinge(td, "th_ipl")
-    p.geom(td, "box", (0.01, 0.018, 0.012), LINK_RGBA, pos=(0, -0.0085, -0.015))
-    p.geom(td, "capsule", (0.011,), TIP_RGBA, fromto=(0, -0.03, -0.015, 0, -0.045, -0.015), friction=TIP_FRICTION)
+    p.geom(td, "box", (0.01, 0.018, 0.012), LINK_RGBA, pos=(0, -0.0085, -0.015), friction=LINK_FRICTION)
+    p.geom(td, "capsule", (0.011,), TIP_RGBA, fromto=(0, -0.03, -0.015, 0, -0.045, -0.015), friction=TIP_FRICTION,
+           name="th_pad")
     td.add_site(name="th_tip", pos=[0, -0.056, -0.015], size=[0.011, 0, 0])
 
     # Where the scene places a manipulated object: just above the middle of the palm.

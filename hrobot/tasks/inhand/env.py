@@ -42,7 +42,8 @@ class InHandRandomizationCfg:
     enabled: bool = True
     object_mass: tuple[float, float] = (0.8, 1.2)  # x the nominal 108 g
     object_size: tuple[float, float] = (0.95, 1.05)  # x the nominal 7 cm (scales the box geom)
-    object_friction: tuple[float, float] = (0.5, 1.5)
+    object_friction: tuple[float, float] = (0.2, 0.45)  # the cube's (nominal 0.3): where it slides on palm and links
+    pad_friction: tuple[float, float] = (0.5, 1.0)  # the fingertip pads' (nominal 0.7; MuJoCo Playground's range)
     kp_scale: tuple[float, float] = (0.8, 1.2)
     kd_scale: tuple[float, float] = (0.8, 1.2)
     latency_prob: float = 0.3  # share of envs that run one policy step of action latency
@@ -118,6 +119,7 @@ class InHandEnv(VecEnv):
         self.obj_d = int(m.jnt_dofadr[m.body("object").jntadr[0]])
         self.obj_body = m.body("object").id
         self.obj_geom = m.geom("object").id
+        self.pad_geoms = [i for i in range(m.ngeom) if m.geom(i).name.endswith("_pad")]  # fingertip pads (if any)
         self.palm_pos = self._t(m.body(r.base_body).pos).repeat(n, 1)
         self.palm_quat = self._t(m.body(r.base_body).quat).repeat(n, 1)
         self.obj_start = self._t(self.rest_pos) + self._t([0.0, 0.0, 0.002])  # 2 mm above its resting place
@@ -287,6 +289,9 @@ class InHandEnv(VecEnv):
             self.sim.set_model_field("geom_size", ids, self.obj_geom,
                                      self.obj_size * self.uniform(*rc.object_size, n, 1))
             self.sim.set_model_field("geom_friction", ids, (self.obj_geom, 0), self.uniform(*rc.object_friction, n))
+            pad = self.uniform(*rc.pad_friction, n)
+            for g in self.pad_geoms:
+                self.sim.set_model_field("geom_friction", ids, (g, 0), pad)
             self.sim.set_constants(ids)  # MuJoCo's mass-derived constants (contact scaling) follow the cube's mass
             kp = self._t(self.robot.kp) * self.uniform(*rc.kp_scale, n, self.num_actions)
             kd = self._t(self.robot.kd) * self.uniform(*rc.kd_scale, n, self.num_actions)
