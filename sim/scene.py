@@ -260,8 +260,6 @@ def _carried_load(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> Non
         mujoco.mju_negQuat(inv, hand_quat)
         rel_local = np.zeros(3)
         mujoco.mju_rotVecQuat(rel_local, np.array(rel), inv)
-        # one hand holds the board rigidly, the other at a point (a weld without its torque, torquescale 0): two
-        # full welds over-constrain the loop (arms, board) and the solver diverged under load
         s.add_equality(name=f"grip:{side}", type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY,
                        name1=f"{side}_hand", name2="load",
-                       data=[0, 0, 0, *rel_local.tolist(), *inv.tolist(), 1.0 if side == "left" else 0.0, 0.0])
+                       data=[0, 0, 0, *rel_local.tolist(), *inv.tolist(), 1.0, 0.0])
