@@ -82,6 +82,8 @@ def _payload_episodes(env, actor, commands: torch.Tensor, kg: float, task: str) 
 
     if not env.payload_ids:
         raise HRobotError(f"--payload: task {task} names no payload bodies (randomization.payload_bodies)")
+    if kg < 0:
+        raise HRobotError(f"--payload: expected a mass >= 0 kg, got {kg:g}")
     every = torch.arange(env.num_envs, device=env.device)
     add_payload(env, every, torch.full((env.num_envs, len(env.payload_ids)), kg / len(env.payload_ids)))
     env.sim.set_constants(every)
