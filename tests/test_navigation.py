@@ -112,7 +112,7 @@ def test_short_high_level_training_improves_success(tmp_path):
     from hrobot.train import train
 
     out = tmp_path / "nav"
-    train("go2_nav", out, num_envs=256, iterations=30, seed=5, skills=[str(SHIPPED_WALK)])
+    train("go2_nav", out, num_envs=256, iterations=45, seed=5, skills=[str(SHIPPED_WALK)])
     before = evaluate_navigation(out, episodes=64, seed=77, keep=0, checkpoint="model_0.pt")
     after = evaluate_navigation(out, episodes=64, seed=77, keep=0)
     assert after["success_rate"] >= before["success_rate"] + 0.1, (before["success_rate"], after["success_rate"])

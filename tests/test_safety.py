@@ -354,7 +354,7 @@ def test_servo_and_current_modes_drive_the_simulated_hand_within_its_limits():
     robot.activate()
     n = hand.num_joints
     q0 = robot.read_state().joint_pos
-    target = np.clip(q0 + 0.3, hand.lower, hand.upper)
+    target = np.clip(q0 - 0.3, hand.lower, hand.upper)  # opening, away from the cube the default pose holds
     for _ in range(100):  # 2 s at 50 Hz
         out = robot.send(JointCommand(target, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), SERVO))
         robot.advance()
