@@ -37,7 +37,7 @@ KD_UNIT = 0.1 / 200  # N m s / rad per D-gain unit
 
 
 class Servo:
-    """One XC330's control table (bytes) and its motor law."""
+    """One XC330's control table (bytes); the bus runs the motor law of all servos at once (`_law`)."""
 
     def __init__(self, dxl_id: int):
         self.table = bytearray(256)
@@ -48,7 +48,6 @@ class Servo:
                             ("position_d_gain", 0), ("goal_current", 1193), ("present_input_voltage", 50),
                             ("present_temperature", 30), ("max_position_limit", 4095)):
             self.set(name, value)
-        self.integral, self.last_error = 0.0, None
 
     def get(self, name: str) -> int:
         a, n = x.ADDR[name], x.SIZE[name]
@@ -57,18 +56,6 @@ class Servo:
     def set(self, name: str, value: int) -> None:
         a, n = x.ADDR[name], x.SIZE[name]
         self.table[a : a + n] = int(value).to_bytes(n, "little", signed=name in x.SIGNED)
-
-    def torque(self, q: float, dq: float, dt: float) -> float:
-        if not self.get("torque_enable") or self.get("hardware_error_status"):
-            return 0.0
-        e = x.ticks_to_joint(self.get("goal_position")) - q
-        self.integral += e * dt
-        de = (e - self.last_error) / dt if self.last_error is not None else -dq  # D acts on the error's rate
-        self.last_error = e
-        tau = (self.get("position_p_gain") * KP_UNIT * e + self.get("position_i_gain") * KI_UNIT * self.integral
-               + self.get("position_d_gain") * KD_UNIT * de)
-        cap = x.TORQUE_CONSTANT * x.CURRENT_A * min(abs(self.get("goal_current")), self.get("current_limit"))
-        return float(np.clip(tau, -cap, cap))
 
     def measure(self, q: float, dq: float, tau: float) -> None:
         self.set("present_position", x.joint_to_ticks(q))
@@ -103,8 +90,13 @@ class DynamixelBus:
         ids = [j.motor_index if j.motor_index is not None else i for i, j in enumerate(robot.joints)]
         self.servos = {i: Servo(i) for i in ids}
         self.joint_of = {i: k for k, i in enumerate(ids)}
+        self._ids = ids  # servo ids in joint order
+        n = len(ids)
+        self._integral, self._last_error = np.zeros(n), np.full(n, np.nan)
+        self._tables_changed = True  # the motor law re-reads goal, gains, caps and torque state from the tables
+        self._measured = False  # the tables' present_* fields hold the latest physics step
         self.packets = {"received": 0, "crc_errors": 0, "answered": 0}
-        self.frozen = False  # True: answer packets but step no physics (the tables hold what was set)
+        self._frozen = False
         self.corrupt_every = 0  # > 0: every n-th status packet leaves with a flipped CRC bit (a noisy line)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -142,6 +134,17 @@ class DynamixelBus:
         if self.port.is_symlink():
             self.port.unlink()
 
+    @property
+    def frozen(self) -> bool:
+        """True: answer packets but step no physics (the tables hold the last state, and what a test sets)."""
+        return self._frozen
+
+    @frozen.setter
+    def frozen(self, value: bool) -> None:
+        with self._lock:
+            self._measured or self._measure()
+            self._frozen = value
+
     def joint_positions(self) -> np.ndarray:
         with self._lock:
             return self.data.qpos[self.sm.qpos_adr].copy()
@@ -154,22 +157,13 @@ class DynamixelBus:
     def fault(self, dxl_id: int, bits: int) -> None:
         with self._lock:
             self.servos[dxl_id].raise_error(bits)
+            self._tables_changed = True
 
-    # ---- the loop: physics in real time, packets as they come
+    # ---- the loop: physics in real time, packets as they come (a packet is answered before physics catches up)
     def _run(self) -> None:
         dt = self.model.opt.timestep
         t_next = time.monotonic()
         while not self._stop.is_set():
-            now = time.monotonic()
-            steps = 0
-            while now >= t_next and steps < 20:  # catch up, but never spiral
-                with self._lock:
-                    if not self.frozen:
-                        self._physics_step(dt)
-                t_next += dt
-                steps += 1
-            if steps == 20:
-                t_next = now + dt
             try:
                 ready, _, _ = select.select([self.master], [], [], max(t_next - time.monotonic(), 0.0))
             except (OSError, ValueError):
@@ -185,22 +179,43 @@ class DynamixelBus:
                         os.write(self.master, reply)
                     except OSError:
                         return
+            now = time.monotonic()
+            if now >= t_next:  # one physics step per pass, so a waiting packet never waits on a catch-up
+                with self._lock:
+                    if not self._frozen:
+                        self._physics_step(dt)
+                t_next = max(t_next + dt, now - 20 * dt)  # behind by more than 20 steps: time is dropped
 
     def _physics_step(self, dt: float) -> None:
         d, sm = self.data, self.sm
-        q, dq = d.qpos[sm.qpos_adr], d.qvel[sm.dof_adr]
-        for i, servo in self.servos.items():
-            k = self.joint_of[i]
-            d.ctrl[k] = servo.torque(float(q[k]), float(dq[k]), dt)
+        d.ctrl[:] = self._law(d.qpos[sm.qpos_adr], d.qvel[sm.dof_adr], dt)
         mujoco.mj_step(self.model, d)
-        self._measure()
+        self._measured = False
+
+    def _law(self, q: np.ndarray, dq: np.ndarray, dt: float) -> np.ndarray:
+        """Every servo's current-based position control: torque = clip(P e + I int(e) + D de/dt, +-Kt goal current),
+        zero while its torque is off or a hardware error is latched."""
+        if self._tables_changed:
+            t = [self.servos[i] for i in self._ids]
+            get = lambda name: np.array([s.get(name) for s in t], dtype=np.float64)  # noqa: E731
+            self._goal = x.ticks_to_joint(get("goal_position"))
+            self._on = (get("torque_enable") > 0) & (get("hardware_error_status") == 0)
+            self._gains = get("position_p_gain") * KP_UNIT, get("position_i_gain") * KI_UNIT, get("position_d_gain") * KD_UNIT
+            self._cap = x.TORQUE_CONSTANT * x.CURRENT_A * np.minimum(np.abs(get("goal_current")), get("current_limit"))
+            self._tables_changed = False
+        e = self._goal - q
+        self._integral = np.where(self._on, self._integral + e * dt, 0.0)
+        de = np.where(np.isnan(self._last_error), -dq, (e - self._last_error) / dt)  # D acts on the error's rate
+        self._last_error = np.where(self._on, e, np.nan)
+        kp, ki, kd = self._gains
+        return np.where(self._on, np.clip(kp * e + ki * self._integral + kd * de, -self._cap, self._cap), 0.0)
 
     def _measure(self) -> None:
         d, sm = self.data, self.sm
         q, dq = d.qpos[sm.qpos_adr], d.qvel[sm.dof_adr]
-        for i, servo in self.servos.items():
-            k = self.joint_of[i]
-            servo.measure(float(q[k]), float(dq[k]), float(d.ctrl[k]))
+        for k, i in enumerate(self._ids):
+            self.servos[i].measure(float(q[k]), float(dq[k]), float(d.ctrl[k]))
+        self._measured = True
 
     # ---- protocol
     def _packets(self):
@@ -245,6 +260,7 @@ class DynamixelBus:
             for i in targets:
                 yield self._status(i, 0, struct.pack("<HB", x.MODEL_NUMBER, x.FIRMWARE_VERSION))
         elif inst == x.READ and len(targets) == 1 and len(p) == 4:
+            self._measured or self._measure()
             addr, n = struct.unpack("<HH", p)
             if addr + n > 256:
                 yield self._status(dxl_id, x.ERR_DATA_RANGE)
@@ -257,6 +273,7 @@ class DynamixelBus:
                 if dxl_id != x.BROADCAST_ID:
                     yield self._status(i, err)
         elif inst == x.SYNC_READ and len(p) >= 4:
+            self._measured or self._measure()
             addr, n = struct.unpack_from("<HH", p)
             for i in p[4:]:
                 if i in self.servos:
@@ -271,11 +288,11 @@ class DynamixelBus:
                 self.servos[i].set("hardware_error_status", 0)
                 self.servos[i].set("torque_enable", 0)
                 yield self._status(i)
+            self._tables_changed = True
         elif targets:
             yield self._status(targets[0], x.ERR_INSTRUCTION)
 
-    @staticmethod
-    def _write(servo: Servo, addr: int, data: bytes) -> int:
+    def _write(self, servo: Servo, addr: int, data: bytes) -> int:
         fields = [(a, size, name) for a, (size, name) in x.CONTROL_TABLE.items() if addr <= a < addr + len(data)]
         if not fields or addr not in x.CONTROL_TABLE or fields[-1][0] + fields[-1][1] > addr + len(data):
             return x.ERR_DATA_LENGTH
@@ -284,6 +301,5 @@ class DynamixelBus:
                 return x.ERR_ACCESS
         for a, size, name in fields:
             servo.table[a : a + size] = data[a - addr : a - addr + size]
-            if name == "torque_enable" and servo.get("torque_enable"):
-                servo.integral, servo.last_error = 0.0, None
+        self._tables_changed = True
         return 0
