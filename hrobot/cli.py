@@ -788,7 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--terrain", choices=["flat", "rough"], default=None, help="terrain (default: the task's)")
     tr.add_argument("--out", default=None, help="run folder (default runs/TASK)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    tr.add_argument("--init-from", metavar="RUN", help="start from another run's weights (fine-tuning)")
+    tr.add_argument("--init-from", metavar="RUN_OR_BUNDLE", help="start from another run's weights, or a bundle's actor (fine-tuning; the card records it)")
     tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
     tr.add_argument("--robot", metavar="NAME_OR_SPEC", help="train on this robot (built-in name or spec YAML) "
                     "instead of the task's own; it must be of the task's robot class")

@@ -178,10 +178,13 @@ def _training_record(info: dict) -> dict:
     """The card's training section; a warm-started run also records the run it started from (recursively)."""
     rec = {k: info.get(k) for k in ("commands", "iterations", "env_steps", "seed", "wall_time_s", "hardware",
                                     "num_envs", "backend", "git_commit", "init_from", "skills", "torch")}
-    if info.get("init_from"):  # "<run>/<model_N.pt>: actor ..." as written by hrobot train --init-from
+    if info.get("init_from"):  # "<run>/<model_N.pt>: actor ..." or "<bundle>/policy.onnx: actor ..." (train --init-from)
         src = Path(info["init_from"].split(": ")[0]).parent
         if (src / "run.json").is_file():
             rec["warm_start"] = _training_record(json.loads((src / "run.json").read_text()))
+        elif (src / "card.json").is_file():  # a shipped bundle: its card holds how it was trained
+            rec["warm_start"] = json.loads((src / "card.json").read_text()).get("training")
+        if rec.get("warm_start"):
             rec["total"] = {k: rec[k] + rec["warm_start"].get("total", rec["warm_start"])[k]
                             for k in ("iterations", "env_steps", "wall_time_s")}
     return rec

@@ -41,6 +41,7 @@ class HRobotRunner(OnPolicyRunner):
     def __init__(self, *args, **kwargs):
         with contextlib.redirect_stdout(io.StringIO()):  # rsl_rl prints the model structure
             super().__init__(*args, **kwargs)
+        self.hold_actor_for = 0  # iterations left in which only the critic learns (a warm start without a critic)
 
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False, on_iteration=None) -> None:
         if init_at_random_ep_len:
@@ -79,7 +80,7 @@ class HRobotRunner(OnPolicyRunner):
                 collect_time = time.time() - start
                 start = time.time()
                 self.alg.compute_returns(obs)
-            loss_dict = self.alg.update()
+            loss_dict = self._update()
             learn_time = time.time() - start
             self.current_learning_iteration = it
             with contextlib.redirect_stdout(io.StringIO()):  # keep rsl_rl's TensorBoard scalars, drop its printout
@@ -97,6 +98,25 @@ class HRobotRunner(OnPolicyRunner):
                     "mean_reward": float(np.mean(rew)) if rew else float("nan"),
                     **{k.split("/")[1]: float(np.mean(v)) for k, v in metrics.items()},
                 })
+
+
+    def _update(self) -> dict:
+        """PPO's update; while the actor is held, its parameters take no step (the critic's do) and the adaptive
+        learning rate, which a still actor's zero KL would drive up, starts again from the configured one."""
+        if self.hold_actor_for <= 0:
+            return self.alg.update()
+        actor = list(self.alg.get_policy().parameters())
+        for p in actor:
+            p.requires_grad_(False)
+        try:
+            return self.alg.update()
+        finally:
+            for p in actor:
+                p.requires_grad_(True)
+            self.hold_actor_for -= 1
+            self.alg.learning_rate = self.cfg["algorithm"]["learning_rate"]
+            for group in self.alg.optimizer.param_groups:
+                group["lr"] = self.alg.learning_rate
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -201,18 +221,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     if ckpt is not None:
         runner.load(str(ckpt))
     elif init_from is not None:  # warm start: weights only (fresh optimizer and iteration count)
-        src = latest_checkpoint(Path(init_from))
-        if src is None:
-            raise HRobotError(f"{init_from}: --init-from needs a run folder with a checkpoint (model_*.pt)")
-        saved = torch.load(str(src), map_location=device, weights_only=False)
-        mine = runner.alg.get_policy().state_dict()
-        if any(saved["actor_state_dict"][k].shape != v.shape for k, v in mine.items()):
-            raise HRobotError(f"{init_from}: its actor does not fit task {task} (different observation or action size)")
-        critic = {k: v.shape for k, v in runner.alg._raw_critic.state_dict().items()}
-        same_critic = all(saved["critic_state_dict"][k].shape == s for k, s in critic.items())
-        runner.load(str(src), load_cfg={"actor": True, "critic": same_critic}, strict=True)
-        init_note = f"{init_from}/{src.name}: actor" + (" and critic" if same_critic else
-                                                          " (critic re-initialised: its observation differs)")
+        init_note = _warm_start(runner, Path(init_from), task, device)
     (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
     (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
 
@@ -272,6 +281,45 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     finally:
         progress_log.close()
     return summary("interrupted" if getattr(runner, "interrupted", False) else "done")
+
+
+CRITIC_WARMUP_ITERATIONS = 25  # a bundle brings no critic: the actor is held while a fresh one learns its values
+
+
+def _warm_start(runner: HRobotRunner, src: Path, task: str, device: str) -> str:
+    """Load another run's weights (actor, and critic where its observation matches), or a bundle's actor.
+
+    A bundle (policy.onnx) carries the actor's weights as named initializers (the graph's `mlp.*` are the
+    actor's own parameter names); its critic is not shipped, so the actor is held for the first
+    CRITIC_WARMUP_ITERATIONS while a fresh critic fits the returns of the bundle's policy."""
+    if (src / "policy.onnx").is_file():
+        import onnx
+        from onnx import numpy_helper
+
+        weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+                   for i in onnx.load(str(src / "policy.onnx")).graph.initializer}
+        actor = runner.alg.get_policy()
+        mine = {k: v for k, v in actor.state_dict().items() if k.startswith("mlp.")}
+        bad = [k for k, v in mine.items() if k not in weights or tuple(weights[k].shape) != tuple(v.shape)]
+        if bad or not mine or getattr(actor, "is_recurrent", False):
+            raise HRobotError(f"{src}: its policy does not fit task {task} (the actor's layer '{bad[0] if bad else 'rnn'}'"
+                              f" differs in name or shape: another observation, action or network size)")
+        actor.load_state_dict({k: weights[k].to(device) for k in mine}, strict=False)
+        runner.hold_actor_for = CRITIC_WARMUP_ITERATIONS
+        return f"{src}/policy.onnx: actor (critic fresh, actor held for {CRITIC_WARMUP_ITERATIONS} iterations)"
+    ckpt = latest_checkpoint(src)
+    if ckpt is None:
+        raise HRobotError(f"{src}: --init-from needs a run folder with a checkpoint (model_*.pt) or a bundle "
+                          f"(policy.onnx)")
+    saved = torch.load(str(ckpt), map_location=device, weights_only=False)
+    mine = runner.alg.get_policy().state_dict()
+    if any(saved["actor_state_dict"][k].shape != v.shape for k, v in mine.items()):
+        raise HRobotError(f"{src}: its actor does not fit task {task} (different observation or action size)")
+    critic = {k: v.shape for k, v in runner.alg._raw_critic.state_dict().items()}
+    same_critic = all(saved["critic_state_dict"][k].shape == s for k, s in critic.items())
+    runner.load(str(ckpt), load_cfg={"actor": True, "critic": same_critic}, strict=True)
+    return f"{src}/{ckpt.name}: actor" + (" and critic" if same_critic else
+                                         " (critic re-initialised: its observation differs)")
 
 
 def run_info(run_dir: Path) -> dict:

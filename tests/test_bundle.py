@@ -60,6 +60,42 @@ def test_warm_started_run_exports_a_card_that_records_the_run_it_started_from(sh
     assert t["total"]["env_steps"] == 64 * 24 + base_summary["env_steps"]
 
 
+def test_warm_start_from_a_bundle_holds_its_actor_while_a_fresh_critic_learns(skill_bundle, tmp_path, monkeypatch):
+    """--init-from a bundle: the actor starts as the bundle's policy (same outputs), takes no step while the new
+    critic fits (the adaptive learning rate restarts after), and the card records the bundle's own training."""
+    from hrobot import train as tr
+
+    monkeypatch.setattr(tr, "CRITIC_WARMUP_ITERATIONS", 1)
+    b = load_bundle(skill_bundle)
+    obs = np.random.default_rng(0).normal(size=(64, b.meta["obs_dim"])).astype(np.float32)
+    seen = {}
+
+    def record(done, total, info):  # the actor after each update, on fixed observations
+        with torch.inference_mode():
+            seen[done] = runner_ref[0].alg.get_policy()(TensorDict({"policy": torch.from_numpy(obs)},
+                                                                     batch_size=[64])).numpy().copy()
+
+    runner_ref = []
+    real = tr.HRobotRunner.__init__
+
+    def keep(self, *a, **k):
+        real(self, *a, **k)
+        runner_ref.append(self)
+
+    monkeypatch.setattr(tr.HRobotRunner, "__init__", keep)
+    summary = tr.train("go2_walk", tmp_path / "ft", num_envs=64, iterations=2, seed=4, init_from=skill_bundle,
+                       on_iteration=record)
+    np.testing.assert_allclose(seen[1], b.run(obs), atol=1e-5)  # held through the first update
+    assert np.abs(seen[2] - seen[1]).max() > 1e-4  # then it learns
+    lr = runner_ref[0].alg.learning_rate
+    assert lr <= 1.5 * runner_ref[0].cfg["algorithm"]["learning_rate"]  # not driven up by the held actor's KL
+    assert summary["init_from"].startswith(f"{skill_bundle}/policy.onnx: actor (critic fresh")
+    t = json.loads((export_run(tmp_path / "ft", tmp_path / "bundle") / "card.json").read_text())["training"]
+    assert t["warm_start"] == json.loads((Path(skill_bundle) / "card.json").read_text())["training"]
+    with pytest.raises(HRobotError, match="does not fit task g1_walk"):
+        tr.train("g1_walk", tmp_path / "g1", num_envs=4, iterations=1, init_from=skill_bundle)
+
+
 def test_high_level_export_parity(nav_run, tmp_path):
     run, _ = nav_run
     out = export_run(run, tmp_path / "go2_nav")

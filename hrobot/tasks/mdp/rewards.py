@@ -117,15 +117,27 @@ def feet_slip(env: LocomotionEnv) -> torch.Tensor:
     return ((vel**2).sum(dim=2) * env.foot_contact).sum(dim=1) * settled(env)
 
 
-def gait_contact(env: LocomotionEnv) -> torch.Tensor:
-    """Biped clock: each foot should be in stance for the first part of its half-cycle-shifted phase."""
+def clock_stance(env: LocomotionEnv) -> torch.Tensor:
+    """(N, feet) True where the gait clock puts a foot in stance: the first `stance_fraction` of its phase, each
+    foot's phase shifted by 1 / feet of a cycle."""
     offsets = torch.arange(env.nfeet, device=env.device) / env.nfeet
     leg_phase = torch.remainder(env.phase[:, None] + offsets[None], 1.0)
-    stance = leg_phase < env.cfg.stance_fraction
-    return (stance == env.foot_contact).float().sum(dim=1)
+    return leg_phase < env.cfg.stance_fraction
+
+
+def gait_contact(env: LocomotionEnv) -> torch.Tensor:
+    """Each foot in contact when the clock says stance, off the ground when it says swing."""
+    return (clock_stance(env) == env.foot_contact).float().sum(dim=1)
+
+
+def swing_clearance(env: LocomotionEnv) -> torch.Tensor:
+    """A foot in its clock's swing phase is rewarded for its height above the ground, up to feet_swing_height: a
+    slope towards lifting it (gait_contact alone pays a shuffling foot for the stance half of its cycle)."""
+    lift = (foot_height(env) / env.cfg.feet_swing_height).clamp(0.0, 1.0)
+    return (lift * ~clock_stance(env)).sum(dim=1) * settled(env)
 
 
 
 TERMS = {f.__name__: f for f in (
-    tracking_lin_vel, tracking_ang_vel, ang_vel_z_error, lin_vel_z, ang_vel_xy, orientation, base_height, torques, dof_acc, dof_vel, action_rate, feet_air_time, collision, dof_pos_limits, stand_still, alive, termination, joint_deviation, feet_swing_height, feet_slip, gait_contact,
+    tracking_lin_vel, tracking_ang_vel, ang_vel_z_error, lin_vel_z, ang_vel_xy, orientation, base_height, torques, dof_acc, dof_vel, action_rate, feet_air_time, collision, dof_pos_limits, stand_still, alive, termination, joint_deviation, feet_swing_height, feet_slip, gait_contact, swing_clearance,
 )}

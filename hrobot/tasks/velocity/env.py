@@ -109,7 +109,7 @@ class LocomotionCfg:
     height_scan: tuple[int, int, float] = (11, 11, 0.1)  # rough terrain critic: nx, ny, spacing
 
 
-FOOT_REWARDS = ("feet_air_time", "feet_slip", "feet_swing_height", "gait_contact", "stand_still")
+FOOT_REWARDS = ("feet_air_time", "feet_slip", "feet_swing_height", "gait_contact", "swing_clearance", "stand_still")
 IMU_OBS = ("base_ang_vel", "projected_gravity")
 
 
