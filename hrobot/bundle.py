@@ -7,7 +7,9 @@ action clip, the ordered observation layout (terms, sizes, scales, clips and the
 fields each term reads), history length, command names and ranges, policy and PD rates,
 the gait clock, level (low / high), and for a high level its sensor layout, skills and
 skill prior. Optional: `last_action` ("clipped", the default, or "raw": the policy's output before
-the clip, as Isaac Lab observes it) and `trained_limits` (the torque and velocity limits an imported
+the clip, as Isaac Lab observes it), `action_mode` ("absolute", the default: targets = default +
+action_scale * action; or "delta": targets = the previous targets + `delta_scale` * action inside the
+joint limits, starting from the measured pose, observed through the `joint_target` term) and `trained_limits` (the torque and velocity limits an imported
 policy was trained with). The observation normaliser (if any) is part of the graph. Recurrent
 policies take their hidden state as extra inputs and return the next one as extra
 outputs (`recurrent` names them). Training writes it (hrobot.export) from the run's own
@@ -197,6 +199,14 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
         raise _mismatch(where, "last_action", "'clipped' or 'raw' (what the last_action term observes)",
                         meta.get("last_action"))
     terms = {t["name"] for t in meta["observation"]}
+    mode = meta.get("action_mode", "absolute")
+    if mode not in ("absolute", "delta"):
+        raise _mismatch(where, "action_mode", "'absolute' or 'delta'", mode)
+    step = meta.get("delta_scale")
+    if mode == "delta" and (isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < 1):
+        raise _mismatch(where, "delta_scale", "a step in (0, 1) rad per action unit (action_mode delta)", step)
+    if "joint_target" in terms and mode != "delta":
+        raise _mismatch(where, "action_mode", "'delta' (the policy observes joint_target)", mode)
     period = meta["gait_period_s"]
     if "gait_phase" in terms and (isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0):
         raise _mismatch(where, "gait_period_s", "a positive period in seconds (the policy observes gait_phase)",

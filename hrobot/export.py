@@ -113,6 +113,8 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
             "action_clip": cfg.action_clip,
             "gait_period_s": None,
             "observation": env.policy_layout.to_list(),
+            "action_mode": cfg.action_mode,
+            **({"delta_scale": cfg.delta_scale} if cfg.action_mode == "delta" else {}),
             "command": {"names": ["wx", "wy", "wz"], "frame": "palm", "low": [-hi] * 3, "high": [hi] * 3,
                         "axes": [list(a) for a in cfg.axes], "speeds": list(cfg.speeds)},
             "training_pd_rate_hz": cfg.pd_rate_hz or robot.pd_rate_hz,  # sim2sim runs the spec's 500 Hz

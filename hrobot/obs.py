@@ -30,6 +30,7 @@ class RobotState:
     joint_vel: Array  # (N, nj)
     command: Array  # (N, nc) task command (e.g. vx, vy, wz)
     last_action: Array  # (N, nj) previous policy output
+    joint_target: Array | None = None  # (N, nj) the joint position targets a delta-action policy steps from
     base_quat: Array | None = None  # (N, 4) w, x, y, z orientation of the base in the world (IMU)
     base_ang_vel: Array | None = None  # (N, 3) base frame (IMU gyro)
     base_lin_vel: Array | None = None  # (N, 3) base frame; a state estimator's (simulation: privileged)
@@ -84,6 +85,7 @@ TERMS: dict[str, Callable[[RobotState, Array], Array]] = {
     "joint_pos": lambda s, d: s.joint_pos - d,  # relative to the default pose
     "joint_vel": lambda s, d: s.joint_vel,
     "last_action": lambda s, d: s.last_action,
+    "joint_target": lambda s, d: None if s.joint_target is None else s.joint_target - d,  # relative to the default
     "gait_phase": _gait_phase,
     "base_lin_vel": lambda s, d: s.base_lin_vel,
     "height_scan": lambda s, d: s.height_scan,
@@ -95,15 +97,16 @@ TERMS: dict[str, Callable[[RobotState, Array], Array]] = {
     "fingertip_pos": lambda s, d: s.fingertip_pos,
 }
 # The RobotState fields each term reads. A bundle records them per term; the runtime fills command,
-# last_action and phase itself (RUNTIME_FIELDS), and the robot (or driver) must provide the others.
+# last_action, joint_target and phase itself (RUNTIME_FIELDS), and the robot (or driver) must provide the others.
 TERM_REQUIRES: dict[str, tuple[str, ...]] = {
     "base_ang_vel": ("base_ang_vel",), "projected_gravity": ("base_quat",), "command": ("command",),
     "joint_pos": ("joint_pos",), "joint_vel": ("joint_vel",), "last_action": ("last_action",),
+    "joint_target": ("joint_target",),
     "gait_phase": ("phase",), "base_lin_vel": ("base_lin_vel",), "height_scan": ("height_scan",),
     "foot_contact": ("foot_contact",), "object_pos": ("object_pos",), "object_rot": ("object_quat",),
     "object_lin_vel": ("object_lin_vel",), "object_ang_vel": ("object_ang_vel",), "fingertip_pos": ("fingertip_pos",),
 }
-RUNTIME_FIELDS = frozenset({"command", "last_action", "phase"})
+RUNTIME_FIELDS = frozenset({"command", "last_action", "joint_target", "phase"})
 PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact", "object_lin_vel", "object_ang_vel", "fingertip_pos")
 
 
@@ -141,7 +144,7 @@ class ObservationLayout:
     def standard_sizes(robot: RobotSpec, command_dim: int, height_scan: int = 0) -> dict[str, int]:
         nj = robot.num_joints
         sizes = {"base_ang_vel": 3, "projected_gravity": 3, "command": command_dim, "joint_pos": nj,
-                 "joint_vel": nj, "last_action": nj, "gait_phase": 2, "base_lin_vel": 3,
+                 "joint_vel": nj, "last_action": nj, "joint_target": nj, "gait_phase": 2, "base_lin_vel": 3,
                  "foot_contact": len(robot.feet), "object_pos": 3, "object_rot": 6, "object_lin_vel": 3,
                  "object_ang_vel": 3, "fingertip_pos": 3 * len(robot.feet)}
         if height_scan:

@@ -106,6 +106,9 @@ class PolicyRuntime:
         bounds = action_clip_bounds(meta, bundle.path)  # None: the policy was trained without an action clip
         self.clip = None if bounds is None else tuple(b.astype(np.float32) for b in bounds)  # (low, high)
         self._raw_last_action = meta.get("last_action", "clipped") == "raw"  # Isaac Lab: the unclipped output
+        self.delta = meta.get("action_mode", "absolute") == "delta"  # targets step from the last by delta_scale
+        self.delta_scale = float(meta.get("delta_scale", 0.0))
+        self._lower, self._upper = bundle.robot.lower[self.to_robot], bundle.robot.upper[self.to_robot]
         self.obs_dim = meta["obs_dim"]
         self.history = deque(maxlen=meta["history_length"])
         c = meta["command"]
@@ -126,15 +129,21 @@ class PolicyRuntime:
         self.state = self.bundle.initial_state(1)  # recurrent policies: zero hidden state
         self.commands.reset()
         self.t = 0.0
+        # policy order; a delta policy's targets start from the first measured pose (None until then)
+        self.target: np.ndarray | None = None if self.delta else self.default.copy()
 
     def take_over(self, other: PolicyRuntime) -> None:
-        """Continue where another skill left off: its joint targets as this policy's previous action, its
-        gait clock and its current command (clamped into this skill's range), as training switched skills."""
-        targets = other.targets(other.last_action.astype(np.float64))[self.to_robot]  # policy order
+        """Continue where another skill left off: its joint targets as this policy's previous action (a delta
+        policy: as its targets), its gait clock and its current command (clamped into this skill's range), as
+        training switched skills."""
+        targets = other.current_targets()[self.to_robot]  # policy order
         self.reset()
-        self.last_action[:] = (targets - self.default) / self.scale
-        if self.clip is not None:
-            self.last_action[:] = np.clip(self.last_action, *self.clip)
+        if self.delta:
+            self.target = np.clip(targets, self._lower, self._upper)
+        else:
+            self.last_action[:] = (targets - self.default) / self.scale
+            if self.clip is not None:
+                self.last_action[:] = np.clip(self.last_action, *self.clip)
         self.t = other.t
         self.commands.reset(other.commands.value)
 
@@ -154,11 +163,14 @@ class PolicyRuntime:
         qp, qv = np.asarray(state.joint_pos, dtype=np.float32), np.asarray(state.joint_vel, dtype=np.float32)
         if self._reorder:
             qp, qv = qp[self.to_robot], qv[self.to_robot]
+        if self.target is None:  # a delta policy's targets start where the joints are (as training's episodes)
+            self.target = np.clip(qp.astype(np.float64), self._lower, self._upper)
         s = RobotState(
             joint_pos=qp.reshape(1, -1),
             joint_vel=qv.reshape(1, -1),
             command=command,
             last_action=self.last_action.reshape(1, -1),
+            joint_target=self.target.astype(np.float32).reshape(1, -1) if self.delta else None,
             base_quat=opt("base_quat", state.base_quat, 4),
             base_ang_vel=opt("base_ang_vel", state.base_ang_vel, 3),
             base_lin_vel=opt("base_lin_vel", state.base_lin_vel, 3),
@@ -210,8 +222,22 @@ class PolicyRuntime:
         return ""
 
     def targets(self, action: np.ndarray) -> np.ndarray:
-        """Joint position targets in the robot's order: default + scale * action."""
-        q_policy = self.default + self.scale * action
+        """The joint position targets `action` commands now, in the robot's order: default + scale * action, or
+        for a delta policy its current targets + delta_scale * action inside the joint limits."""
+        return self._robot_order(self._policy_targets(action))
+
+    def current_targets(self) -> np.ndarray:
+        """The targets the last action commanded (robot order): what holding still means."""
+        if self.delta:
+            return self._robot_order(self.default if self.target is None else self.target)
+        return self.targets(self.last_action.astype(np.float64))
+
+    def _policy_targets(self, action: np.ndarray) -> np.ndarray:
+        if self.delta:
+            return np.minimum(np.maximum(self.target + self.delta_scale * action, self._lower), self._upper)
+        return self.default + self.scale * action
+
+    def _robot_order(self, q_policy: np.ndarray) -> np.ndarray:
         if not self._reorder:
             return q_policy
         q = np.empty_like(q_policy)
@@ -231,7 +257,10 @@ class PolicyRuntime:
         """One control step: command filter -> observation -> policy -> joint command (robot order, unfiltered)."""
         cmd = self.commands(command, self.robot.policy_dt)
         action = self.act(self.observation(state, cmd))
-        return JointCommand(self.targets(action), self._zeros, self._kp_robot, self._kd_robot, self._zeros,
+        q = self._policy_targets(action)
+        if self.delta:
+            self.target = q
+        return JointCommand(self._robot_order(q), self._zeros, self._kp_robot, self._kd_robot, self._zeros,
                             self.mode, standing=True)
 
 
@@ -328,8 +357,8 @@ class Controller:
             if self.holding:
                 kp, kd = self.rt.gains()
                 n = self.rt.robot.num_joints
-                return JointCommand(self.rt.targets(self.rt.last_action.astype(np.float64)), np.zeros(n), kp, kd,
-                                    np.zeros(n), self.rt.mode, standing=True)
+                return JointCommand(self.rt.current_targets(), np.zeros(n), kp, kd, np.zeros(n), self.rt.mode,
+                                    standing=True)
         return self.rt.step(state, command)
 
     def step(self, state: MeasuredState, command, now: float, safety_tripped: bool = False) -> JointCommand:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from hrobot.errors import HRobotError
 from hrobot.obs import ObservationLayout, ObsTerm, RobotState
 from hrobot.robots import load_robot
 from hrobot.tasks.inhand.leap_rotate import env_cfg, make_env
@@ -25,9 +26,35 @@ def env():
 def test_the_cube_rests_at_the_origin_of_its_observed_position_and_nothing_drops(env):
     for _ in range(10):
         obs, rew, done, _ = env.step(torch.zeros(env.num_envs, env.num_actions))
-    assert obs["policy"].shape == (4, 16 + 16 + 3 + 6 + 3) and torch.isfinite(obs["critic"]).all()
+    assert obs["policy"].shape == (4, 16 + 16 + 16 + 3 + 6 + 3) and torch.isfinite(obs["critic"]).all()
     assert env.obj_offset.norm(dim=1).max() < 0.02  # near where it settles (the hooked fingers nudge it by its yaw)
     assert not done.any() and env.obj_ang_vel.norm(dim=1).max() < 0.2
+
+
+def test_delta_actions_step_the_targets_from_where_the_joints_start():
+    """action_mode delta: a target moves delta_scale * action per step from the joint positions at the episode's
+    start, inside the joint limits; the policy observes its targets (joint_target, relative to the default)."""
+    cfg = env_cfg()
+    cfg.num_envs, cfg.auto_reset = 3, False
+    env = make_env(cfg, seed=5)
+    assert cfg.action_mode == "delta"
+    start = env.joint_pos.clone()
+    torch.testing.assert_close(env.targets, start)  # not the default pose: the reset's noisy joint positions
+    a = torch.zeros(3, env.num_actions)
+    a[:, 0], a[:, 2] = 1.0, -0.5
+    env.step(a)
+    want = (start + cfg.delta_scale * a).clamp(env.lower, env.upper)
+    applied = ~env.latency  # envs with a step of latency apply the previous (zero) action
+    torch.testing.assert_close(env.targets[applied], want[applied])
+    torch.testing.assert_close(env.targets[~applied], start[~applied])
+    for _ in range(200):  # pushed on: the target stops at the joint's upper limit
+        env.step(torch.ones(3, env.num_actions))
+    torch.testing.assert_close(env.targets, env.upper.expand(3, -1))
+    layout = env.policy_layout
+    i = [t.name for t in layout.terms].index("joint_target")
+    start_col = sum(layout.sizes[t.name] for t in layout.terms[:i])
+    torch.testing.assert_close(env.get_observations()["policy"][:, start_col:start_col + 16],
+                               env.targets - env.default_pose)
 
 
 def test_spinning_the_cube_about_the_command_is_rewarded_and_off_the_hand_is_a_drop(env):
@@ -142,9 +169,47 @@ def test_train_eval_export_and_the_runtime_sees_what_training_saw(tmp_path):
     robot.data.qpos[:] = env.sim.qpos[0].numpy()
     mujoco.mj_forward(robot.model, robot.data)
     rt = PolicyRuntime(b)
+    assert rt.delta and b.meta["delta_scale"] == cfg.delta_scale
     rt.last_action[:] = env.actions[0].numpy()
+    rt.target = env.targets[0].numpy().astype(np.float64)  # where training's targets stepped to
     got = rt.observation(robot.read_state(), [0.6, 0.0, 0.0])
     np.testing.assert_allclose(got, env._observations()["policy"].numpy(), atol=1e-5)
+
+
+def test_the_runtime_steps_a_delta_policy_from_the_measured_pose_and_refuses_a_broken_delta_contract(hand_bundle,
+                                                                                                      tmp_path):
+    """Deployment integrates a delta policy as training did: targets start at the measured joint positions and
+    move delta_scale * action per step inside the limits; a bundle whose delta contract is broken is refused."""
+    import shutil
+
+    from hrobot.bundle import load_bundle, read_metadata
+    from hrobot.export import write_metadata
+    from hrobot.runtime import PolicyRuntime
+    from hrobot.safety import MeasuredState
+
+    b = load_bundle(hand_bundle)
+    rt = PolicyRuntime(b)
+    robot, step = b.robot, b.meta["delta_scale"]
+    q0 = robot.default_pose + 0.05
+    state = MeasuredState(joint_pos=q0, joint_vel=np.zeros(16), base_quat=None, base_ang_vel=None, stamp=0.0,
+                          object_pos=np.array([0.0, 0.0, 0.05]),
+                          object_quat=np.array([1.0, 0.0, 0.0, 0.0]), object_stamp=0.0)
+    want = q0.copy()
+    for _ in range(3):
+        cmd = rt.step(state, [0.0, 0.0, 0.8])
+        want = np.clip(want + step * rt.last_action, robot.lower, robot.upper)
+        np.testing.assert_allclose(cmd.q, want, atol=1e-6)  # from the measured pose, not the default
+    np.testing.assert_allclose(rt.current_targets(), want, atol=1e-6)
+    rt.reset()
+    np.testing.assert_allclose(rt.step(state, [0.0, 0.0, 0.8]).q, np.clip(q0 + step * rt.last_action, robot.lower,
+                                                                          robot.upper), atol=1e-6)
+    for change, field in (({"delta_scale": 0}, "delta_scale"), ({"action_mode": "absolute"}, "action_mode"),
+                          ({"action_mode": "velocity"}, "action_mode")):
+        bad = tmp_path / f"bad_{field}_{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(hand_bundle, bad)
+        write_metadata(bad / "policy.onnx", {**read_metadata(bad), **change})
+        with pytest.raises(HRobotError, match=f"{field}: expected"):
+            load_bundle(bad)
 
 
 def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_policy_resumes(hand_bundle):
@@ -172,7 +237,7 @@ def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_
     for _ in range(5):
         period(None)
     assert ctrl.holding == "" and not robot.safety.tripped
-    held = rt.targets(rt.last_action.astype(np.float64))
+    held = rt.current_targets()
     now = robot.now()
     cases = {"no object pose": dict(object_pos=None),
              "quaternion norm 2.000": dict(object_quat=np.array([2.0, 0.0, 0.0, 0.0])),
@@ -184,7 +249,7 @@ def test_a_missing_invalid_or_stale_object_pose_holds_the_last_targets_then_the_
         assert why in ctrl.holding and out.mode == "servo_position" and not robot.safety.tripped
         np.testing.assert_allclose(out.q, np.clip(held, robot.robot.lower, robot.robot.upper), atol=1e-9)
     period(None)  # fresh again: the policy runs (its action moves on from the held one)
-    assert ctrl.holding == "" and not np.allclose(rt.targets(rt.last_action.astype(np.float64)), held)
+    assert ctrl.holding == "" and not np.allclose(rt.current_targets(), held)
 
 
 def test_the_simulated_hand_damps_as_its_servos_do_holding_where_it_was():

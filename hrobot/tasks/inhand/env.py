@@ -64,6 +64,9 @@ class InHandCfg:
     rewards: dict[str, float] = field(default_factory=dict)
     drop_distance: float = 0.07  # m from where it rests on the open hand that counts as dropped
     action_clip: float = 1.0
+    action_mode: str = "absolute"  # "absolute": targets = default + action_scale * action (the spec's contract);
+    # "delta": targets = previous targets + delta_scale * action, from the joint positions at the episode's start
+    delta_scale: float = 0.05  # rad per policy step at action 1 (delta mode)
     randomization: InHandRandomizationCfg = field(default_factory=InHandRandomizationCfg)
     policy_obs: tuple[ObsTerm, ...] = ()
     auto_reset: bool = True
@@ -144,6 +147,8 @@ class InHandEnv(VecEnv):
         self.achieved_share = 0.0  # running mean of achieved / commanded rotation rate over ended episodes
         self.just_reset = torch.ones(n, dtype=torch.bool, device=dev)
         self.extras: dict = {"log": {}}
+        if self.cfg.action_mode not in ("absolute", "delta"):
+            raise HRobotError(f"action_mode: expected 'absolute' or 'delta', got '{self.cfg.action_mode}'")
         unknown = sorted(set(self.cfg.rewards) - set(REWARDS))
         if unknown:
             raise HRobotError(f"unknown reward term '{unknown[0]}' (expected one of {', '.join(REWARDS)})")
@@ -186,7 +191,8 @@ class InHandEnv(VecEnv):
     def robot_state(self) -> RobotState:
         """What the policy sees (the cube as tracked); the critic and the rewards use the truth."""
         return RobotState(joint_pos=self.joint_pos, joint_vel=self.joint_vel, command=self.commands,
-                          last_action=self.actions, object_pos=self.tracked_pos, object_quat=self.tracked_quat,
+                          last_action=self.actions, joint_target=self.targets, object_pos=self.tracked_pos,
+                          object_quat=self.tracked_quat,
                           object_lin_vel=self.obj_lin_vel, object_ang_vel=self.obj_ang_vel, fingertip_pos=self.tip_pos)
 
     def _observations(self) -> TensorDict:
@@ -202,7 +208,10 @@ class InHandEnv(VecEnv):
 
     # ------------------------------------------------------------------ stepping
     def joint_targets(self, applied: torch.Tensor) -> torch.Tensor:
-        t = self.default_pose + self.robot.action_scale * applied
+        if self.cfg.action_mode == "delta":
+            t = self.targets + self.cfg.delta_scale * applied
+        else:
+            t = self.default_pose + self.robot.action_scale * applied
         return torch.maximum(torch.minimum(t, self.upper), self.lower)
 
     def step(self, actions: torch.Tensor):
@@ -310,6 +319,7 @@ class InHandEnv(VecEnv):
         qpos[:, o + 3:o + 7] = torch.stack([torch.cos(yaw / 2), torch.zeros(n, device=self.device),
                                             torch.zeros(n, device=self.device), torch.sin(yaw / 2)], 1)
         self.sim.reset(ids, qpos, qvel)
+        self.targets[ids] = qpos[:, self.qpos_adr]  # a delta policy steps from where the joints start
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
         self.episode_length_buf[ids] = 0
