@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -143,6 +144,49 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
         "ratio_env_to_bare": env_sps / bare,
         "hardware": hardware(),
         "device": str(env.device),
+    }
+
+
+def bench_train(task: str = "go2_walk", num_envs: int = 1024, iterations: int = 8, processes: int = 2,
+                rounds: int = 2, device: str = "cpu", folder: Path | None = None) -> dict:
+    """`hrobot train` in one process and under torchrun in `processes` processes (the same total env count),
+    alternated for `rounds` rounds in one run; samples/s is each run's median over its iterations after the
+    first two (start-up and the first update excluded). On one CPU machine the processes share its cores, so the
+    ratio shows what synchronising costs, not a speed-up; with one GPU per process it is the scaling."""
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="hrobot-bench-train-"))
+    hrobot = [sys.executable, "-m", "hrobot.cli", "train", task, "--num-envs", str(num_envs), "--iterations",
+              str(iterations), "--device", device] + (["--backend", "warp"] if device == "cuda" else [])
+    launch = {1: hrobot, processes: [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     "--nproc-per-node", str(processes), "--no-python", *hrobot, "--distributed"]}
+    samples: dict[int, list[float]] = {1: [], processes: []}
+    for r in range(rounds):
+        for n, cmd in launch.items():
+            out = folder / f"round{r}_{n}proc"
+            p = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+            if p.returncode != 0:
+                raise HRobotError(f"bench train: {n} process(es) failed: {(p.stderr or p.stdout).strip()[-300:]}")
+            rows = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+            samples[n].append(statistics.median(row["steps_per_s"] for row in rows[2:] or rows))
+    one, many = statistics.median(samples[1]), statistics.median(samples[processes])
+    return {
+        "task": task,
+        "num_envs": num_envs,
+        "iterations": iterations,
+        "rounds": rounds,
+        "device": device,
+        "processes": processes,
+        "samples_per_s_1_process": one,
+        f"samples_per_s_{processes}_processes": many,
+        "ratio": many / one,
+        "per_round": {str(n): v for n, v in samples.items()},
+        "hardware": hardware(),
+        "note": ("processes share this machine's cores: the ratio is the cost of synchronisation"
+                 if device == "cpu" else "one GPU per process"),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -139,9 +140,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hrobot.train import train
 
     out = Path(args.out or f"runs/{args.task}")
+    main_rank = not args.distributed or os.environ.get("RANK", "0") == "0"  # torchrun's other ranks print nothing
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("it {task.completed}/{task.total}"),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    with Progress(*columns, console=_console(), refresh_per_second=2) as progress:
+    with Progress(*columns, console=_console(), refresh_per_second=2, disable=not main_rank) as progress:
         bar = progress.add_task(f"train {args.task}", total=args.iterations, info="starting")
 
         def on_iteration(done, total, info):
@@ -158,11 +160,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(args.task, out, backend=args.backend, num_envs=args.num_envs, iterations=args.iterations,
                         seed=args.seed, resume=args.resume, terrain=args.terrain, on_iteration=on_iteration,
                         command=" ".join(sys.argv) if sys.argv else "", init_from=args.init_from,
-                        skills=args.skills, robot=args.robot)
+                        skills=args.skills, robot=args.robot, distributed=args.distributed, device=args.device)
+    if not main_rank:
+        return 0
     for note in summary["adapted"]:
         _console().print(f"adapted {args.task} to {summary['robot']}: {note}")
+    ranks = f" on {summary['world_size']} processes ({summary['distributed_backend']})" if args.distributed else ""
     _console().print(f"trained {summary['iterations']} iterations, {summary['env_steps']:,} env steps in "
-                     f"{summary['wall_time_s'] / 60:.1f} min -> {out} (checkpoint {summary['checkpoint']})")
+                     f"{summary['wall_time_s'] / 60:.1f} min{ranks} -> {out} (checkpoint {summary['checkpoint']})")
     return 0
 
 
@@ -313,6 +318,20 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
         f"{res['robot']} x {res['num_envs']} ({res['backend']}, {res['threads']} threads): bare "
         f"{res['bare_physics_steps_per_s']:,.0f} physics steps/s, env {res['env_physics_steps_per_s']:,.0f} "
         f"(ratio {res['ratio_env_to_bare']:.2f}), training {res['train_samples_per_s']:,.0f} samples/s")
+    _write_json(args.json, res)
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from hrobot.bench import bench_train
+
+    with _console().status(f"benchmarking {args.task} training: 1 process vs {args.processes}"):
+        res = bench_train(task=args.task, num_envs=args.num_envs, iterations=args.iterations,
+                          processes=args.processes, rounds=args.rounds, device=args.device)
+    n = args.processes
+    _console().print(f"{res['task']} x {res['num_envs']} envs ({res['device']}): 1 process "
+                     f"{res['samples_per_s_1_process']:,.0f} samples/s, {n} processes "
+                     f"{res[f'samples_per_s_{n}_processes']:,.0f} (ratio {res['ratio']:.2f}; {res['note']})")
     _write_json(args.json, res)
     return 0
 
@@ -792,6 +811,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
     tr.add_argument("--robot", metavar="NAME_OR_SPEC", help="train on this robot (built-in name or spec YAML) "
                     "instead of the task's own; it must be of the task's robot class")
+    tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where the policy update (and the warp backend's simulation) runs; distributed ranks take "
+                         "cuda:LOCAL_RANK")
+    tr.add_argument("--distributed", action="store_true",
+                    help="one rank of a torchrun job (torchrun --nproc-per-node N $(which hrobot) train TASK "
+                         "--distributed): --num-envs is the total, split over the ranks; NCCL on GPUs, Gloo on CPUs")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a trained run: tracking errors and fall rate over a command sweep",
@@ -830,6 +855,20 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--threads", type=int, default=None, help="simulation threads (default: all cores)")
     bs.add_argument("--json", metavar="FILE")
     bs.set_defaults(func=cmd_bench_sim)
+
+    bt = bsub.add_parser("train", help="training throughput: one process vs N under torchrun, in one run",
+                         description="Runs hrobot train in one process and with --distributed in N (torchrun), "
+                                     "alternating, the same total env count; reports samples/s of each and the ratio.")
+    bt.add_argument("--task", default="go2_walk")
+    bt.add_argument("--num-envs", type=int, default=1024, help="total over the processes (default 1024)")
+    bt.add_argument("--iterations", type=int, default=8)
+    bt.add_argument("--processes", type=int, default=2)
+    bt.add_argument("--rounds", type=int, default=2)
+    bt.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    bt.add_argument("--distributed", action="store_true", help="(the comparison is always distributed; accepted "
+                                                                 "for `hrobot bench train --distributed`)")
+    bt.add_argument("--json", metavar="FILE")
+    bt.set_defaults(func=cmd_bench_train)
 
     bm = bsub.add_parser("memory", help="memory per env of training envs, each robot in a fresh process",
                          description="Builds each robot's training env with N envs in its own interpreter and reports "

@@ -27,6 +27,7 @@ from rsl_rl.utils import check_nan
 
 from hrobot.errors import HRobotError
 from hrobot.robots import load_robot
+from hrobot import distributed as dist
 from hrobot.spec import RobotSpec
 from hrobot.tasks import load_task
 from hrobot.tasks.velocity.env import for_robot
@@ -38,10 +39,20 @@ class HRobotRunner(OnPolicyRunner):
     The rollout / update loop is OnPolicyRunner.learn's; TensorBoard logging is rsl_rl's Logger.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, dist_ctx: dist.Context | None = None, **kwargs):
+        self.dist = dist_ctx or dist.Context(device=kwargs.get("device", "cpu"))
         with contextlib.redirect_stdout(io.StringIO()):  # rsl_rl prints the model structure
             super().__init__(*args, **kwargs)
         self.hold_actor_for = 0  # iterations left in which only the critic learns (a warm start without a critic)
+
+    def _configure_multi_gpu(self) -> None:
+        """rsl_rl's multi-GPU set-up for any device: the process group is hrobot.distributed's (NCCL on GPUs,
+        Gloo on CPUs), already joined."""
+        d = self.dist
+        self.gpu_world_size, self.gpu_global_rank, self.gpu_local_rank = d.world_size, d.rank, d.local_rank
+        self.is_distributed = d.enabled
+        self.cfg["multi_gpu"] = {"global_rank": d.rank, "local_rank": d.local_rank,
+                                 "world_size": d.world_size} if d.enabled else None
 
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False, on_iteration=None) -> None:
         if init_at_random_ep_len:
@@ -49,6 +60,8 @@ class HRobotRunner(OnPolicyRunner):
                 self.env.episode_length_buf, high=int(self.env.max_episode_length))
         obs = self.env.get_observations().to(self.device)
         self.alg.train_mode()
+        if self.is_distributed:  # every rank starts from rank 0's weights (its initialisation or checkpoint)
+            self.alg.broadcast_parameters()
         with contextlib.redirect_stdout(io.StringIO()):
             self.logger.init_logging_writer()
         start_it = self.current_learning_iteration + (1 if self.current_learning_iteration else 0)
@@ -81,6 +94,7 @@ class HRobotRunner(OnPolicyRunner):
                 start = time.time()
                 self.alg.compute_returns(obs)
             loss_dict = self._update()
+            dist.check_in_sync((self.alg.get_policy(), self.alg.critic), self.dist)
             learn_time = time.time() - start
             self.current_learning_iteration = it
             with contextlib.redirect_stdout(io.StringIO()):  # keep rsl_rl's TensorBoard scalars, drop its printout
@@ -192,12 +206,20 @@ def run_robot(run_dir: Path) -> str | None:
 def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = None, iterations: int = 500,
           seed: int = 0, resume: bool = False, terrain: str | None = None, device: str = "cpu",
           on_iteration=None, command: str = "", init_from: Path | None = None, skills: list[str] | None = None,
-          robot: str | None = None) -> dict:
+          robot: str | None = None, distributed: bool = False) -> dict:
     """Train a task (on its own robot, or on `robot`: a built-in name or spec YAML); returns the run summary
-    also written to out/run.json."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    also written to out/run.json.
+
+    `distributed`: this process is one rank of a torchrun job (hrobot.distributed): it steps its share of
+    `num_envs` with seed + rank; rank 0 alone writes the run folder and calls `on_iteration`."""
+    if device.startswith("cuda") and (backend != "warp" or not torch.cuda.is_available()):
+        raise HRobotError(f"--device {device}: needs --backend warp (MuJoCo Warp simulates on the GPU) and a GPU "
+                          f"visible to torch ({'none' if not torch.cuda.is_available() else 'found'})")
+    ctx = dist.init(device) if distributed else dist.Context(device=device)
+    device = ctx.device
+    torch.manual_seed(seed + ctx.rank)
+    np.random.seed(seed + ctx.rank)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.local_world_size))
     out = Path(out)
     if resume and run_robot(out):  # a resumed run stays on the robot it started on
         if robot and load_robot(robot).to_dict() != load_robot(run_robot(out)).to_dict():
@@ -209,30 +231,39 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         raise HRobotError(f"{out}: --resume given but the folder has no checkpoint (model_*.pt)")
     if not resume and out.exists() and latest_checkpoint(out) is not None:
         raise HRobotError(f"{out}: already holds a run; use --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    env = mod.make_env(cfg, backend=backend, device=device, seed=seed)
-    if not (resume and run_robot(out)):
+    previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
+    if resume and previous.get("world_size", 1) != ctx.world_size:
+        raise HRobotError(f"{out}: the run was trained by {previous.get('world_size', 1)} process(es); resume it with "
+                          f"the same number (this job has {ctx.world_size})")
+    total_envs = cfg.num_envs
+    cfg.num_envs = dist.share(total_envs, ctx)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier(ctx)
+    env = mod.make_env(cfg, backend=backend, device=device, seed=seed + ctx.rank)
+    if ctx.is_main and not (resume and run_robot(out)):
         write_robot(out, env.robot)
     train_cfg = mod.train_cfg()
     train_cfg["seed"] = seed
-    runner = HRobotRunner(env, train_cfg, log_dir=str(out), device=device)
-    previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
+    runner = HRobotRunner(env, train_cfg, log_dir=str(out) if ctx.is_main else None, device=device, dist_ctx=ctx)
     init_note = None
     if ckpt is not None:
         runner.load(str(ckpt))
     elif init_from is not None:  # warm start: weights only (fresh optimizer and iteration count)
         init_note = _warm_start(runner, Path(init_from), task, device)
-    (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
-    (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
+    if ctx.is_main:
+        saved_cfg = dataclasses.replace(cfg, num_envs=total_envs)
+        (out / "env_cfg.json").write_text(json.dumps(dataclasses.asdict(saved_cfg), indent=2, default=str))
+        (out / "train_cfg.json").write_text(json.dumps(train_cfg, indent=2))
 
     last: dict = {}
-    progress_log = (out / "progress.jsonl").open("a")
+    progress_log = (out / "progress.jsonl").open("a") if ctx.is_main else None
 
     commit = git_commit()  # the tree at launch (edits made while it trains do not change the run)
 
     def summary(status: str) -> dict:
         """run.json: rewritten at every checkpoint (status running) and at the end, so a killed run stays usable."""
-        steps = runner.iterations_done * train_cfg["num_steps_per_env"] * cfg.num_envs
+        steps = runner.iterations_done * train_cfg["num_steps_per_env"] * total_envs
         info = {
             "task": task,
             "kind": mod.KIND,
@@ -244,7 +275,9 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
             "skills": list(getattr(cfg, "skills", [])),
             "init_from": previous.get("init_from") or (init_note if init_from else None),
             "backend": backend,
-            "num_envs": cfg.num_envs,
+            "num_envs": total_envs,
+            "world_size": ctx.world_size,
+            **({"distributed_backend": ctx.backend} if ctx.enabled else {}),
             "seed": seed,
             "iterations": previous.get("iterations", 0) + runner.iterations_done,
             "env_steps": previous.get("env_steps", 0) + steps,
@@ -255,15 +288,19 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
             "commands": previous.get("commands", []) + ([command] if command else []),
             "final": dict(last),
             "status": status,
-            "checkpoint": str(latest_checkpoint(out).name),
+            "checkpoint": str(latest_checkpoint(out).name) if latest_checkpoint(out) else None,
         }
-        (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        if ctx.is_main:
+            (out / "run.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
     warnings: list[str] = list(previous.get("warnings", []))
 
     def record(done, total, info):
+        info = dist.mean_metrics(info, ctx)  # every rank takes part; rank 0 writes
         last.update(info)
+        if not ctx.is_main:
+            return
         if done == min(HEALTH_CHECK_ITERATIONS, total) and hasattr(env, "reward_health"):
             found = [f"after {done} iterations: {w}" for w in env.reward_health()]
             warnings.extend(found)
@@ -278,9 +315,12 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     t0 = time.time()
     try:
         runner.learn(iterations, init_at_random_ep_len=True, on_iteration=record)
+        dist.barrier(ctx)  # rank 0's last checkpoint is written before any rank reports the run done
+        return summary("interrupted" if getattr(runner, "interrupted", False) else "done")
     finally:
-        progress_log.close()
-    return summary("interrupted" if getattr(runner, "interrupted", False) else "done")
+        if progress_log is not None:
+            progress_log.close()
+        dist.close(ctx)
 
 
 CRITIC_WARMUP_ITERATIONS = 25  # a bundle brings no critic: the actor is held while a fresh one learns its values
