@@ -160,7 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(args.task, out, backend=args.backend, num_envs=args.num_envs, iterations=args.iterations,
                         seed=args.seed, resume=args.resume, terrain=args.terrain, on_iteration=on_iteration,
                         command=" ".join(sys.argv) if sys.argv else "", init_from=args.init_from,
-                        skills=args.skills, robot=args.robot, distributed=args.distributed, device=args.device)
+                        skills=args.skills, robot=args.robot, distributed=args.distributed, device=args.device,
+                        threads=args.threads)
     if not main_rank:
         return 0
     for note in summary["adapted"]:
@@ -811,6 +812,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
     tr.add_argument("--robot", metavar="NAME_OR_SPEC", help="train on this robot (built-in name or spec YAML) "
                     "instead of the task's own; it must be of the task's robot class")
+    tr.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for simulation and torch (default: all cores, split among distributed ranks); "
+                         "on a machine shared with other jobs, no more than its free cores")
     tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                     help="where the policy update (and the warp backend's simulation) runs; distributed ranks take "
                          "cuda:LOCAL_RANK")

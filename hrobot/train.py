@@ -206,12 +206,14 @@ def run_robot(run_dir: Path) -> str | None:
 def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = None, iterations: int = 500,
           seed: int = 0, resume: bool = False, terrain: str | None = None, device: str = "cpu",
           on_iteration=None, command: str = "", init_from: Path | None = None, skills: list[str] | None = None,
-          robot: str | None = None, distributed: bool = False) -> dict:
+          robot: str | None = None, distributed: bool = False, threads: int | None = None) -> dict:
     """Train a task (on its own robot, or on `robot`: a built-in name or spec YAML); returns the run summary
     also written to out/run.json.
 
     `distributed`: this process is one rank of a torchrun job (hrobot.distributed): it steps its share of
-    `num_envs` with seed + rank; rank 0 alone writes the run folder and calls `on_iteration`."""
+    `num_envs` with seed + rank; rank 0 alone writes the run folder and calls `on_iteration`.
+    `threads`: CPU threads for the simulation and torch (default: the cores, shared among a machine's ranks);
+    fewer where other jobs share the machine (more threads than free cores stall each other's waits)."""
     if device.startswith("cuda") and (backend != "warp" or not torch.cuda.is_available()):
         raise HRobotError(f"--device {device}: needs --backend warp (MuJoCo Warp simulates on the GPU) and a GPU "
                           f"visible to torch ({'none' if not torch.cuda.is_available() else 'found'})")
@@ -219,7 +221,8 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     device = ctx.device
     torch.manual_seed(seed + ctx.rank)
     np.random.seed(seed + ctx.rank)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.local_world_size))
+    threads = threads or max(1, (os.cpu_count() or 1) // ctx.local_world_size)
+    torch.set_num_threads(threads)
     out = Path(out)
     if resume and run_robot(out):  # a resumed run stays on the robot it started on
         if robot and load_robot(robot).to_dict() != load_robot(run_robot(out)).to_dict():
@@ -240,7 +243,7 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     dist.barrier(ctx)
-    env = mod.make_env(cfg, backend=backend, device=device, seed=seed + ctx.rank)
+    env = mod.make_env(cfg, backend=backend, device=device, seed=seed + ctx.rank, nthread=threads)
     if ctx.is_main and not (resume and run_robot(out)):
         write_robot(out, env.robot)
     train_cfg = mod.train_cfg()

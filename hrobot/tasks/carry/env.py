@@ -82,13 +82,14 @@ def driven_low_level(cfg: CarryCfg) -> LocomotionCfg:
 
 class CarryEnv(VecEnv):
     def __init__(self, cfg: CarryCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
-                 eval_mode: bool = False, skills: list[Skill] | None = None):
+                 eval_mode: bool = False, skills: list[Skill] | None = None, nthread: int | None = None):
         self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
         self.skills = skills if skills is not None else [load_skill(p, device) for p in cfg.skills]
         if len(self.skills) != 1:
             raise HRobotError(f"carrying drives one locomotion skill, got {len(self.skills)}")
         self.ll = LocomotionEnv(driven_low_level(cfg), backend=backend, device=device, seed=seed,
-                                scene=SceneConfig(kind="carry", seed=seed, visual=False), eval_mode=eval_mode)
+                                scene=SceneConfig(kind="carry", seed=seed, visual=False), eval_mode=eval_mode,
+                                nthread=nthread)
         s = self.skills[0]
         if s.robot.name != self.ll.robot.name or s.robot.joint_names != self.ll.robot.joint_names:
             raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name}")

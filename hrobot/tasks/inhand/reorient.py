@@ -60,7 +60,7 @@ def driven_hand(cfg: ReorientCfg) -> InHandCfg:
 
 class ReorientEnv(VecEnv):
     def __init__(self, cfg: ReorientCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
-                 eval_mode: bool = False, skills: list[Skill] | None = None):
+                 eval_mode: bool = False, skills: list[Skill] | None = None, nthread: int | None = None):
         self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
         if cfg.flat:
             self.skill = None
@@ -71,7 +71,8 @@ class ReorientEnv(VecEnv):
                                   "rotation task, whose command names its axes)")
             self.skill = loaded[0]
         self.skills = [] if self.skill is None else [self.skill]
-        self.ll = InHandEnv(driven_hand(cfg), backend=backend, device=device, seed=seed, eval_mode=eval_mode)
+        self.ll = InHandEnv(driven_hand(cfg), backend=backend, device=device, seed=seed, eval_mode=eval_mode,
+                            nthread=nthread)
         if self.skill is not None and self.skill.robot.joint_names != self.ll.robot.joint_names:
             raise HRobotError(f"skill {self.skill.name} is for robot {self.skill.robot.name}, not {self.ll.robot.name}")
         self.robot, self.gen, self.num_envs = self.ll.robot, self.ll.gen, cfg.num_envs

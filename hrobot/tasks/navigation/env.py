@@ -96,7 +96,7 @@ def driven_low_level(cfg: NavigationCfg) -> LocomotionCfg:
 
 class NavigationEnv(VecEnv):
     def __init__(self, cfg: NavigationCfg, backend: str = "mujoco", device: str = "cpu", seed: int = 0,
-                 eval_mode: bool = False, skills: list[Skill] | None = None):
+                 eval_mode: bool = False, skills: list[Skill] | None = None, nthread: int | None = None):
         self.cfg, self.device, self.eval_mode = cfg, torch.device(device), eval_mode
         self.skills = skills if skills is not None else [load_skill(p, device) for p in cfg.skills]
         if not self.skills and not cfg.flat:
@@ -104,7 +104,7 @@ class NavigationEnv(VecEnv):
         scene = SceneConfig(kind="arena", num_obstacles=cfg.num_obstacles, arena_half_size=cfg.arena_half_size,
                             seed=seed, visual=False)
         self.ll = LocomotionEnv(driven_low_level(cfg), backend=backend, device=device, seed=seed, scene=scene,
-                                eval_mode=eval_mode)
+                                eval_mode=eval_mode, nthread=nthread)
         for s in self.skills:
             if s.robot.name != self.ll.robot.name or s.robot.joint_names != self.ll.robot.joint_names:
                 raise HRobotError(f"skill {s.name} is for robot {s.robot.name}, not {self.ll.robot.name} (train a "
