@@ -45,9 +45,11 @@ $(STAMP): pyproject.toml
 	ln -sfn $$(dirname $$(dpkg -L libddsc0debian | grep 'libddsc.so' | head -1)) $(CYCLONEDDS_HOME)/lib
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	CYCLONEDDS_HOME=$(CYCLONEDDS_HOME) $(PY) -m pip install --quiet -e '.[ros,ros-build,warp,hardware,dev]'
+	CYCLONEDDS_HOME=$(CYCLONEDDS_HOME) $(PY) -m pip install --quiet -e '.[ros,ros-build,warp,hardware,offline,dev]'
 	# tests: Unitree's own message classes and CRC code (its wheel's other dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps unitree-sdk2==1.0.1
+	# OGBench's environments (its point maze checks the offline learners): without dm_control, which pins MuJoCo 3
+	$(PY) -m pip install --quiet --no-deps ogbench==1.2.2
 	touch $(STAMP)
 
 # The ROS 2 workspace: an ament_cmake message package and ament_python nodes, built with

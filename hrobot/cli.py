@@ -140,6 +140,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hrobot.train import train
 
     out = Path(args.out or f"runs/{args.task}")
+    from hrobot.tasks import load_task
+
+    if load_task(args.task).KIND == "offline":
+        return _train_offline(args, out)
+    if args.dataset or args.dataset_minutes:
+        raise HRobotError(f"--dataset / --dataset-minutes: task {args.task} trains online (offline tasks: "
+                          f"go2_nav_hiql, go2_nav_gcbc, pointmaze_hiql, pointmaze_gcbc)")
     main_rank = not args.distributed or os.environ.get("RANK", "0") == "0"  # torchrun's other ranks print nothing
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("it {task.completed}/{task.total}"),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -170,6 +177,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     _console().print(f"trained {summary['iterations']} iterations, {summary['env_steps']:,} env steps in "
                      f"{summary['wall_time_s'] / 60:.1f} min{ranks} -> {out} (checkpoint {summary['checkpoint']})")
     return 0
+
+
+def _train_offline(args: argparse.Namespace, out: Path) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hrobot.tasks import load_task
+    from hrobot.tasks.offline.runner import train_offline
+
+    max_steps = None
+    if args.dataset_minutes:
+        mod = load_task(args.task)
+        if not hasattr(mod, "steps_per_minute"):
+            raise HRobotError(f"--dataset-minutes: task {args.task}'s dataset is not recorded time (use all of it)")
+        max_steps = int(round(args.dataset_minutes * mod.steps_per_minute()))
+    torch_threads(args.threads)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=_console(), refresh_per_second=2) as progress:
+        bar = progress.add_task(f"train {args.task}", total=args.iterations, info="loading the dataset")
+
+        def on_iteration(done, total, info):
+            progress.update(bar, completed=done, info="  ".join(f"{k} {v:.3f}" for k, v in info.items()
+                                                                if k.endswith("loss")))
+
+        summary = train_offline(args.task, out, args.dataset, args.iterations, seed=args.seed, resume=args.resume,
+                                on_iteration=on_iteration, command=" ".join(sys.argv), max_steps=max_steps)
+    _console().print(f"trained {summary['iterations']} gradient steps on {summary['dataset_steps']:,} steps of "
+                     f"{summary['dataset']} in {summary['wall_time_s'] / 60:.1f} min -> {out}")
+    return 0
+
+
+def torch_threads(n: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(n or os.cpu_count() or 1)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -585,6 +627,31 @@ def cmd_record(args: argparse.Namespace) -> int:
     return run_node("recorder", params, args.duration, where="hrobot record")
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.what == "pointmaze":
+        from hrobot.tasks.offline.pointmaze import PointMazeCfg, generate
+
+        if out.exists():
+            raise HRobotError(f"{out}: exists (a dataset is never overwritten)")
+        cfg = PointMazeCfg(maze=args.maze, episodes=args.episodes)
+        with _console().status(f"generating {cfg.episodes} episodes in the {cfg.maze} point maze"):
+            data = generate(cfg, seed=args.seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data.save_npz(out)
+        print(f"wrote {out}: {len(data):,} steps in {data.num_trajectories} episodes (OGBench's npz layout)")
+        return 0
+    from hrobot.data.collect import collect
+
+    if args.minutes is None or args.minutes <= 0:
+        raise HRobotError(f"--minutes: expected a positive number of minutes to record, got {args.minutes}")
+    summary = collect(out, args.minutes, segment_minutes=args.segment_minutes, seed=args.seed,
+                      log=_console().print)
+    print(f"wrote {out}: {summary['minutes']:.1f} min of exploration driving in {len(summary['segments'])} "
+          f"recordings ({out}/collect.json)")
+    return 0
+
+
 def cmd_bag_info(args: argparse.Namespace) -> int:
     from hrobot.data.bag import read_info
 
@@ -812,6 +879,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--skills", nargs="+", metavar="PATH", help="high-level tasks: skill runs or bundles to use")
     tr.add_argument("--robot", metavar="NAME_OR_SPEC", help="train on this robot (built-in name or spec YAML) "
                     "instead of the task's own; it must be of the task's robot class")
+    tr.add_argument("--dataset", help="offline tasks: a recording, a folder of recordings (hrobot collect), a LeRobot "
+                                      "dataset or an .npz in OGBench's layout")
+    tr.add_argument("--dataset-minutes", type=float, help="offline navigation tasks: learn from the first M minutes")
     tr.add_argument("--threads", type=int, default=None,
                     help="CPU threads for simulation and torch (default: all cores, split among distributed ranks); "
                          "on a machine shared with other jobs, no more than its free cores")
@@ -1035,6 +1105,21 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--chunk-interval", type=float, default=1.0, help="close a chunk at least this often (s)")
     rec.add_argument("--recover", metavar="BAG", help="instead: recover the bag of a recorder that died")
     rec.set_defaults(func=cmd_record)
+
+    co = sub.add_parser("collect", help="record a dataset for offline learning (exploration driving, or OGBench's "
+                                       "point maze)",
+                        description="go2: the simulated Go2 bringup driven by the explorer node (random waypoints, "
+                                    "pure pursuit, noise) in a new arena layout per segment, recorded by the recorder "
+                                    "node (a folder of bags). pointmaze: OGBench's navigate procedure (a noisy oracle) "
+                                    "in its point maze, written in OGBench's npz layout.")
+    co.add_argument("what", choices=["go2", "pointmaze"])
+    co.add_argument("--out", required=True, help="dataset folder (go2) or .npz file (pointmaze) to create")
+    co.add_argument("--minutes", type=float, help="go2: minutes of driving to record")
+    co.add_argument("--segment-minutes", type=float, default=10.0, help="go2: minutes per arena layout (default 10)")
+    co.add_argument("--maze", default="medium", choices=["medium", "large", "giant"], help="pointmaze: the maze")
+    co.add_argument("--episodes", type=int, default=200, help="pointmaze: episodes of 1000 steps (default 200)")
+    co.add_argument("--seed", type=int, default=0)
+    co.set_defaults(func=cmd_collect)
 
     bag = sub.add_parser("bag", help="inspect a bag")
     bagsub = bag.add_subparsers(dest="bag_command", metavar="ACTION", required=True)

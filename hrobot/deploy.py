@@ -84,6 +84,13 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "bundle": ("path", None, "high-level policy bundle"),
         "goal_frame": ("string", "odom", "frame goals must be given in"),
     },
+    "explorer": {
+        "command_low": ("double_array", None, "the skill's command range: lowest vx, vy, wz"),
+        "command_high": ("double_array", None, "highest vx, vy, wz"),
+        "seed": ("double", 0.0, "random seed of the waypoints and the noise"),
+        "half_size": ("double", 3.2, "waypoints inside +-half_size m of the odometry origin"),
+        "rate_hz": ("double", 10.0, "decision rate (the high level's)"),
+    },
     "reorient_planner": {
         "bundle": ("path", None, "a reorientation bundle, or a rotation skill's bundle (the scripted planner)"),
         "goal_frame": ("string", "palm", "frame goal orientations (and the object pose) must be given in"),

@@ -61,6 +61,8 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     from hrobot.train import load_actor, run_info, saved_env_cfg
 
     run_dir, out = Path(run_dir), Path(out)
+    if (run_dir / "learner_cfg.json").is_file():  # learned offline (hrobot.tasks.offline)
+        return export_offline(run_dir, out)
     info = run_info(run_dir)
     mod = load_task(info["task"])
     if mod.KIND == "carry":
@@ -75,24 +77,9 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     graph = _export_onnx(actor, out / "policy.onnx")
 
     robot = env.robot
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "name": out.name,
-        "task": info["task"],
-        "robot": robot.to_dict(),
-        "joint_names": robot.joint_names,
-        "default_joint_pos": robot.default_pose.tolist(),
-        "kp": robot.kp.tolist(),
-        "kd": robot.kd.tolist(),
-        "action_scale": robot.action_scale,
-        "obs_dim": obs_dim,
-        "history_length": 1,
-        "policy_rate_hz": robot.policy_rate_hz,
-        "pd_rate_hz": robot.pd_rate_hz,
-        **graph,  # input_name, output_name and, for recurrent policies, recurrent
-        "normalizer": "in the graph" if train_cfg_normalized(run_dir) else "none (observations are pre-scaled)",
-        "source": {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"]},
-    }
+    meta = _base_meta(out.name, info["task"], robot, obs_dim, graph,
+                      "in the graph" if train_cfg_normalized(run_dir) else "none (observations are pre-scaled)",
+                      {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"]})
     if mod.KIND == "locomotion":
         c = cfg.commands
         uses_clock = any(t.name == "gait_phase" for t in cfg.policy_obs)
@@ -139,6 +126,81 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
         "evaluation": json.loads(Path(eval_json).read_text()) if eval_json else None,
         "files": {"policy.onnx": "ONNX policy with hrobot metadata"},
     }
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return out
+
+
+def _base_meta(name: str, task: str, robot, obs_dim: int, graph: dict, normalizer: str, source: dict) -> dict:
+    """The contract's entries every bundle has: the robot, its joints, gains and rates, the graph's I/O."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "task": task,
+        "robot": robot.to_dict(),
+        "joint_names": robot.joint_names,
+        "default_joint_pos": robot.default_pose.tolist(),
+        "kp": robot.kp.tolist(),
+        "kd": robot.kd.tolist(),
+        "action_scale": robot.action_scale,
+        "obs_dim": obs_dim,
+        "history_length": 1,
+        "policy_rate_hz": robot.policy_rate_hz,
+        "pd_rate_hz": robot.pd_rate_hz,
+        **graph,  # input_name, output_name and, for recurrent policies, recurrent
+        "normalizer": normalizer,
+        "source": source,
+    }
+
+
+def export_offline(run_dir: Path, out: Path) -> Path:
+    """An offline navigation high level (hrobot.tasks.offline) as a high-level bundle of its online task: the
+    goal planner and `hrobot eval` run it as they run a PPO-trained one. Its graph maps the observation to the
+    learner's normalised command, then to the raw action the runtime's decode_action squashes back."""
+    from hrobot.bundle import load_bundle
+    from hrobot.tasks import load_task
+    from hrobot.tasks.offline.goals import NavGoals, raw_action
+    from hrobot.tasks.offline.runner import load_policy
+
+    run_dir, out = Path(run_dir), Path(out)
+    mod, info, goals, policy = load_policy(run_dir)
+    if not isinstance(goals, NavGoals):
+        raise HRobotError(f"{run_dir}: only navigation high levels learned offline export as bundles (task "
+                          f"{info['task']} is evaluated in its own environment: hrobot eval {run_dir})")
+    nav_cfg = load_task(mod.NAV_TASK).env_cfg()
+
+    class Raw(torch.nn.Module):
+        def __init__(self, policy):
+            super().__init__()
+            self.policy = policy
+
+        def forward(self, obs):
+            return raw_action(self.policy(obs))
+
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(Raw(policy).eval(), torch.zeros(1, goals.obs_dim), str(out / "policy.onnx"),
+                          input_names=["obs"], output_names=["actions"],
+                          dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}}, opset_version=17, dynamo=False)
+    skills = [load_bundle(p) for p in nav_cfg.skills]
+    robot = skills[0].robot
+    for s in skills:
+        dst = out / "skills" / s.path.name
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(s.path, dst, ignore=shutil.ignore_patterns("skills"))
+    meta = _base_meta(out.name, mod.NAV_TASK, robot, goals.obs_dim, {"input_name": "obs", "output_name": "actions"},
+                      "none (observations are pre-scaled)",
+                      {"tool": "hrobot", "run": str(run_dir), "checkpoint": info["checkpoint"],
+                       "learned": f"offline ({info['algorithm']}) from {info['dataset']}"})
+    meta.update({"level": "high", "action_dim": 3, "action_clip": HIGH_LEVEL_ACTION_CLIP, "gait_period_s": None,
+                 "skills": [{"name": s.meta["name"], "path": f"skills/{s.path.name}"} for s in skills],
+                 **_navigation_meta(nav_cfg, goals.obs_dim)})
+    write_metadata(out / "policy.onnx", meta)
+    card = {"name": out.name, "task": mod.NAV_TASK, "level": "high", "robot": robot.name,
+            "training": {k: info.get(k) for k in ("task", "algorithm", "commands", "iterations", "seed", "wall_time_s",
+                                                  "dataset", "dataset_steps", "dataset_trajectories", "dataset_hours",
+                                                  "final")},
+            "evaluation": None, "files": {"policy.onnx": "ONNX policy with hrobot metadata"}}
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out
 

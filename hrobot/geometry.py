@@ -14,7 +14,7 @@ import numpy as np
 
 def array_module(x):
     """numpy for numpy arrays (and plain numbers), torch for torch tensors (torch is never imported here)."""
-    if isinstance(x, np.ndarray) or not hasattr(x, "device"):
+    if isinstance(x, (np.ndarray, np.generic)) or not hasattr(x, "device"):  # numpy 2 scalars have .device too
         return np
     return sys.modules["torch"]
 

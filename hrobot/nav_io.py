@@ -82,3 +82,17 @@ def decode_action(action, lows, highs, prior=None):
         raw = action
     low, high = lows[index], highs[index]
     return index, low + (xp.tanh(raw) + 1.0) * 0.5 * (high - low)
+
+
+def pure_pursuit_command(gx, gy, heading_error, v_max: float = 0.8, w_max: float = 1.0):
+    """Turn towards a goal (x, y in the base frame) and walk to it, then align the heading (no obstacle avoidance):
+    the scripted planner beside the learned high levels, and the explorer that records datasets. (N,) arrays in,
+    (N, 3) commands out, numpy or torch."""
+    xp = array_module(gx)
+    dist = xp.sqrt(gx * gx + gy * gy)
+    alpha = xp.arctan2(gy, gx) if xp is np else xp.atan2(gy, gx)
+    far = dist > 0.4
+    vx = xp.where(far, xp.clip(dist, None, v_max) * xp.clip(xp.cos(alpha), 0.0, None), xp.clip(1.5 * gx, -0.4, 0.4))
+    vy = xp.where(far, xp.clip(0.5 * gy, -0.3, 0.3) * (xp.abs(alpha) < 0.8), xp.clip(1.5 * gy, -0.4, 0.4))
+    wz = xp.where(far, xp.clip(2.0 * alpha, -w_max, w_max), xp.clip(2.0 * heading_error, -w_max, w_max))
+    return xp.stack([vx, vy, wz], 1)

@@ -60,6 +60,11 @@ def _features(rec: Recording) -> dict[str, tuple[np.ndarray, list[str]]]:
                                           ["x", "y", "z", "qw", "qx", "qy", "qz"])
         feats["observation.base_velocity"] = (lambda t: np.concatenate([od.at(t, "lin"), od.at(t, "ang")], axis=1),
                                               ["vx", "vy", "vz", "wx", "wy", "wz"])
+    if "scan_low" in rec.streams and "scan_high" in rec.streams:  # the two ray scans, low then high (metres)
+        scans = [rec.streams["scan_low"], rec.streams["scan_high"]]
+        feats["observation.scan"] = (lambda t: np.concatenate([s.at(t, "ranges") for s in scans], axis=1),
+                                     [f"{name}.{i}" for name, s in zip(("low", "high"), scans)
+                                      for i in range(s.values["ranges"].shape[1])])
     cmd = "applied" if "applied" in rec.streams else "joint_commands"
     if cmd in rec.streams:
         feats["action"] = (lambda t: rec.streams[cmd].at(t, "q"), [f"{n}.pos" for n in j])
@@ -141,7 +146,7 @@ def export_lerobot(bag, out, fps: float = 50.0, task: str = "", video: bool = Tr
     if "action" not in feats:
         raise HRobotError(f"{bag}: no joint commands in the bag (/joint_commands or /joint_commands/applied): "
                           f"a dataset needs actions")
-    needed = ["joint_states"] + [k for k in ("imu", "odom") if k in rec.streams]
+    needed = ["joint_states"] + [k for k in ("imu", "odom", "scan_low", "scan_high") if k in rec.streams]
     needed.append("applied" if "applied" in rec.streams else "joint_commands")
     task = task or f"{rec.robot}: teleoperated / policy-driven episode"
     video = video and rec.simulated

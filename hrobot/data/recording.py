@@ -41,6 +41,7 @@ class Recording:
     sources: list[tuple[float, str]] = field(default_factory=list)  # (t, active command source)
     events: list[tuple[float, dict]] = field(default_factory=list)
     simulated: bool = False
+    driver_robot: str = ""  # the robot the driver drove (its /diagnostics), where recorded
 
     def stream(self, name: str) -> Stream:
         if name not in self.streams or not len(self.streams[name]):
@@ -81,14 +82,17 @@ def _vec(v) -> list[float]:
     return [v.x, v.y, v.z]
 
 
-def load_recording(bag, robot: str | None = None) -> Recording:
+def load_recording(bag, robot: str | None = None, need_joints: bool = True) -> Recording:
+    """`need_joints`: refuse a bag without /joint_states (export, replay and plots need them; a navigation
+    dataset reads odometry, scans and commands only, with the robot given)."""
     from hrobot.data.bag import iter_messages, read_info
 
     info = read_info(bag)
     rows: dict[str, list] = {k: [] for k in ("joint_states", "imu", "odom", "joint_commands", "applied", "cmd_vel",
-                                             "teleop")}
+                                             "teleop", "scan_low", "scan_high")}
     topic_key = {"/joint_states": "joint_states", "/imu": "imu", "/odom": "odom", "/joint_commands": "joint_commands",
-                 "/joint_commands/applied": "applied", "/cmd_vel": "cmd_vel", "/teleop/cmd_vel": "teleop"}
+                 "/joint_commands/applied": "applied", "/cmd_vel": "cmd_vel", "/teleop/cmd_vel": "teleop",
+                 "/scan_low": "scan_low", "/scan_high": "scan_high"}
     wanted = [t for t in (*topic_key, "/cmd_source", "/events", "/diagnostics") if t in info.topics]
     rec = Recording(robot or "", [], info.start_ns, info.duration_ns * 1e-9)
     for m, msg in iter_messages(bag, wanted):
@@ -110,6 +114,9 @@ def load_recording(bag, robot: str | None = None) -> Recording:
                               msg.standing))
         elif key in ("cmd_vel", "teleop"):
             rows[key].append((t, [msg.linear.x, msg.linear.y, msg.angular.z]))
+        elif key in ("scan_low", "scan_high"):
+            rows[key].append((t, np.minimum(np.asarray(msg.ranges, dtype=np.float64), msg.range_max),
+                              [msg.angle_min, msg.angle_increment, msg.range_max]))
         elif m.topic == "/cmd_source":
             rec.sources.append((t, msg.data))
         elif m.topic == "/events":
@@ -117,17 +124,19 @@ def load_recording(bag, robot: str | None = None) -> Recording:
                 rec.events.append((t, json.loads(msg.data)))
             except json.JSONDecodeError:
                 continue
-        elif m.topic == "/diagnostics" and not rec.simulated:
-            rec.simulated = any(kv.key == "interface" and kv.value == "sim" for st in msg.status for kv in st.values)
+        elif m.topic == "/diagnostics" and not (rec.simulated and rec.driver_robot):
+            for kv in (kv for st in msg.status for kv in st.values):
+                rec.simulated |= kv.key == "interface" and kv.value == "sim"
+                rec.driver_robot = kv.value if kv.key == "robot" else rec.driver_robot
     cols = {"joint_states": ("q", "dq"), "imu": ("quat", "gyro"), "odom": ("pos", "quat", "lin", "ang"),
             "joint_commands": ("q", "kp", "kd", "tau", "mode", "standing"),
             "applied": ("q", "kp", "kd", "tau", "mode", "standing"),
-            "cmd_vel": ("v",), "teleop": ("v",)}
+            "cmd_vel": ("v",), "teleop": ("v",), "scan_low": ("ranges", "layout"), "scan_high": ("ranges", "layout")}
     for key, data in rows.items():
         if data:
             rec.streams[key] = Stream(np.array([r[0] for r in data]),
                                       {c: np.array([r[i + 1] for r in data]) for i, c in enumerate(cols[key])})
-    if not rec.joint_names:
+    if not rec.joint_names and (need_joints or not robot):
         raise HRobotError(f"{info.path}: no /joint_states in the bag: nothing to export, replay or plot")
     rec.robot = robot or robot_for_joints(rec.joint_names)
     return rec

@@ -9,6 +9,9 @@
   skill; `leap_reorient.py`, and the flat baseline `leap_reorient_flat.py`).
 - `carry/`: carrying a load with a (simulated) person: `env.py` (the wrench at the wrists in, the
   skill's velocity command out; the admittance baseline) and `g1_carry.py`.
+- `offline/`: goal-conditioned high levels learned from recorded data (HIQL, and GCBC as the baseline):
+  trajectories and goal sampling (`data.py`), goal spaces (`goals.py`), the learners, the training loop,
+  and per-task configs (`go2_nav_hiql.py`, ...; `pointmaze_*.py` check the learners on OGBench's maze).
 - `mdp/`: the terms tasks are built from (rewards, terminations, events, commands, the skill
   action), in the manner of mjlab's manager-based configs; observation terms are `hrobot.obs`.
 
@@ -26,7 +29,8 @@ from hrobot.errors import HRobotError
 TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch")} | {
     name: f"navigation.{name}" for name in ("go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")} | {
     name: f"inhand.{name}" for name in ("leap_rotate", "leap_reorient", "leap_reorient_flat")} | {
-    "g1_carry": "carry.g1_carry"}
+    "g1_carry": "carry.g1_carry"} | {
+    name: f"offline.{name}" for name in ("pointmaze_hiql", "pointmaze_gcbc", "go2_nav_hiql", "go2_nav_gcbc")}
 
 
 def load_task(name: str) -> ModuleType:

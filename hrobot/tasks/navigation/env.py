@@ -25,7 +25,8 @@ from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
-from hrobot.nav_io import DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, navigation_observation
+from hrobot.nav_io import (DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, navigation_observation,
+                           pure_pursuit_command)
 from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
@@ -350,10 +351,4 @@ class NavigationEnv(VecEnv):
 def pure_pursuit(env: NavigationEnv, v_max: float = 0.8, w_max: float = 1.0) -> torch.Tensor:
     """Scripted baseline: turn towards the goal and walk to it, then align the heading (no obstacle avoidance)."""
     gx, gy, heading = env.goal_in_base_frame()
-    dist = torch.sqrt(gx**2 + gy**2)
-    alpha = torch.atan2(gy, gx)
-    far = dist > 0.4
-    vx = torch.where(far, (1.0 * dist).clamp(max=v_max) * torch.cos(alpha).clamp(min=0.0), (1.5 * gx).clamp(-0.4, 0.4))
-    vy = torch.where(far, (0.5 * gy).clamp(-0.3, 0.3) * (alpha.abs() < 0.8).float(), (1.5 * gy).clamp(-0.4, 0.4))
-    wz = torch.where(far, (2.0 * alpha).clamp(-w_max, w_max), (2.0 * heading).clamp(-w_max, w_max))
-    return torch.stack([vx, vy, wz], dim=1)
+    return pure_pursuit_command(gx, gy, heading, v_max, w_max)

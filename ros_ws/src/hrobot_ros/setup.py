@@ -19,6 +19,7 @@ setup(
         "robot_driver = hrobot_ros.robot_driver:main",
         "skill_controller = hrobot_ros.skill_controller:main",
         "goal_planner = hrobot_ros.goal_planner:main",
+        "explorer = hrobot_ros.explorer:main",
         "reorient_planner = hrobot_ros.reorient_planner:main",
         "teleop = hrobot_ros.teleop:main",
         "recorder = hrobot_ros.recorder:main",

@@ -292,7 +292,8 @@ class RobotDriverNode(HRobotNode):
             lat = list(self.latency_us)
         p50, p99 = percentiles(lat[20:])
         s = self.robot.safety
-        out = {"interface": self.params["interface"], "driver_rate_hz": self.loop.rate_hz(),
+        out = {"interface": self.params["interface"], "robot": self.spec.name,
+               "driver_rate_hz": self.loop.rate_hz(),
                "state_to_command_latency_us_p50": p50, "state_to_command_latency_us_p99": p99,
                "commands_received": len(lat), "active": self.robot.lifecycle == ACTIVE,
                "safety": "tripped" if s.tripped else "ok", "last_trip_reason": s.trips[-1].reason if s.trips else "",

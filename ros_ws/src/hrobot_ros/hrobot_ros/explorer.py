@@ -1,0 +1,82 @@
+"""explorer: scripted exploration driving for recording datasets (`hrobot collect`).
+
+Subscribes /odom; decides at `rate_hz` with hrobot.explorer.Explorer (random waypoints, pure pursuit, noise,
+commands inside the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
+goal planner does, so the recording holds what a high level at that rate would have commanded. A safety
+trip on /events (a fall) ends the node, and with it the launch: a fallen simulated robot cannot get up.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import rclpy
+
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from std_msgs.msg import String
+
+from hrobot.errors import HRobotError
+from hrobot.explorer import Explorer, ExplorerCfg
+from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
+from hrobot_ros.goal_planner import PUBLISH_PERIOD_S, yaw_of
+
+
+class ExplorerNode(HRobotNode):
+    def __init__(self):
+        super().__init__("explorer")
+        p = self.params = declare_params(self, "explorer")
+        if len(p["command_low"]) != 3 or len(p["command_high"]) != 3:
+            raise HRobotError(f"command_low / command_high: expected 3 values each (vx, vy, wz), got "
+                              f"{len(p['command_low'])} and {len(p['command_high'])}")
+        self.explorer = Explorer(ExplorerCfg(half_size=p["half_size"]), seed=int(p["seed"]), low=p["command_low"],
+                                 high=p["command_high"])
+        self.lock = threading.Lock()
+        self.odom: Odometry | None = None
+        self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
+        self.create_subscription(String, "/events", self.on_event, EVENT_QOS)
+        self.pub_cmd = self.create_publisher(Twist, "cmd_vel", GOAL_QOS)
+        self.decide_every = max(int(round(1.0 / (p["rate_hz"] * PUBLISH_PERIOD_S))), 1)
+        self.ticks, self.cmd = 0, Twist()
+        self.start_loop(PUBLISH_PERIOD_S, self.step)
+        self.get_logger().info(f"exploring +-{p['half_size']:g} m at {p['rate_hz']:g} Hz (seed {int(p['seed'])})")
+
+    def on_odom(self, msg: Odometry) -> None:
+        with self.lock:
+            self.odom = msg
+
+    def on_event(self, msg: String) -> None:
+        try:
+            event = json.loads(msg.data)
+        except json.JSONDecodeError:
+            return
+        if event.get("event") == "safety_trip":
+            self.get_logger().warning(f"safety trip ({event.get('detail', '')}): exploration ends")
+            rclpy.try_shutdown()
+
+    def step(self) -> None:
+        self.ticks += 1
+        if (self.ticks - 1) % self.decide_every == 0:
+            with self.lock:
+                odom = self.odom
+            if odom is not None:
+                pos = odom.pose.pose.position
+                c = self.explorer.command([pos.x, pos.y], yaw_of(odom.pose.pose.orientation), self.now_s())
+                self.cmd = Twist()
+                self.cmd.linear.x, self.cmd.linear.y, self.cmd.angular.z = (float(v) for v in c)
+        self.pub_cmd.publish(self.cmd)
+
+    def stats(self) -> dict:
+        return {**self.loop.stats(), "waypoints": self.explorer.waypoints}
+
+    def status(self, stats: dict) -> tuple[int, str]:
+        return 0, f"{stats['waypoints']} waypoints"
+
+
+def main() -> int:
+    return run(ExplorerNode, "explorer")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
