@@ -217,9 +217,22 @@ def torch_threads(n: int | None) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from hrobot.eval import evaluate, policy_source, write_json
     from hrobot.tasks import load_task
+    from hrobot.tasks.offline.evaluate import evaluate_offline, is_offline_run, success_table
 
-    run = Path(args.run)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
+    runs = [Path(r) for r in args.run]
+    if any(is_offline_run(r) for r in runs):
+        with _console().status(f"evaluating {len(runs)} offline run(s): {args.episodes} episodes each"):
+            res = evaluate_offline(runs, episodes=args.episodes, seed=args.seed, plot=plot,
+                                   reference=Path(args.reference) if args.reference else None)
+        for line in success_table(res):
+            _console().print(line)
+        if args.json:
+            write_json(Path(args.json), res)
+        return 0
+    if len(runs) > 1:
+        raise HRobotError("several runs: only offline runs are evaluated together (the dataset-size curve)")
+    run = runs[0]
     task = policy_source(run)[0]["task"]
     if task is None:  # an imported bundle: no training environment to rebuild, so the deployment runtime
         return _eval_runtime(args, run)
@@ -896,7 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a trained run: tracking errors and fall rate over a command sweep",
                         description="Episodes over a command sweep on flat ground (and per rough-terrain level) with "
                                     "pushes; writes lin_vel_error, yaw_rate_error, fall_rate, episodes and a PNG plot.")
-    ev.add_argument("run", help="run folder (from hrobot train) or a policy bundle")
+    ev.add_argument("run", nargs="+", help="run folder (from hrobot train) or a policy bundle; several offline "
+                                            "navigation runs: the curve of success against dataset size")
+    ev.add_argument("--reference", metavar="BUNDLE", help="offline navigation runs: the online high level to "
+                                                         "evaluate beside them (e.g. policies/go2_nav)")
     ev.add_argument("--json", metavar="FILE", help="write the results as JSON (the plot goes next to it)")
     ev.add_argument("--plot", metavar="FILE.png", help="commanded vs achieved velocity plot")
     ev.add_argument("--episodes", type=int, default=100, help="flat-ground episodes (default 100)")
