@@ -333,6 +333,7 @@ def _nav_run(env, controller, keep: int) -> dict:
     from hrobot.tasks.navigation.env import pure_pursuit
 
     n = env.num_envs
+    keep = min(keep, n)
     done = torch.zeros(n, dtype=torch.bool)
     out = {k: torch.zeros(n, dtype=torch.bool) for k in ("success", "collided", "fell")}
     time_s = torch.full((n,), float("nan"))

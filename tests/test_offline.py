@@ -223,6 +223,25 @@ def test_an_offline_navigation_run_exports_as_a_bundle_the_planner_runtime_runs(
 
 
 @pytest.mark.slow
+def test_offline_navigation_runs_are_evaluated_together_as_a_curve_against_dataset_size(tmp_path, capsys):
+    from hrobot.tasks.offline.runner import train_offline
+
+    _nav_bag(tmp_path / "walk", seconds=8.0)
+    for alg, minutes in (("hiql", 0.05), ("hiql", None), ("gcbc", None)):
+        out = tmp_path / f"{alg}_{minutes}"
+        steps = int(minutes * 600) if minutes else None
+        train_offline(f"go2_nav_{alg}", out, tmp_path / "walk", 10, seed=0, max_steps=steps)
+    runs = [str(tmp_path / n) for n in ("hiql_0.05", "hiql_None", "gcbc_None")]
+    assert main(["eval", *runs, "--episodes", "4", "--json", str(tmp_path / "curve.json")]) == 0
+    res = json.loads((tmp_path / "curve.json").read_text())
+    assert [r["algorithm"] for r in res["runs"]] == ["hiql", "hiql", "gcbc"]
+    assert res["runs"][0]["dataset_minutes"] == 0.05 < res["runs"][1]["dataset_minutes"]  # 30 of ~75 steps
+    assert 0.0 <= res["pure_pursuit"]["success_rate"] <= 1.0 and (tmp_path / "curve.png").stat().st_size > 0
+    assert main(["eval", runs[0], str(tmp_path / "walk"), "--episodes", "1"]) == 2
+    assert "not an offline run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_the_point_maze_dataset_is_made_as_ogbench_makes_its_navigate_data(tmp_path):
     """Generated with OGBench's own maze and oracle: OGBench's layout, one terminal per episode, the point spread
     over the maze's free cells; its evaluation tasks run (an oracle policy reaches most goals)."""

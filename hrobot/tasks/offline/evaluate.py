@@ -56,7 +56,7 @@ def evaluate_navigation_runs(runs: list[Path], episodes: int = 200, seed: int = 
             res = evaluate_navigation(bundle, episodes=episodes, seed=seed)
             baseline = baseline or res["pure_pursuit"]
             rows.append({"run": str(run), "algorithm": info["algorithm"], "dataset": info["dataset"],
-                         "dataset_minutes": round(info["dataset_hours"] * 60.0, 1), "iterations": info["iterations"],
+                         "dataset_minutes": round(info["dataset_hours"] * 60.0, 2), "iterations": info["iterations"],
                          **_nav_row(res)})
     out = {"episodes": episodes, "seed": seed, "runs": rows,
            "pure_pursuit": {"success_rate": baseline["success_rate"],
