@@ -18,10 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 CORE = ("errors", "spec", "files", "geometry", "obs", "nav_io", "world")
 DEPLOY = CORE + ("safety", "robot_io", "bundle", "runtime", "deploy", "robots", "estimator", "teleop", "teleop.keyboard",
-                  "teleop.gamepad", "teleop.mux", "teleop.hand", "data", "data.bag", "data.msgdefs", "data.recording")
+                  "teleop.gamepad", "teleop.mux", "teleop.hand", "data", "data.bag", "data.msgdefs", "data.recording",
+                  "data.collect", "explorer")
 TRAINING_AND_SIM = ("torch", "mujoco", "rsl_rl", "tensordict", "warp", "mujoco_warp", "hrobot.sim", "hrobot.tasks",
                     "hrobot.train", "hrobot.export", "hrobot.skills", "hrobot.eval", "hrobot.bench", "onnx")
-ROS_DEPLOY_NODES = ("common", "skill_controller", "goal_planner", "teleop", "recorder", "foxglove_bridge")  # robot_driver reaches the simulator by interface name "sim"
+ROS_DEPLOY_NODES = ("common", "skill_controller", "goal_planner", "explorer", "teleop", "recorder", "foxglove_bridge")  # robot_driver reaches the simulator by interface name "sim"
 
 
 def _path(module: str) -> Path:

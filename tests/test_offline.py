@@ -263,3 +263,23 @@ def test_the_point_maze_dataset_is_made_as_ogbench_makes_its_navigate_data(tmp_p
 
     res = evaluate(oracle, cfg, seed=0)
     assert len(res["per_task"]) == 5 and res["success_rate"] >= 0.6
+
+
+def test_the_explorer_drives_to_random_waypoints_inside_the_skills_range_and_gives_up_when_stuck():
+    from hrobot.explorer import Explorer, ExplorerCfg
+
+    low, high = np.array([-1.0, -0.5, -1.0]), np.array([1.0, 0.5, 1.0])
+    ex = Explorer(ExplorerCfg(half_size=3.0, noise=(0.0, 0.0, 0.0)), seed=3, low=low, high=high)
+    xy, yaw, dt = np.zeros(2), 0.0, 0.1
+    for k in range(600):  # a unicycle following its commands reaches waypoints one after another
+        c = ex.command(xy, yaw, k * dt)
+        assert np.all(c >= low) and np.all(c <= high)
+        xy = xy + dt * np.array([np.cos(yaw) * c[0] - np.sin(yaw) * c[1], np.sin(yaw) * c[0] + np.cos(yaw) * c[1]])
+        yaw += dt * c[2]
+        assert np.all(np.abs(ex.waypoint[:2]) <= 3.0)
+    assert ex.waypoints >= 4
+    stuck = Explorer(ExplorerCfg(stuck_s=2.0), seed=0, low=low, high=high)
+    stuck.command(np.zeros(2), 0.0, 0.0)
+    first = stuck.waypoint.copy()
+    stuck.command(np.zeros(2), 0.0, 2.5)  # no progress for 2.5 s: the next waypoint
+    assert not np.allclose(stuck.waypoint, first) and stuck.waypoints == 2
