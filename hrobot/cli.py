@@ -224,7 +224,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if any(is_offline_run(r) for r in runs):
         with _console().status(f"evaluating {len(runs)} offline run(s): {args.episodes} episodes each"):
             res = evaluate_offline(runs, episodes=args.episodes, seed=args.seed, plot=plot,
-                                   reference=Path(args.reference) if args.reference else None)
+                                   reference=Path(args.reference) if args.reference else None,
+                                   checkpoint=args.checkpoint)
         for line in success_table(res):
             _console().print(line)
         if args.json:

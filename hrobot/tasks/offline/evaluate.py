@@ -22,18 +22,19 @@ def is_offline_run(path: Path) -> bool:
     return (Path(path) / "learner_cfg.json").is_file()
 
 
-def evaluate_pointmaze(run: Path, episodes: int = 20, seed: int = 0) -> dict:
+def evaluate_pointmaze(run: Path, episodes: int = 20, seed: int = 0, checkpoint: str | None = None) -> dict:
     from dataclasses import replace
 
     from hrobot.tasks.offline.pointmaze import PointMazeCfg, evaluate
     from hrobot.tasks.offline.runner import load_policy
 
-    _, info, _, policy = load_policy(run)
+    _, info, _, policy = load_policy(run, checkpoint)
     with torch.no_grad():
         res = evaluate(lambda o: policy(torch.from_numpy(o)).numpy(), replace(PointMazeCfg(), eval_episodes=episodes),
                        seed=seed)
     return {"run": str(run), "algorithm": info["algorithm"], "dataset": info["dataset"],
-            "dataset_steps": info["dataset_steps"], "iterations": info["iterations"], **res}
+            "dataset_steps": info["dataset_steps"], "iterations": info["iterations"],
+            "checkpoint": checkpoint or info["checkpoint"], **res}
 
 
 def _nav_row(res: dict) -> dict:
@@ -98,7 +99,7 @@ def _plot(res: dict, path: Path) -> None:
 
 
 def evaluate_offline(runs: list[Path], episodes: int, seed: int, reference: Path | None = None,
-                     plot: Path | None = None) -> dict:
+                     plot: Path | None = None, checkpoint: str | None = None) -> dict:
     """Offline runs of one kind: the point maze's (each on OGBench's tasks) or navigation runs (the curve)."""
     kinds = set()
     for run in runs:
@@ -108,7 +109,7 @@ def evaluate_offline(runs: list[Path], episodes: int, seed: int, reference: Path
     if len(kinds) > 1:
         raise HRobotError(f"offline runs of different tasks ({', '.join(sorted(kinds))}): evaluate them apart")
     if kinds == {"pointmaze"}:
-        return {"runs": [evaluate_pointmaze(r, episodes=episodes, seed=seed) for r in runs]}
+        return {"runs": [evaluate_pointmaze(r, episodes=episodes, seed=seed, checkpoint=checkpoint) for r in runs]}
     return evaluate_navigation_runs(runs, episodes=episodes, seed=seed, reference=reference, plot=plot)
 
 
