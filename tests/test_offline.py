@@ -203,7 +203,7 @@ def test_an_offline_navigation_run_exports_as_a_bundle_the_planner_runtime_runs(
     from hrobot.bundle import load_bundle
     from hrobot.export import export_run
     from hrobot.runtime import HighLevelRuntime
-    from hrobot.tasks.offline.runner import train_offline
+    from hrobot.tasks.offline.runner import load_policy, train_offline
 
     _nav_bag(tmp_path / "walk")
     run = tmp_path / "run"
@@ -216,6 +216,20 @@ def test_an_offline_navigation_run_exports_as_a_bundle_the_planner_runtime_runs(
     skill = load_bundle(run.parent / "bundle" / b.meta["skills"][0]["path"]).meta["command"]
     lo, hi = np.array(skill["low"]), np.array(skill["high"])
     assert np.all(np.isfinite(cmd)) and np.all(cmd >= lo - 1e-6) and np.all(cmd <= hi + 1e-6)
+    # the graph reads neither the velocities nor the previous action nor the time left (the copycat columns)
+    import onnxruntime as ort
+
+    goals = load_policy(run)[2]
+    obs = np.random.default_rng(0).uniform(-1, 1, (2, goals.obs_dim)).astype(np.float32)
+    other = obs.copy()
+    other[:, list(goals.ignored)] += 0.7
+    moved = obs.copy()
+    moved[:, :2] = -moved[:, :2]
+    sess = ort.InferenceSession(str(b.path / "policy.onnx"))
+    out, out_other, out_moved = (sess.run(None, {"obs": o})[0] for o in (obs, other, moved))
+    assert goals.ignored == (5, 6, 7, goals.obs_dim - 4, goals.obs_dim - 3, goals.obs_dim - 2, goals.obs_dim - 1)
+    np.testing.assert_allclose(out, out_other, atol=1e-6)
+    assert np.abs(out - out_moved).max() > 1e-3
     # resumed from its checkpoint: the same dataset, the step count carried on
     assert train_offline("go2_nav_hiql", run, None, 5, resume=True)["iterations"] == 25
     with pytest.raises(HRobotError, match="already holds a run"):

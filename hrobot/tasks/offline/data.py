@@ -85,6 +85,7 @@ class SamplingCfg:
     value_p_curgoal: float = 0.2
     value_p_trajgoal: float = 0.5  # the rest: random goals
     subgoal_steps: int = 25  # k: the low level's subgoal and the high level's target
+    actor_geom_sample: bool = False  # actor goals: uniform over the trajectory's future (OGBench's), or geometric
 
 
 class GoalSampler:
@@ -115,7 +116,7 @@ class GoalSampler:
                               np.where(r < c.value_p_curgoal + c.value_p_trajgoal, self._future(idx, True),
                                        self.rng.integers(0, self.n, size)))
         success = value_goal == idx
-        actor_goal = self._future(idx, False)
+        actor_goal = self._future(idx, c.actor_geom_sample)
         subgoal = np.minimum(idx + c.subgoal_steps, self.data.final[idx])
         high_target = np.minimum(idx + c.subgoal_steps, actor_goal)
         return {"idx": idx, "next": nxt, "value_goal": value_goal, "reward": success.astype(np.float32) - 1.0,

@@ -9,7 +9,8 @@ the subgoal against the goal for the high level, of the next state against the s
 GCBC: the action regressed on o(s, g) with trajectory goals. Actors have a constant unit standard
 deviation (OGBench's const_std), so their log-likelihood is a squared error.
 
-Both give `policy()`: a module o(s, g) -> action (the mean), the graph `hrobot export` writes.
+Both give `policy()`: a module o(s, g) -> action (the mean), the graph `hrobot export` writes; it zeroes the
+goal space's ignored columns, as the training observations had them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from hrobot.tasks.offline.data import GoalSampler, Trajectories, to_tensor
+from hrobot.tasks.offline.goals import blind
 
 
 @dataclass
@@ -85,6 +87,17 @@ class HierarchicalPolicy(nn.Module):
         return self.low(torch.cat([self.goals.state_part(obs), z], dim=1))
 
 
+class Blinded(nn.Module):
+    """A policy that zeroes the goal space's ignored columns of its input, as its training data had them."""
+
+    def __init__(self, goals, net: nn.Module):
+        super().__init__()
+        self.goals, self.net = goals, net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(blind(obs, self.goals))
+
+
 def _expectile(adv: torch.Tensor, diff: torch.Tensor, tau: float) -> torch.Tensor:
     weight = torch.where(adv >= 0, tau, 1.0 - tau)
     return (weight * diff ** 2).mean()
@@ -111,7 +124,8 @@ class Learner:
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.learning_rate) for k, m in self.modules.items()}
 
     def policy(self) -> nn.Module:
-        return HierarchicalPolicy(self.goals, self.high, self.low) if self.cfg.algorithm == "hiql" else self.actor
+        net = HierarchicalPolicy(self.goals, self.high, self.low) if self.cfg.algorithm == "hiql" else self.actor
+        return Blinded(self.goals, net)
 
     def _obs(self, s: torch.Tensor, g_states: torch.Tensor) -> torch.Tensor:
         return self.goals.observe(s, self.goals.goal(g_states), self.gen)

@@ -308,6 +308,11 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError as e:  # the executor failing to dispatch a callback: fine while the context shuts down
+        if rclpy.ok():
+            print(f"{name}: error: executor: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                  file=sys.stderr, flush=True)
+            return 1
     finally:
         node.shutdown()
         node.destroy_node()
