@@ -152,7 +152,7 @@ def _base_meta(name: str, task: str, robot, obs_dim: int, graph: dict, normalize
     }
 
 
-def export_offline(run_dir: Path, out: Path) -> Path:
+def export_offline(run_dir: Path, out: Path, checkpoint: str | None = None) -> Path:
     """An offline navigation high level (hrobot.tasks.offline) as a high-level bundle of its online task: the
     goal planner and `hrobot eval` run it as they run a PPO-trained one. Its graph maps the observation to the
     learner's normalised command, then to the raw action the runtime's decode_action squashes back."""
@@ -162,7 +162,8 @@ def export_offline(run_dir: Path, out: Path) -> Path:
     from hrobot.tasks.offline.runner import load_policy
 
     run_dir, out = Path(run_dir), Path(out)
-    mod, info, goals, policy = load_policy(run_dir)
+    mod, info, goals, policy = load_policy(run_dir, checkpoint)
+    info = {**info, "checkpoint": checkpoint or info["checkpoint"]}
     if not isinstance(goals, NavGoals):
         raise HRobotError(f"{run_dir}: only navigation high levels learned offline export as bundles (task "
                           f"{info['task']} is evaluated in its own environment: hrobot eval {run_dir})")

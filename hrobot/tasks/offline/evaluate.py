@@ -45,7 +45,7 @@ def _nav_row(res: dict) -> dict:
 
 
 def evaluate_navigation_runs(runs: list[Path], episodes: int = 200, seed: int = 1000, reference: Path | None = None,
-                             plot: Path | None = None) -> dict:
+                             plot: Path | None = None, checkpoint: str | None = None) -> dict:
     from hrobot.eval import evaluate_navigation
     from hrobot.export import export_offline
 
@@ -53,11 +53,12 @@ def evaluate_navigation_runs(runs: list[Path], episodes: int = 200, seed: int = 
     with tempfile.TemporaryDirectory(prefix="hrobot-offline-eval-") as tmp:
         for i, run in enumerate(runs):
             info = json.loads((Path(run) / "run.json").read_text())
-            bundle = export_offline(Path(run), Path(tmp) / f"offline_{i}")
+            bundle = export_offline(Path(run), Path(tmp) / f"offline_{i}", checkpoint)
             res = evaluate_navigation(bundle, episodes=episodes, seed=seed)
             baseline = baseline or res["pure_pursuit"]
             rows.append({"run": str(run), "algorithm": info["algorithm"], "dataset": info["dataset"],
                          "dataset_minutes": round(info["dataset_hours"] * 60.0, 2), "iterations": info["iterations"],
+                         "checkpoint": checkpoint or info["checkpoint"],
                          **_nav_row(res)})
     out = {"episodes": episodes, "seed": seed, "runs": rows,
            "pure_pursuit": {"success_rate": baseline["success_rate"],
@@ -110,7 +111,8 @@ def evaluate_offline(runs: list[Path], episodes: int, seed: int, reference: Path
         raise HRobotError(f"offline runs of different tasks ({', '.join(sorted(kinds))}): evaluate them apart")
     if kinds == {"pointmaze"}:
         return {"runs": [evaluate_pointmaze(r, episodes=episodes, seed=seed, checkpoint=checkpoint) for r in runs]}
-    return evaluate_navigation_runs(runs, episodes=episodes, seed=seed, reference=reference, plot=plot)
+    return evaluate_navigation_runs(runs, episodes=episodes, seed=seed, reference=reference, plot=plot,
+                                    checkpoint=checkpoint)
 
 
 def success_table(res: dict) -> list[str]:
