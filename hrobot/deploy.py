@@ -191,6 +191,10 @@ PARAM_RULES: dict[tuple[str, str], Callable] = {
     ("recorder", "chunk_interval_s"): _at_least(0.0, 60.0, strict=True),
     ("foxglove_bridge", "port"): lambda v: "" if v == int(v) and 1 <= v <= 65535 else f"expected a port 1 to 65535, got {v:g}",
     ("skill_controller", "state_timeout"): _at_least(0.0),
+    ("explorer", "command_low"): _count(3),
+    ("explorer", "command_high"): _count(3),
+    ("explorer", "half_size"): _at_least(0.0, 50.0, strict=True),
+    ("explorer", "rate_hz"): _at_least(0.0, 50.0, strict=True),
 }
 
 

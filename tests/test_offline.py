@@ -297,3 +297,22 @@ def test_the_explorer_drives_to_random_waypoints_inside_the_skills_range_and_giv
     first = stuck.waypoint.copy()
     stuck.command(np.zeros(2), 0.0, 2.5)  # no progress for 2.5 s: the next waypoint
     assert not np.allclose(stuck.waypoint, first) and stuck.waypoints == 2
+
+
+@pytest.mark.slow
+def test_collect_records_the_explorer_driving_the_sim_bringup_as_a_navigation_dataset(tmp_path):
+    """`hrobot collect go2`: the explorer node drives the simulated Go2 through the skill controller, the
+    recorder writes a bag, and it reads back as go2_nav high-level steps whose commands stay in the skill's range
+    and move the robot."""
+    from hrobot.tasks.offline.go2_nav_hiql import load_dataset
+
+    out = tmp_path / "explore"
+    assert main(["collect", "go2", "--minutes", "0.4", "--segment-minutes", "0.4", "--seed", "3", "--out",
+                 str(out)]) == 0
+    summary = json.loads((out / "collect.json").read_text())
+    # segments until the recorded time reaches the minutes (the nodes' start-up is not recorded)
+    assert summary["minutes"] >= 0.4 and all(s["exit_code"] == 0 and not s["trips"] for s in summary["segments"])
+    data, goals = load_dataset(out)
+    assert len(data) >= 100  # >= 10 s of driving at 10 Hz once the nodes are up
+    assert np.all(np.abs(data.actions) < 1.0) and np.abs(data.actions).max() > 0.3
+    assert np.hypot(*(data.states[-1, :2] - data.states[0, :2])) > 0.5  # it walked

@@ -124,6 +124,10 @@ def test_bringup_naming_a_missing_bundle_is_rejected(tmp_path, capsys):
     ({"robot_driver": {"start": [0.0, 1.0]}}, "nodes.robot_driver.start: expected 3 values, got 2"),
     ({"skill_controller": {"bundle": "policies/go2_walk", "cmd_vel_timeout": 2.0}},
      "nodes.skill_controller.cmd_vel_timeout: expected > 0 and <= 0.5"),
+    ({"explorer": {"command_low": [-1.0, -0.5], "command_high": [1.0, 0.5, 1.0]}},
+     "nodes.explorer.command_low: expected 3 values, got 2"),
+    ({"explorer": {"command_low": [-1.0, -0.5, -1.0], "command_high": [1.0, 0.5, 1.0], "rate_hz": 0.0}},
+     "nodes.explorer.rate_hz: expected > 0 and <= 50"),
 ])
 def test_bringup_with_bad_parameters_is_rejected(tmp_path, capsys, params, expected):
     line = _error(["launch", str(bringup_file(tmp_path, params))], capsys)

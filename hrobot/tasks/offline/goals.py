@@ -44,7 +44,7 @@ class StateGoals:
     def goal(self, states: torch.Tensor) -> torch.Tensor:
         return states[:, list(self.goal_dims)]
 
-    def observe(self, states: torch.Tensor, goals: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    def observe(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         return torch.cat([states, goals], dim=1)
 
     def state_part(self, obs: torch.Tensor) -> torch.Tensor:
@@ -106,7 +106,7 @@ class NavGoals:
         and the time left (the last four)."""
         return (self.GOAL_COLUMNS, self.GOAL_COLUMNS + 1, self.GOAL_COLUMNS + 2, *range(self.obs_dim - 4, self.obs_dim))
 
-    def observe(self, states: torch.Tensor, goals: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    def observe(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """navigation_observation with the ignored columns zeroed."""
         r = self.num_rays
         obs = navigation_observation(states[:, :2], states[:, 2], states[:, 3:5], states[:, 5], goals,

@@ -109,7 +109,6 @@ class Learner:
     def __init__(self, goals, action_dim: int, cfg: LearnerCfg, seed: int = 0):
         torch.manual_seed(seed)
         self.goals, self.cfg, self.action_dim = goals, cfg, action_dim
-        self.gen = torch.Generator().manual_seed(seed)
         if cfg.algorithm == "hiql":
             self.value = Value(goals, cfg)
             self.target = copy.deepcopy(self.value).requires_grad_(False)
@@ -128,7 +127,7 @@ class Learner:
         return Blinded(self.goals, net)
 
     def _obs(self, s: torch.Tensor, g_states: torch.Tensor) -> torch.Tensor:
-        return self.goals.observe(s, self.goals.goal(g_states), self.gen)
+        return self.goals.observe(s, self.goals.goal(g_states))
 
     def update(self, data: Trajectories, sampler: GoalSampler, states: torch.Tensor, actions: torch.Tensor) -> dict:
         b = sampler.batch(self.cfg.batch_size)

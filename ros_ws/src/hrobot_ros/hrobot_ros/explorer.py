@@ -2,7 +2,8 @@
 
 Subscribes /odom; decides at `rate_hz` with hrobot.explorer.Explorer (random waypoints, pure pursuit, noise,
 commands inside the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
-goal planner does, so the recording holds what a high level at that rate would have commanded. A safety
+goal planner does, so the recording holds what a high level at that rate would have commanded. Odometry
+older than `ODOM_TIMEOUT_S` stops it (zero command) until odometry returns. A safety
 trip on /events (a fall) ends the node, and with it the launch: a fallen simulated robot cannot get up.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import rclpy
 
@@ -22,18 +24,21 @@ from hrobot.explorer import Explorer, ExplorerCfg
 from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
 from hrobot_ros.goal_planner import PUBLISH_PERIOD_S, yaw_of
 
+ODOM_TIMEOUT_S = 0.5
+
 
 class ExplorerNode(HRobotNode):
     def __init__(self):
         super().__init__("explorer")
         p = self.params = declare_params(self, "explorer")
-        if len(p["command_low"]) != 3 or len(p["command_high"]) != 3:
-            raise HRobotError(f"command_low / command_high: expected 3 values each (vx, vy, wz), got "
-                              f"{len(p['command_low'])} and {len(p['command_high'])}")
+        if not all(lo < hi for lo, hi in zip(p["command_low"], p["command_high"])):
+            raise HRobotError(f"command_low / command_high: expected each low below its high, got "
+                              f"{list(p['command_low'])} and {list(p['command_high'])}")
         self.explorer = Explorer(ExplorerCfg(half_size=p["half_size"]), seed=int(p["seed"]), low=p["command_low"],
                                  high=p["command_high"])
         self.lock = threading.Lock()
         self.odom: Odometry | None = None
+        self.odom_time = -float("inf")
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
         self.create_subscription(String, "/events", self.on_event, EVENT_QOS)
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", GOAL_QOS)
@@ -44,7 +49,7 @@ class ExplorerNode(HRobotNode):
 
     def on_odom(self, msg: Odometry) -> None:
         with self.lock:
-            self.odom = msg
+            self.odom, self.odom_time = msg, time.monotonic()
 
     def on_event(self, msg: String) -> None:
         try:
@@ -59,11 +64,11 @@ class ExplorerNode(HRobotNode):
         self.ticks += 1
         if (self.ticks - 1) % self.decide_every == 0:
             with self.lock:
-                odom = self.odom
-            if odom is not None:
+                odom, age = self.odom, time.monotonic() - self.odom_time
+            self.cmd = Twist()  # a stand-still without fresh odometry
+            if odom is not None and age <= ODOM_TIMEOUT_S:
                 pos = odom.pose.pose.position
                 c = self.explorer.command([pos.x, pos.y], yaw_of(odom.pose.pose.orientation), self.now_s())
-                self.cmd = Twist()
                 self.cmd.linear.x, self.cmd.linear.y, self.cmd.angular.z = (float(v) for v in c)
         self.pub_cmd.publish(self.cmd)
 
