@@ -186,7 +186,9 @@ def _train_offline(args: argparse.Namespace, out: Path) -> int:
     from hrobot.tasks.offline.runner import train_offline
 
     max_steps = None
-    if args.dataset_minutes:
+    if args.dataset_minutes is not None:
+        if not args.dataset_minutes > 0:
+            raise HRobotError(f"--dataset-minutes: expected a positive number of minutes, got {args.dataset_minutes:g}")
         mod = load_task(args.task)
         if not hasattr(mod, "steps_per_minute"):
             raise HRobotError(f"--dataset-minutes: task {args.task}'s dataset is not recorded time (use all of it)")

@@ -102,6 +102,9 @@ def test_datasets_without_the_fields_needed_or_empty_get_one_line(tmp_path, caps
         assert len(err) == 1 and expected in err[0], err
     assert main(["train", "go2_walk", "--dataset", str(tmp_path / "empty.npz"), "--out", str(tmp_path / "r")]) == 2
     assert "trains online" in capsys.readouterr().err
+    assert main(["train", "go2_nav_hiql", "--dataset", str(tmp_path / "empty.npz"), "--dataset-minutes", "-5",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "--dataset-minutes: expected a positive number of minutes, got -5" in capsys.readouterr().err
     with pytest.raises(HRobotError, match="point-maze dataset"):
         np.savez(tmp_path / "3d.npz", observations=np.zeros((5, 2)), actions=np.zeros((5, 3)), terminals=np.zeros(5))
         from hrobot.tasks.offline.pointmaze import load_dataset
