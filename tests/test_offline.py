@@ -313,8 +313,9 @@ def test_collect_records_the_explorer_driving_the_sim_bringup_as_a_navigation_da
     assert main(["collect", "go2", "--minutes", "0.4", "--segment-minutes", "0.4", "--seed", "3", "--out",
                  str(out)]) == 0
     summary = json.loads((out / "collect.json").read_text())
-    # segments until the recorded time reaches the minutes (the nodes' start-up is not recorded)
-    assert summary["minutes"] >= 0.4 and all(s["exit_code"] == 0 and not s["trips"] for s in summary["segments"])
+    # segments until the recorded time is within 1 s of the minutes (the nodes' start-up is not recorded);
+    # the summary's minutes are rounded to 0.01
+    assert summary["minutes"] * 60.0 >= 0.4 * 60.0 - 1.0 - 0.3 and all(s["exit_code"] == 0 and not s["trips"] for s in summary["segments"])
     data, goals = load_dataset(out)
     assert len(data) >= 100  # >= 10 s of driving at 10 Hz once the nodes are up
     assert np.all(np.abs(data.actions) < 1.0) and np.abs(data.actions).max() > 0.3
