@@ -191,12 +191,16 @@ def bench_train(task: str = "go2_walk", num_envs: int = 1024, iterations: int = 
 
 
 def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: int = 0) -> dict:
-    """Latency of the deployment path on this machine, one robot:
+    """Latency of the deployment path on this machine, one robot, and of each of its parts:
 
-    - inference_us: onnxruntime (1 intra-op, 1 inter-op thread) on a prepared observation;
-    - step_us: the full control step of the control loop, measured state -> controller
-      (command filter, observation, policy, joint targets) -> the robot's safety path -> the
-      command handed to the robot (the write to the simulator is outside the timing).
+    - step_us: the full control step of the control loop, measured state -> controller (command filter,
+      observation, policy, joint targets) -> the robot's safety path -> the command handed to the robot (the
+      write to the simulator is outside the timing);
+    - inside that step: observation_us (the shared layout), inference_us (onnxruntime, 1 intra-op and 1
+      inter-op thread), safety_us (the robot's safety filter) and other_us (the rest: command filter, targets,
+      state machine, command packing);
+    - inference_warm_us: the inference alone again right after, on the same input, with its caches warm (the
+      step's inference follows the simulator's step and the observation, as on a robot it follows the driver).
     States come from a simulated robot stepped between samples (outside the timing).
     """
     import numpy as np
@@ -212,40 +216,60 @@ def bench_runtime(bundle_path, iterations: int = 5000, warmup: int = 500, seed: 
     robot.activate()
     ctrl.run_policy()
     command = np.zeros(len(b.meta["command"]["names"]))
-    inf, step = [], []
+    inside = {"observation": 0, "inference": 0, "safety": 0}
+
+    def timed(fn, part):  # the part's time inside the step (a wrapper's call costs the step well under 1 us)
+        def wrapper(*args):
+            t0 = time.perf_counter_ns()
+            out = fn(*args)
+            inside[part] += time.perf_counter_ns() - t0
+            return out
+        return wrapper
+
+    rt.observation, step_policy = timed(rt.observation, "observation"), b.step
+    b.step, safety_filter = timed(step_policy, "inference"), timed(robot.filter, "safety")
+    rows = []
     for i in range(warmup + iterations):
         state = robot.read_state()
         hidden = rt.state
+        inside.update(observation=0, inference=0, safety=0)
         t0 = time.perf_counter_ns()
-        safe = robot.filter(ctrl.step(state, command, robot.now()), state)  # what ControlLoop.step computes
+        safe = safety_filter(ctrl.step(state, command, robot.now()), state)  # what ControlLoop.step computes
         t1 = time.perf_counter_ns()
-        b.step(rt.last_obs, hidden)  # the inference alone, again on the same input (result unused)
+        step_policy(rt.last_obs, hidden)  # the inference alone, again on the same input (result unused)
         t2 = time.perf_counter_ns()
         robot._write(safe)
         robot.advance()
         if i >= warmup:
-            step.append((t1 - t0) / 1e3)
-            inf.append((t2 - t1) / 1e3)
-    p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
-    return {"bundle": str(bundle_path), "iterations": iterations, "inference_us_p50": p(inf, 50),
-            "inference_us_p99": p(inf, 99), "step_us_p50": p(step, 50), "step_us_p99": p(step, 99),
-            "hardware": hardware()}
+            part = (inside["observation"], inside["inference"], inside["safety"])
+            rows.append((t1 - t0, *part, t1 - t0 - sum(part), t2 - t1))
+    us = np.asarray(rows, dtype=np.float64) / 1e3
+    out = {"bundle": str(bundle_path), "iterations": iterations}
+    for k, name in enumerate(("step", "observation", "inference", "safety", "other", "inference_warm")):
+        out[f"{name}_us_p50"], out[f"{name}_us_p99"] = (float(np.percentile(us[:, k], q)) for q in (50, 99))
+    out["step_to_inference_p99"] = out["step_us_p99"] / out["inference_us_p99"]
+    out["step_to_inference_warm_p99"] = out["step_us_p99"] / out["inference_warm_us_p99"]
+    out["hardware"] = hardware()
+    return out
 
 
 def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
     """The sim bringup (all nodes, real processes, Fast DDS) for `seconds`; the nodes' own measurements:
 
-    - controller_period_jitter_us_p50/p99 and deadline_misses of skill_controller's 50 Hz loop;
+    - controller_period_jitter_us_p50/p99 and deadline_misses of skill_controller's 50 Hz control step;
     - driver_rate_hz: achieved physics / state rate of robot_driver;
     - state_to_command_latency_us_p50/p99: from robot_driver publishing a state to robot_driver receiving the
-      command skill_controller computed from it (two process hops).
+      command skill_controller computed from it (two process hops and the control step);
+    - bare_pair_latency_us_p50/p99, the reference: a bare rclpy publisher -> subscriber pair (hrobot_ros.
+      latency_pair: two processes, one hop, no hrobot code) running beside the bringup, same run, same load.
     """
+    import subprocess
+    import sys
     import tempfile
-    from pathlib import Path
 
     import yaml
 
-    from hrobot.deploy import REPO, launch
+    from hrobot.deploy import REPO, launch, ros_env
 
     bringup = Path(bringup or REPO / "deploy" / "go2" / "sim.yaml")
     cfg = yaml.safe_load(bringup.read_text())
@@ -255,11 +279,18 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
         cfg["nodes"]["skill_controller"]["stats_file"] = f"{tmp}/skill_controller.json"
         f = Path(tmp) / "bringup.yaml"
         f.write_text(yaml.safe_dump(cfg))
+        pair = [subprocess.Popen([sys.executable, "-m", "hrobot_ros.latency_pair", role, str(seconds + extra), "50",
+                                  f"{tmp}/pair.json"], env=ros_env(), stdout=subprocess.DEVNULL)
+                for role, extra in (("sub", 3.0), ("pub", 1.0))]
         code = launch(f, duration=seconds, log=lambda *a: None)
-        import json
-
+        for p in pair:
+            p.wait(timeout=30)
         sim = json.loads(Path(f"{tmp}/robot_driver.json").read_text())
         ctrl = json.loads(Path(f"{tmp}/skill_controller.json").read_text())
+        bare = np.asarray(json.loads(Path(f"{tmp}/pair.json").read_text())["latency_us"][50:])  # after discovery
+    if bare.size < 10:
+        raise HRobotError(f"bench ros: the bare rclpy pair delivered {bare.size} messages (expected ~{50 * seconds:.0f})")
+    pair_p50, pair_p99 = (float(np.percentile(bare, q)) for q in (50, 99))
     return {
         "bringup": str(bringup), "seconds": seconds, "launch_exit_code": code,
         "controller_rate_hz": ctrl["rate_hz"], "controller_iterations": ctrl["iterations"],
@@ -269,6 +300,8 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
         "driver_rate_hz": sim["driver_rate_hz"], "driver_deadline_misses": sim["loop"]["deadline_misses"],
         "state_to_command_latency_us_p50": sim["state_to_command_latency_us_p50"],
         "state_to_command_latency_us_p99": sim["state_to_command_latency_us_p99"],
+        "bare_pair_latency_us_p50": pair_p50, "bare_pair_latency_us_p99": pair_p99, "bare_pair_messages": int(bare.size),
+        "latency_to_bare_pair_p99": sim["state_to_command_latency_us_p99"] / pair_p99,
         "safety": {"robot_driver": sim["safety"], "skill_controller": ctrl["safety"]},
         "hardware": hardware(),
     }

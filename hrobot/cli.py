@@ -461,8 +461,11 @@ def cmd_bench_runtime(args: argparse.Namespace) -> int:
     from hrobot.bench import bench_runtime
 
     res = bench_runtime(Path(args.bundle), iterations=args.iterations)
-    _console().print(f"inference p50 {res['inference_us_p50']:.1f} us, p99 {res['inference_us_p99']:.1f} us; "
-                     f"full step p50 {res['step_us_p50']:.1f} us, p99 {res['step_us_p99']:.1f} us "
+    parts = ", ".join(f"{k.replace('_', ' ')} {res[k + '_us_p50']:.1f} / {res[k + '_us_p99']:.1f}"
+                      for k in ("observation", "inference", "safety", "other"))
+    _console().print(f"full step p50 / p99 {res['step_us_p50']:.1f} / {res['step_us_p99']:.1f} us ({parts}); "
+                     f"step p99 / inference p99 {res['step_to_inference_p99']:.2f}; inference alone, warm "
+                     f"{res['inference_warm_us_p50']:.1f} / {res['inference_warm_us_p99']:.1f} us "
                      f"({res['iterations']} steps)")
     _write_json(args.json, res)
     return 0
@@ -476,7 +479,9 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
     _console().print(
         f"controller jitter p99 {res['controller_period_jitter_us_p99']:.0f} us, deadline misses "
         f"{res['deadline_misses']}, robot_driver {res['driver_rate_hz']:.1f} Hz, state->command latency p50 "
-        f"{res['state_to_command_latency_us_p50']:.0f} us / p99 {res['state_to_command_latency_us_p99']:.0f} us")
+        f"{res['state_to_command_latency_us_p50']:.0f} us / p99 {res['state_to_command_latency_us_p99']:.0f} us; "
+        f"bare rclpy pair beside it p50 {res['bare_pair_latency_us_p50']:.0f} us / p99 "
+        f"{res['bare_pair_latency_us_p99']:.0f} us (p99 ratio {res['latency_to_bare_pair_p99']:.2f})")
     _write_json(args.json, res)
     return 0
 

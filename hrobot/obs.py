@@ -9,6 +9,7 @@ term reads (`TERM_REQUIRES`), is written into the ONNX metadata of exported poli
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -60,11 +61,27 @@ class ObsTerm:
         return (-float(self.clip), float(self.clip)) if np.ndim(self.clip) == 0 else tuple(map(float, self.clip))
 
 
+# R(q)^T (0, 0, -1) is linear in the products of the quaternion's components: (2 wy - 2 xz, -2 wx - 2 yz,
+# 2 xx + 2 yy - 1), with w, x, y, z at 0..3 and product a*b at 4a + b of the flattened outer product
+_GRAVITY = np.zeros((16, 3), dtype=np.float32)
+_GRAVITY[[2, 7, 1, 11, 5, 10], [0, 0, 1, 1, 2, 2]] = [2.0, -2.0, -2.0, -2.0, 2.0, 2.0]
+_GRAVITY_T: dict = {}  # its torch copies by (device, dtype)
+
+
 def _projected_gravity(s: RobotState, default):
-    """World gravity direction (0, 0, -1) in the base frame: R(q)^T g, written for numpy and torch."""
+    """World gravity direction (0, 0, -1) in the base frame: R(q)^T g, written for numpy and torch (one outer
+    product and one matrix product: a handful of operations on a single robot's control step)."""
     q = s.base_quat
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return array_module(q).stack([-2.0 * (x * z - w * y), -2.0 * (y * z + w * x), -(1.0 - 2.0 * (x * x + y * y))], 1)
+    outer = (q[:, :, None] * q[:, None, :]).reshape(-1, 16)
+    if array_module(q) is np:
+        m = _GRAVITY
+    else:
+        m = _GRAVITY_T.get((q.device, q.dtype))
+        if m is None:
+            m = _GRAVITY_T[q.device, q.dtype] = sys.modules["torch"].as_tensor(_GRAVITY, dtype=q.dtype, device=q.device)
+    g = outer @ m
+    g[:, 2] -= 1.0
+    return g
 
 
 def _rot6(s: RobotState, default):
@@ -78,23 +95,29 @@ def _gait_phase(s: RobotState, default):
     return xp.stack([xp.sin(angle), xp.cos(angle)], 1)
 
 
+# Terms that read one state field as it is, relative to the default pose where marked: the state field and
+# whether the default is subtracted. (The numpy path gathers them in one concatenate; the rest are functions.)
+FIELD_TERMS: dict[str, tuple[str, bool]] = {
+    "base_ang_vel": ("base_ang_vel", False), "command": ("command", False), "joint_pos": ("joint_pos", True),
+    "joint_vel": ("joint_vel", False), "last_action": ("last_action", False),
+    "joint_target": ("joint_target", True), "base_lin_vel": ("base_lin_vel", False),
+    "height_scan": ("height_scan", False), "foot_contact": ("foot_contact", False),
+    "object_pos": ("object_pos", False), "object_lin_vel": ("object_lin_vel", False),
+    "object_ang_vel": ("object_ang_vel", False), "fingertip_pos": ("fingertip_pos", False),
+}
+
+
+def _field_term(field: str, relative: bool) -> Callable[[RobotState, Array], Array]:
+    if relative:
+        return lambda s, d: None if getattr(s, field) is None else getattr(s, field) - d
+    return lambda s, d: getattr(s, field)
+
+
 TERMS: dict[str, Callable[[RobotState, Array], Array]] = {
-    "base_ang_vel": lambda s, d: s.base_ang_vel,
+    **{name: _field_term(*spec) for name, spec in FIELD_TERMS.items()},
     "projected_gravity": _projected_gravity,
-    "command": lambda s, d: s.command,
-    "joint_pos": lambda s, d: s.joint_pos - d,  # relative to the default pose
-    "joint_vel": lambda s, d: s.joint_vel,
-    "last_action": lambda s, d: s.last_action,
-    "joint_target": lambda s, d: None if s.joint_target is None else s.joint_target - d,  # relative to the default
     "gait_phase": _gait_phase,
-    "base_lin_vel": lambda s, d: s.base_lin_vel,
-    "height_scan": lambda s, d: s.height_scan,
-    "foot_contact": lambda s, d: s.foot_contact,
-    "object_pos": lambda s, d: s.object_pos,
     "object_rot": _rot6,
-    "object_lin_vel": lambda s, d: s.object_lin_vel,
-    "object_ang_vel": lambda s, d: s.object_ang_vel,
-    "fingertip_pos": lambda s, d: s.fingertip_pos,
 }
 # The RobotState fields each term reads. A bundle records them per term; the runtime fills command,
 # last_action, joint_target and phase itself (RUNTIME_FIELDS), and the robot (or driver) must provide the others.
@@ -125,9 +148,23 @@ class ObservationLayout:
         self.device = device
         self._np_default = robot.default_pose.astype(np.float32)
         self._np_scales = [np.asarray(t.scale, dtype=np.float32) for t in terms]
-        # the numpy path's per-term work, resolved once: (function, scale or None for 1, size, clip, name)
-        self._np_terms = [(TERMS[t.name], None if sc.ndim == 0 and float(sc) == 1.0 else sc, self.sizes[t.name],
-                           t.bounds, t.name) for t, sc in zip(self.terms, self._np_scales)]
+        # the numpy path (one robot, every control step), resolved once: per term its state field (a field
+        # term) or its function, gathered in one concatenate; then the default pose subtracted where a term
+        # is relative to it, the scales multiplied and the bounds clipped, each one operation on the vector
+        # (elementwise: the same values as term by term)
+        self._np_parts = [(FIELD_TERMS[t.name][0], None) if t.name in FIELD_TERMS else (None, TERMS[t.name])
+                          for t in self.terms]
+        self._np_sizes = [self.sizes[t.name] for t in self.terms]
+        self._np_offset = np.concatenate([self._np_default if FIELD_TERMS.get(t.name, ("", False))[1]
+                                          else np.zeros(self.sizes[t.name], np.float32) for t in self.terms])
+        self._np_relative = bool(self._np_offset.any())
+        self._np_scale = np.concatenate([np.broadcast_to(sc, (self.sizes[t.name],))
+                                         for t, sc in zip(self.terms, self._np_scales)]).astype(np.float32)
+        bounds = [t.bounds or (-np.inf, np.inf) for t in self.terms]
+        self._np_low = np.concatenate([np.full(self.sizes[t.name], b[0], np.float32) for t, b in zip(self.terms, bounds)])
+        self._np_high = np.concatenate([np.full(self.sizes[t.name], b[1], np.float32) for t, b in zip(self.terms, bounds)])
+        self._np_unscaled = bool((self._np_scale == 1.0).all())
+        self._np_unclipped = all(t.clip is None for t in self.terms)
         self._torch: tuple | None = None  # default pose and scales as tensors, made on first torch use
 
     @property
@@ -179,20 +216,21 @@ class ObservationLayout:
         return torch.cat(parts, dim=1)
 
     def _compute_numpy(self, state: RobotState) -> np.ndarray:
-        parts = []
-        for fn, scale, size, clip, name in self._np_terms:
-            v = fn(state, self._np_default)
+        parts = [getattr(state, field) if field else fn(state, self._np_default) for field, fn in self._np_parts]
+        for v, size, term in zip(parts, self._np_sizes, self.terms):
             if v is None:
                 self._check(state)
-            v = np.asarray(v, dtype=np.float32)
-            if scale is not None:  # (x * 1 is x: the control step skips the multiply)
-                v = v * scale
-            if v.shape[1] != size:
-                raise HRobotError(f"observation term '{name}': expected size {size}, got {v.shape[1]}")
-            if clip is not None:
-                v = np.minimum(np.maximum(v, clip[0]), clip[1])
-            parts.append(v)
-        return np.concatenate(parts, axis=1)
+            if v.ndim != 2 or v.shape[1] != size:
+                raise HRobotError(f"observation term '{term.name}': expected size {size}, got {v.shape[-1]}")
+        out = np.concatenate(parts, axis=1, dtype=np.float32)
+        if self._np_relative:
+            np.subtract(out, self._np_offset, out=out)
+        if not self._np_unscaled:
+            np.multiply(out, self._np_scale, out=out)
+        if not self._np_unclipped:
+            np.maximum(out, self._np_low, out=out)
+            np.minimum(out, self._np_high, out=out)
+        return out
 
     def to_list(self) -> list[dict]:
         """The layout as metadata: ordered terms with sizes, scales and clips."""

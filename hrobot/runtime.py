@@ -96,8 +96,10 @@ class PolicyRuntime:
         meta = bundle.meta
         self.to_robot = bundle.policy_to_robot  # policy joint i is robot joint to_robot[i]
         self._reorder = not np.array_equal(self.to_robot, np.arange(len(self.to_robot)))
-        self._needs = bundle.layout.requires  # the optional state fields the observation reads
-        self.needs_object = bool({"object_pos", "object_quat"} & set(self._needs))  # a tracker's pose
+        needs = bundle.layout.requires  # the state fields the observation reads
+        self._sensed = [(f, n) for f, n in (("base_quat", 4), ("base_ang_vel", 3), ("base_lin_vel", 3),
+                                            ("foot_contact", -1), ("object_pos", 3), ("object_quat", 4)) if f in needs]
+        self.needs_object = bool({"object_pos", "object_quat"} & needs)  # a tracker's pose
         self._cmd_in: list[float] | None = None  # the last filtered command and its array
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
@@ -158,31 +160,33 @@ class PolicyRuntime:
         if command.shape[1] != len(self.commands.names):
             raise HRobotError(f"command: expected {len(self.commands.names)} values "
                               f"({', '.join(self.commands.names)}), got {command.shape[1]}")
-        need = self._needs
-        opt = lambda f, v, n: None if v is None or f not in need else np.asarray(v, np.float32).reshape(1, n)  # noqa: E731
-        qp, qv = np.asarray(state.joint_pos, dtype=np.float32), np.asarray(state.joint_vel, dtype=np.float32)
+        # the state's arrays as they are (the layout writes them into its float32 vector)
+        qp, qv = np.asarray(state.joint_pos), np.asarray(state.joint_vel)
         if self._reorder:
             qp, qv = qp[self.to_robot], qv[self.to_robot]
         if self.target is None:  # a delta policy's targets start where the joints are (as training's episodes)
             self.target = np.clip(qp.astype(np.float64), self._lower, self._upper)
+        sensed = {}  # the optional state fields the layout reads, where the robot gives them
+        for f, n in self._sensed:
+            v = getattr(state, f)
+            if v is not None:
+                sensed[f] = np.asarray(v).reshape(1, n)
         s = RobotState(
             joint_pos=qp.reshape(1, -1),
             joint_vel=qv.reshape(1, -1),
             command=command,
             last_action=self.last_action.reshape(1, -1),
             joint_target=self.target.astype(np.float32).reshape(1, -1) if self.delta else None,
-            base_quat=opt("base_quat", state.base_quat, 4),
-            base_ang_vel=opt("base_ang_vel", state.base_ang_vel, 3),
-            base_lin_vel=opt("base_lin_vel", state.base_lin_vel, 3),
-            foot_contact=opt("foot_contact", state.foot_contact, -1),
-            object_pos=opt("object_pos", state.object_pos, 3),
-            object_quat=opt("object_quat", state.object_quat, 4),
             phase=None if self.phase_period is None else
             np.array([(self.t / self.phase_period) % 1.0], dtype=np.float32),
+            **sensed,
         )
         frame = self.bundle.layout.compute(s)
         if frame.shape[1] != self.obs_dim:
             raise HRobotError(f"observation: expected {self.obs_dim} values, got {frame.shape[1]}")
+        if self.history.maxlen == 1:
+            self.history.append(frame)
+            return frame
         if not self.history:
             self.history.extend([frame] * self.history.maxlen)
         else:

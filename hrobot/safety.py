@@ -162,6 +162,9 @@ class SafetyLayer:
         self.kp_max = robot.kp * self.cfg.kp_max_factor
         self.kd_max = np.maximum(robot.kd * self.cfg.kp_max_factor, 1e-6)
         self.damping_kd = robot.kd * self.cfg.damping_kd_factor
+        zero = np.zeros(robot.num_joints)  # the bounds of a command's rows q, dq, kp, kd, tau
+        self._low = np.stack([self.lower, -self.vmax, zero, zero, -self.tau_max])
+        self._high = np.stack([self.upper, self.vmax, self.kp_max, self.kd_max, self.tau_max])
         self.check_tilt = robot.floating_base if floating_base is None else floating_base
         self.min_height = self.cfg.min_height_factor * robot.base_height if self.check_tilt else None
         self.period = period
@@ -236,9 +239,11 @@ class SafetyLayer:
         names = _STATE_ARRAYS if s.base_quat is not None and s.base_ang_vel is not None else \
             [n for n in _STATE_ARRAYS if getattr(s, n) is not None]
         arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
-        if not np.isfinite(np.concatenate(arrays)).all():  # one check on the fast path, then find which
-            bad = next(n for n, a in zip(names, arrays) if not np.isfinite(a).all())
-            return f"non-finite {bad} in the state"
+        flat = np.concatenate(arrays)
+        if not math.isfinite(flat @ flat):  # one check on the fast path (NaN and inf, and absurd magnitudes)
+            bad = next((n for n, a in zip(names, arrays) if not np.isfinite(a).all()), None)
+            if bad is not None:
+                return f"non-finite {bad} in the state"
         if not math.isfinite(s.stamp) or now - s.stamp > self.state_timeout:
             return f"stale state ({now - s.stamp:.3f} s old > {self.state_timeout:.3f} s)"
         if self.check_tilt:
@@ -246,7 +251,10 @@ class SafetyLayer:
                 return "no IMU orientation in the state (a floating-base robot needs one)"
             if s.imu_stamp is not None and (not math.isfinite(s.imu_stamp) or now - s.imu_stamp > self.state_timeout):
                 return f"stale IMU ({now - s.imu_stamp:.3f} s old > {self.state_timeout:.3f} s)"
-            w, x, y, z = np.asarray(s.base_quat, dtype=np.float64)
+            quat = arrays[names.index("base_quat")].tolist()  # Python floats: the arithmetic below costs ns
+            if len(quat) != 4:
+                return f"invalid IMU quaternion (expected 4 values w, x, y, z, got {len(quat)})"
+            w, x, y, z = quat
             norm = w * w + x * x + y * y + z * z
             if norm < 0.5 or norm > 1.5:
                 return f"invalid IMU quaternion (norm^2 {norm:.2f})"
@@ -315,46 +323,48 @@ class SafetyLayer:
         if fell:
             self._trip(fell, now)
             return self.damping(state)
-        parts = [np.asarray(getattr(command, k), dtype=np.float64) for k in ("q", "dq", "kp", "kd", "tau")]
         n = self.robot.num_joints
-        if any(p.shape != (n,) for p in parts):
+        try:  # the five arrays as the rows of one: every bound below is one operation on it
+            parts = np.array((command.q, command.dq, command.kp, command.kd, command.tau), dtype=np.float64)
+        except (ValueError, TypeError):
+            parts = None
+        if parts is None or parts.shape != (5, n):
             self._trip(f"command has wrong size (expected {n} joints)", now)
             return self.damping(state)
-        if not np.isfinite(np.concatenate(parts)).all():
+        if not np.isfinite(parts).all():
             self._trip("non-finite value in the command", now)
             return self.damping(state)
+        # targets inside the joint limits, |dq| inside the velocity limits, gains in [0, max], |tau| in limits
+        np.maximum(parts, self._low, out=parts)
+        np.minimum(parts, self._high, out=parts)
         q, dq, kp, kd, tau = parts
         if command.mode == CURRENT:  # torque only: nothing to track, the position stays where it is
             self._last_q = _clip(np.asarray(state.joint_pos, dtype=np.float64), self.lower, self.upper)
             self._last_filter = now
             n0 = np.zeros(n)
-            return JointCommand(self._last_q, n0, n0, n0, _clip(tau, -self.tau_max, self.tau_max), CURRENT,
-                                command.standing)
-        kp = _clip(kp, 0.0, self.kp_max)
-        kd = _clip(kd, 0.0, self.kd_max)
-        q = _clip(q, self.lower, self.upper)
+            return JointCommand(self._last_q, n0, n0, n0, tau, CURRENT, command.standing)
         last = self._last_q if self._last_q is not None else q
         # rate limit per second: the time since the last filtered command (one period for the first)
         dt = self.period if self._last_filter is None else min(max(now - self._last_filter, 0.0), self.state_timeout)
         step = self.cfg.max_target_rate * dt
-        q = _clip(q, last - step, last + step)
+        np.maximum(q, last - step, out=q)
+        np.minimum(q, last + step, out=q)
         self._last_filter = now
         if command.mode == SERVO:  # targets under the servo's own PD (the spec's gains); its driver sets the
             self._last_q = q       # servo's current limit from the spec's torque limit
             n0 = np.zeros(n)
             return JointCommand(q, n0, self.servo_kp, self.servo_kd, n0, SERVO, command.standing)
-        dq = _clip(dq, -self.vmax, self.vmax)
-        tau = _clip(tau, -self.tau_max, self.tau_max)
         if self.cfg.gain_ramp_s > 0:
             if self._ramp_from is None:
                 self._ramp_from = now
             ramp = min(1.0, (now - self._ramp_from) / self.cfg.gain_ramp_s)
-            kp, tau = kp * ramp, tau * ramp
+            if ramp < 1.0:
+                kp *= ramp
+                tau *= ramp
         # Torque limit on the law the motor runs, kp (q - q_m) + kd (dq - dq_m) + tau, at the
         # measured state: where it would exceed the limit, soften that joint (scale kp, kd and
         # tau together) so it delivers exactly the limit, keeping the target inside the limits.
         total = np.abs(kp * (q - state.joint_pos) + kd * (dq - state.joint_vel) + tau)
-        scale = np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
-        kp, kd, tau = kp * scale, kd * scale, tau * scale
+        parts[2:] *= np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
         self._last_q = q
         return JointCommand(q, dq, kp, kd, tau, POSITION, command.standing)

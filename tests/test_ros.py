@@ -585,6 +585,40 @@ def test_a_paused_simulator_trips_the_state_watchdog_only_on_the_wall_clock(tmp_
         assert "safety tripped, damping: stale state" in out or "safety tripped, damping: stale IMU" in out
 
 
+def test_paced_control_step_runs_on_the_due_state_at_the_policy_rate():
+    """The skill controller's pacing: from a 500 Hz state stream (with stamp jitter) a step on every tenth
+    state, the moment it arrives; a 40 Hz stream steps on every state (each due); unstamped states are paced
+    by their arrival; stamps that go back start the pace again."""
+    from hrobot_ros.common import Paced
+
+    steps: list[int] = []
+    state = {"k": 0}
+    paced = Paced(0.02, lambda: steps.append(state["k"]))
+    paced.start()
+    rng = np.random.default_rng(0)
+    for k in range(1000):  # 2 s of a 500 Hz stream, stamps jittered by up to 0.3 ms
+        state["k"] = k
+        paced.on_state(100.0 + 0.002 * k + rng.uniform(-3e-4, 3e-4))
+    assert len(steps) == 100 and set(np.diff(steps)) == {10}
+    steps.clear()
+    for k in range(40):  # slower than the policy rate: every state is due
+        state["k"] = k
+        paced.on_state(200.0 + 0.025 * k)
+    assert steps == list(range(40))
+    steps.clear()
+    for k in range(5):  # a restarted source: its stamps start over
+        state["k"] = k
+        paced.on_state(1.0 + 0.02 * k)
+    assert steps == list(range(5))
+    steps.clear()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.2:  # unstamped states at ~500 Hz: paced by arrival
+        paced.on_state(0.0)
+        time.sleep(0.002)
+    assert 6 <= len(steps) <= 11, len(steps)
+    assert paced.stats()["iterations"] == 100 + 40 + 5 + len(steps)
+
+
 def test_bench_ros_short(tmp_path):
     js = tmp_path / "bench_ros.json"
     assert main(["bench", "ros", "--seconds", "8", "--json", str(js)]) == 0
@@ -595,3 +629,5 @@ def test_bench_ros_short(tmp_path):
     assert res["driver_rate_hz"] > 100
     assert 0 < res["state_to_command_latency_us_p50"] < 20_000  # within one 50 Hz period
     assert res["controller_period_jitter_us_p99"] < 20_000
+    # the reference beside it: a bare rclpy pair, one hop; the nodes' path is two hops and a control step
+    assert res["bare_pair_messages"] > 200 and 0 < res["bare_pair_latency_us_p50"] < res["state_to_command_latency_us_p50"]

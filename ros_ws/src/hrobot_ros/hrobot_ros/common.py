@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -214,6 +215,82 @@ class Loop:
                 "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
 
 
+class Paced:
+    """A control step run on the sensor stream, for a controller whose input is a robot's state stream: the
+    step runs in the callback of the first complete state at or after each period's due time, so a state is
+    acted on the moment it arrives (a timer would act on a state up to one state interval old). The states'
+    own stamps set the pace (due times advance by the period: the rate is the period's, whatever the state
+    rate), with half a state interval of tolerance. Records the wall-clock jitter of the steps' intervals and
+    the periods that had no step (deadline misses); the same stats as Loop."""
+
+    def __init__(self, period: float, body: Callable[[], None], logger=None):
+        self.period, self.body, self.logger = period, body, logger
+        self.running = threading.Event()
+        self.jitter_us: list[float] = []
+        self.deadline_misses = 0
+        self.iterations = 0
+        self.started = 0.0
+        self.last_step: float | None = None  # monotonic time of the last step
+        self._due: float | None = None  # stamp (s) at which the next step is due
+        self._prev_stamp: float | None = None
+        self._state_dt = period  # the state stream's interval (smallest recent), for the tolerance
+
+    def start(self) -> None:
+        self.running.set()
+
+    def stop(self) -> None:
+        self.running.clear()
+
+    def on_state(self, stamp: float) -> None:
+        """A complete state stamped `stamp` (s) arrived: run the step if a period is due. An unstamped state
+        (stamp 0) is paced by its arrival time; stamps that go back (a restarted source) start the pace again."""
+        if stamp <= 0.0:
+            stamp = time.monotonic()
+        if self._prev_stamp is not None:
+            if stamp < self._prev_stamp:
+                self._due = None
+            elif stamp > self._prev_stamp:
+                self._state_dt = min(stamp - self._prev_stamp, 0.9 * self._state_dt + 0.1 * self.period)
+        self._prev_stamp = stamp
+        if not self.running.is_set():
+            return
+        due = self._due
+        if due is not None and stamp < due - 0.5 * min(self._state_dt, self.period):
+            return
+        self._due = stamp + self.period if due is None or stamp - due > self.period else due + self.period
+        self.step()
+
+    def step(self) -> None:
+        """Run the body now (a state made it due, or a watchdog found the stream stopped)."""
+        now = time.monotonic()
+        if self.last_step is None:
+            self.started = now  # the rate counts from the first state's step
+        else:
+            interval = now - self.last_step
+            self.jitter_us.append(abs(interval - self.period) * 1e6)
+            if interval > 1.5 * self.period:
+                self.deadline_misses += 1
+        self.last_step = now
+        try:
+            self.body()
+        except Exception as e:  # a dead control step must not leave a live-looking node behind
+            if not self.running.is_set() or not rclpy.ok():
+                return  # shutting down
+            if self.logger is not None:
+                self.logger.fatal(f"control step failed: {type(e).__name__}: {e}; exiting")
+            os._exit(1)
+        self.iterations += 1
+
+    def rate_hz(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.iterations / elapsed if elapsed > 0 else 0.0
+
+    def stats(self) -> dict:
+        p50, p99 = percentiles(self.jitter_us[10:])
+        return {"period_s": self.period, "iterations": self.iterations, "rate_hz": self.rate_hz(),
+                "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
+
+
 def write_stats(path: str, stats: dict) -> None:
     if path:
         with open(path, "w") as f:
@@ -261,10 +338,12 @@ class HRobotNode(Node):
         ns = self.get_clock().now().nanoseconds
         return ns * 1e-9 if ns > 0 else None
 
-    def start_loop(self, period: float, body: Callable[[], None]) -> None:
+    def start_loop(self, period: float, body: Callable[[], None], paced: bool = False) -> None:
+        """The node's loop: a fixed-rate thread (Loop), or with `paced` steps run on the state stream (Paced:
+        the node calls self.loop.on_state); /diagnostics at 1 Hz from either's stats."""
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self.publish_diagnostics)
-        self.loop = Loop(period, body, self.get_logger())
+        self.loop = (Paced if paced else Loop)(period, body, self.get_logger())
         self.loop.start()
 
     def stats(self) -> dict:
@@ -301,6 +380,10 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
         rclpy.try_shutdown()
         return 2
     rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away
+    # What start-up built (the model, the policy, the imported libraries: most of the heap) is never garbage:
+    # out of the collector's reach, a full collection no longer walks it and stalls the loop for milliseconds.
+    gc.collect()
+    gc.freeze()
     executor = EventsExecutor()  # callbacks dispatched from C++: a fraction of the Python executors' overhead
     executor.add_node(node)
     try:

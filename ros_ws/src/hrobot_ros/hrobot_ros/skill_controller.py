@@ -2,7 +2,10 @@
 
 Runs hrobot's ControlLoop (Controller: passive -> stand up -> policy -> sit down, and the
 robot's SafetyLayer) on a robot seen through topics: /joint_states + /imu in (and /odom's
-height, where a state estimator publishes it, for the fall check), /joint_commands out.
+height, where a state estimator publishes it, for the fall check), /joint_commands out. Each
+control step runs the moment the state that makes it due arrives (paced at the policy rate by
+the states' stamps), so a command answers a state one computation after it (not up to a state
+interval later, as a timer would); a watchdog steps it if the states stop.
 /cmd_vel (geometry_msgs/Twist: vx, vy, wz; a hand skill's wx, wy, wz from its angular part) is the
 task command; the runtime's command
 filter clamps it into the skill's trained range and rate-limits it, whatever its source. If
@@ -155,7 +158,14 @@ class SkillControllerNode(HRobotNode):
                          ("reset", self.srv_reset)):
             self.create_service(Trigger, f"~/{name}", fn)
         self.stats_file = p["stats_file"]
-        self.start_loop(self.spec.policy_dt, self.control_step)
+        # the control step runs on the state stream (a complete state: joints, and the IMU where the robot has
+        # one), paced at the policy rate by the states' stamps; a watchdog steps it when the stream stops, so the
+        # safety layer sees the stale state, trips and damps
+        self.imu_expected = self.spec.floating_base
+        self._fresh_js = self._fresh_imu = False
+        self._last_step_at: float | None = None  # the node clock's time at the last control step
+        self.start_loop(self.spec.policy_dt, self.control_step, paced=True)
+        self.create_timer(self.spec.policy_dt, self.watchdog)
         self.get_logger().info(f"bundle {p['bundle']} ({self.spec.name}), skills {list(self.ctrl.skills)} "
                                f"at {self.spec.policy_rate_hz:g} Hz")
 
@@ -177,6 +187,8 @@ class SkillControllerNode(HRobotNode):
             r.q[order] = msg.position
             r.dq[order] = msg.velocity
             r.header_stamp, r.state_time = msg.header.stamp, now
+        self._fresh_js = True
+        self._state_arrived()
 
     def on_imu(self, msg: Imu) -> None:
         o, w = msg.orientation, msg.angular_velocity
@@ -187,6 +199,28 @@ class SkillControllerNode(HRobotNode):
             self.robot.quat = np.array([o.w, o.x, o.y, o.z])
             self.robot.gyro = np.array([w.x, w.y, w.z])
             self.robot.imu_time = now
+        self._fresh_imu = True
+        self._state_arrived()
+
+    def _state_arrived(self) -> None:
+        """A joint state, or an IMU sample: once both are new since the last one (joints alone on a fixed-base
+        robot), the state is complete and may make a control step due."""
+        if not self._fresh_js or (self.imu_expected and not self._fresh_imu):
+            return
+        self._fresh_js = self._fresh_imu = False
+        stamp = self.robot.header_stamp
+        self.loop.on_state(stamp.sec + stamp.nanosec * 1e-9)
+
+    def watchdog(self) -> None:
+        """The joints or the IMU stopped (older than the safety layer's state timeout, on its clock): step anyway,
+        so the safety layer finds the stale input, trips with the reason and damps. (Under use_sim_time a
+        stalled simulator stops that clock too, and nothing is stepped.)"""
+        now, r = self.now_s(), self.robot
+        if now is None or self._last_step_at is None or self.safety.tripped:
+            return
+        oldest = min(r.state_time, r.imu_time) if self.imu_expected else r.state_time
+        if now - oldest > self.safety.state_timeout and now - self._last_step_at >= self.spec.policy_dt:
+            self.loop.step()
 
     def on_odom(self, msg: Odometry) -> None:
         with self.robot.lock:
@@ -268,9 +302,10 @@ class SkillControllerNode(HRobotNode):
 
     # ---- control
     def control_step(self) -> None:
+        """One control period (in the executor's thread, as every other callback of this node)."""
         if not self.robot.has_state():
             return  # no robot yet
-        now = self.now_s()
+        now = self._last_step_at = self.now_s()
         if self.params["autostart"] and not self.started:
             # start once the state stream is steady (0.5 s of fresh states): nodes still loading on the
             # same machine can stall it at first, and the state watchdog latches on any gap
