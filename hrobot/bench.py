@@ -84,7 +84,8 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
       same joint targets from the same start state, with nothing else (the physical limit);
     - env_physics_steps_per_s: physics steps inside the training env (observations, rewards,
       terminations, resets, domain randomisation), driven by random actions;
-    - train_samples_per_s: env + PPO (rsl_rl OnPolicyRunner iterations, collection and update).
+    - train_samples_per_s: env + PPO (rsl_rl OnPolicyRunner iterations, collection and update), with
+      ratio_train_to_env (over the env's policy steps/s) and train_update_share (the PPO update's share).
     """
     mod, cfg, _ = make_env_and_cfg(walk_task(robot), num_envs, None, None, robot)
     rss0 = _rss_mb()
@@ -121,6 +122,17 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
     physics_steps = steps * num_envs * env.robot.decimation
     train_cfg = mod.train_cfg()
     runner = HRobotRunner(env, train_cfg, log_dir=None, device=str(env.device))
+    update = runner._update
+    update_time = [0.0]
+
+    def timed_update() -> dict:  # the PPO update's share of the iteration (the rest: collection)
+        t = time.perf_counter()
+        out = update()
+        _sync(env)
+        update_time[0] += time.perf_counter() - t
+        return out
+
+    runner._update = timed_update
     t0 = time.perf_counter()
     runner.learn(train_iterations)
     _sync(env)
@@ -141,7 +153,9 @@ def bench_sim(robot: str = "go2", num_envs: int = 1024, backend: str = "mujoco",
         "env_physics_steps_per_s": env_sps,
         "env_policy_steps_per_s": env_sps / env.robot.decimation,
         "train_samples_per_s": samples / train_time,
+        "train_update_share": update_time[0] / train_time,  # of the training time: the PPO update
         "ratio_env_to_bare": env_sps / bare,
+        "ratio_train_to_env": samples / train_time / (env_sps / env.robot.decimation),
         "hardware": hardware(),
         "device": str(env.device),
     }

@@ -376,7 +376,8 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
     _console().print(
         f"{res['robot']} x {res['num_envs']} ({res['backend']}, {res['threads']} threads): bare "
         f"{res['bare_physics_steps_per_s']:,.0f} physics steps/s, env {res['env_physics_steps_per_s']:,.0f} "
-        f"(ratio {res['ratio_env_to_bare']:.2f}), training {res['train_samples_per_s']:,.0f} samples/s")
+        f"(ratio {res['ratio_env_to_bare']:.2f}), training {res['train_samples_per_s']:,.0f} samples/s (ratio to the "
+        f"env's policy steps {res['ratio_train_to_env']:.2f}; PPO update {100 * res['train_update_share']:.0f} % of it)")
     _write_json(args.json, res)
     return 0
 

@@ -215,6 +215,8 @@ def test_starts_in_damping_and_reset_needs_a_sane_state():
     ("estop", "e-stop"), ("nan_state", "non-finite"), ("stale_state", "stale state"),
     ("stale_command", "stale command"), ("tilt", "tilt"), ("nan_command", "non-finite value in the command"),
     ("collapsed", "base height"), ("stale_imu", "stale IMU"),
+    ("inf_command", "non-finite value in the command"),  # checked before the limits clip it to a finite one
+    ("ragged_command", "wrong size"), ("short_quaternion", "expected 4 values"),
 ])
 def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
     s = SafetyLayer(ROBOT)
@@ -243,6 +245,12 @@ def test_each_trip_reports_its_reason_and_latches_damping(event, reason):
         state.base_height = 0.077
     elif event == "stale_imu":  # joint states keep coming, the IMU stopped 3 periods ago
         state.imu_stamp = now - 3 * PERIOD
+    elif event == "inf_command":
+        cmd = JointCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, np.full(N, np.inf))
+    elif event == "ragged_command":
+        cmd = JointCommand(cmd.q, cmd.dq[:3], cmd.kp, cmd.kd, cmd.tau)
+    elif event == "short_quaternion":
+        state.base_quat = np.array([1.0, 0.0, 0.0])
     out = s.filter(cmd, state, now)
     assert out.mode == DAMPING and s.tripped and reason in s.reason and s.trips[-1].reason.startswith(s.reason[:8])
     # latched: a perfect command afterwards still gets damping
