@@ -238,9 +238,13 @@ class SafetyLayer:
             return "no state received"
         names = _STATE_ARRAYS if s.base_quat is not None and s.base_ang_vel is not None else \
             [n for n in _STATE_ARRAYS if getattr(s, n) is not None]
-        arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
-        flat = np.concatenate(arrays)
-        if not math.isfinite(flat @ flat):  # one check on the fast path (NaN and inf, and absurd magnitudes)
+        try:  # one concatenate and one dot product on the fast path (NaN and inf, and absurd magnitudes)
+            flat = np.concatenate([getattr(s, name) for name in names], dtype=np.float64)
+            finite = flat.ndim == 1 and math.isfinite(flat @ flat)
+        except (ValueError, TypeError):
+            finite = False
+        if not finite:
+            arrays = [np.asarray(getattr(s, name), dtype=np.float64).ravel() for name in names]
             bad = next((n for n, a in zip(names, arrays) if not np.isfinite(a).all()), None)
             if bad is not None:
                 return f"non-finite {bad} in the state"
@@ -251,7 +255,7 @@ class SafetyLayer:
                 return "no IMU orientation in the state (a floating-base robot needs one)"
             if s.imu_stamp is not None and (not math.isfinite(s.imu_stamp) or now - s.imu_stamp > self.state_timeout):
                 return f"stale IMU ({now - s.imu_stamp:.3f} s old > {self.state_timeout:.3f} s)"
-            quat = arrays[names.index("base_quat")].tolist()  # Python floats: the arithmetic below costs ns
+            quat = np.asarray(s.base_quat, dtype=np.float64).ravel().tolist()  # Python floats: ns per operation
             if len(quat) != 4:
                 return f"invalid IMU quaternion (expected 4 values w, x, y, z, got {len(quat)})"
             w, x, y, z = quat
