@@ -1134,7 +1134,8 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("collect", help="record a dataset for offline learning (exploration driving, or OGBench's "
                                        "point maze)",
                         description="go2: the simulated Go2 bringup driven by the explorer node (random waypoints, "
-                                    "pure pursuit, noise) in a new arena layout per segment, recorded by the recorder "
+                                    "pure pursuit, noise, a stop at each, turning away from obstacles close ahead) in a "
+                                    "new arena layout per segment, recorded by the recorder "
                                     "node (a folder of bags). pointmaze: OGBench's navigate procedure (a noisy oracle) "
                                     "in its point maze, written in OGBench's npz layout.")
     co.add_argument("what", choices=["go2", "pointmaze"])

@@ -282,24 +282,44 @@ def test_the_point_maze_dataset_is_made_as_ogbench_makes_its_navigate_data(tmp_p
     assert len(res["per_task"]) == 5 and res["success_rate"] >= 0.6
 
 
-def test_the_explorer_drives_to_random_waypoints_inside_the_skills_range_and_gives_up_when_stuck():
+def test_the_explorer_drives_to_random_waypoints_stops_at_each_and_gives_up_when_stuck():
     from hrobot.explorer import Explorer, ExplorerCfg
 
     low, high = np.array([-1.0, -0.5, -1.0]), np.array([1.0, 0.5, 1.0])
-    ex = Explorer(ExplorerCfg(half_size=3.0, noise=(0.0, 0.0, 0.0)), seed=3, low=low, high=high)
+    ex = Explorer(ExplorerCfg(half_size=3.0), seed=3, low=low, high=high)
     xy, yaw, dt = np.zeros(2), 0.0, 0.1
-    for k in range(600):  # a unicycle following its commands reaches waypoints one after another
+    stops, still = 0, False
+    for k in range(1200):  # a unicycle following its commands reaches waypoints one after another
         c = ex.command(xy, yaw, k * dt)
         assert np.all(c >= low) and np.all(c <= high)
+        stops += (not c.any()) and not still  # a stand-still starts
+        still = not c.any()
         xy = xy + dt * np.array([np.cos(yaw) * c[0] - np.sin(yaw) * c[1], np.sin(yaw) * c[0] + np.cos(yaw) * c[1]])
         yaw += dt * c[2]
         assert np.all(np.abs(ex.waypoint[:2]) <= 3.0)
-    assert ex.waypoints >= 4
+    assert ex.waypoints >= 8 and stops >= ex.waypoints - 2  # a dwell at (nearly) every waypoint reached
     stuck = Explorer(ExplorerCfg(stuck_s=2.0), seed=0, low=low, high=high)
     stuck.command(np.zeros(2), 0.0, 0.0)
     first = stuck.waypoint.copy()
     stuck.command(np.zeros(2), 0.0, 2.5)  # no progress for 2.5 s: the next waypoint
     assert not np.allclose(stuck.waypoint, first) and stuck.waypoints == 2
+
+
+def test_the_explorer_slows_and_turns_away_from_an_obstacle_close_ahead():
+    from hrobot.explorer import Explorer, ExplorerCfg
+
+    ex = Explorer(ExplorerCfg(noise=(0.0, 0.0, 0.0)), seed=0)
+    ex.command(np.zeros(2), 0.0, 0.0)
+    ex.waypoint = np.array([3.0, 0.0, 0.0])  # straight ahead
+    free = ex.command(np.zeros(2), 0.0, 0.1, np.full(16, 3.0), 2 * np.pi / 16)
+    assert free[0] == pytest.approx(0.8) and free[2] == pytest.approx(0.0)
+    scan = np.full(16, 3.0)
+    scan[[0, 1]] = 0.4  # ahead and ahead-left
+    near = ex.command(np.zeros(2), 0.0, 0.2, scan, 2 * np.pi / 16)
+    assert near[0] < 0.4 and near[2] < -0.5  # slowed, turning right, where there is room
+    scan = np.full(16, 3.0)
+    scan[[0, 15]] = 0.4  # ahead and ahead-right
+    assert ex.command(np.zeros(2), 0.0, 0.3, scan, 2 * np.pi / 16)[2] > 0.5
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """explorer: scripted exploration driving for recording datasets (`hrobot collect`).
 
-Subscribes /odom; decides at `rate_hz` with hrobot.explorer.Explorer (random waypoints, pure pursuit, noise,
-commands inside the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
+Subscribes /odom and /scan_low; decides at `rate_hz` with hrobot.explorer.Explorer (random waypoints, pure
+pursuit, noise, a stop at each, slowing and turning away from obstacles close ahead in the scan, commands inside
+the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
 goal planner does, so the recording holds what a high level at that rate would have commanded. Odometry
 older than `ODOM_TIMEOUT_S` stops it (zero command) until odometry returns. A safety
 trip on /events (a fall) ends the node, and with it the launch: a fallen simulated robot cannot get up.
@@ -13,10 +14,12 @@ import json
 import threading
 import time
 
+import numpy as np
 import rclpy
 
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
+from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
 from hrobot.errors import HRobotError
@@ -39,7 +42,9 @@ class ExplorerNode(HRobotNode):
         self.lock = threading.Lock()
         self.odom: Odometry | None = None
         self.odom_time = -float("inf")
+        self.scan: LaserScan | None = None
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
+        self.create_subscription(LaserScan, "scan_low", self.on_scan, STATE_QOS)
         self.create_subscription(String, "/events", self.on_event, EVENT_QOS)
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", GOAL_QOS)
         self.decide_every = max(int(round(1.0 / (p["rate_hz"] * PUBLISH_PERIOD_S))), 1)
@@ -50,6 +55,10 @@ class ExplorerNode(HRobotNode):
     def on_odom(self, msg: Odometry) -> None:
         with self.lock:
             self.odom, self.odom_time = msg, time.monotonic()
+
+    def on_scan(self, msg: LaserScan) -> None:
+        with self.lock:
+            self.scan = msg
 
     def on_event(self, msg: String) -> None:
         try:
@@ -64,11 +73,13 @@ class ExplorerNode(HRobotNode):
         self.ticks += 1
         if (self.ticks - 1) % self.decide_every == 0:
             with self.lock:
-                odom, age = self.odom, time.monotonic() - self.odom_time
+                odom, age, scan = self.odom, time.monotonic() - self.odom_time, self.scan
             self.cmd = Twist()  # a stand-still without fresh odometry
             if odom is not None and age <= ODOM_TIMEOUT_S:
                 pos = odom.pose.pose.position
-                c = self.explorer.command([pos.x, pos.y], yaw_of(odom.pose.pose.orientation), self.now_s())
+                ranges = None if scan is None or scan.angle_min != 0.0 else np.asarray(scan.ranges, dtype=np.float64)
+                c = self.explorer.command([pos.x, pos.y], yaw_of(odom.pose.pose.orientation), self.now_s(), ranges,
+                                          scan.angle_increment if ranges is not None else 0.0)
                 self.cmd.linear.x, self.cmd.linear.y, self.cmd.angular.z = (float(v) for v in c)
         self.pub_cmd.publish(self.cmd)
 
