@@ -159,8 +159,10 @@ class TopicWatcher:
         return [t for t in self.wanted if t not in self.subs]
 
 
-class Loop:
-    """A fixed-rate loop in its own thread (absolute deadlines), recording jitter and deadline misses."""
+class Steps:
+    """What a node's loop shares, however it is timed: the body run with a dead body ending the process (a
+    dead control loop must not leave a live-looking node behind), and the rate, jitter and deadline-miss
+    stats."""
 
     def __init__(self, period: float, body: Callable[[], None], logger=None):
         self.period, self.body, self.logger = period, body, logger
@@ -169,6 +171,35 @@ class Loop:
         self.deadline_misses = 0
         self.iterations = 0
         self.started = 0.0
+
+    def _body(self) -> bool:
+        """Run the body once; False when it failed because the node is shutting down."""
+        try:
+            self.body()
+        except Exception as e:
+            if not self.running.is_set() or not rclpy.ok():
+                return False
+            if self.logger is not None:
+                self.logger.fatal(f"control loop failed: {type(e).__name__}: {e}; exiting")
+            os._exit(1)
+        self.iterations += 1
+        return True
+
+    def rate_hz(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.iterations / elapsed if elapsed > 0 else 0.0
+
+    def stats(self) -> dict:
+        p50, p99 = percentiles(self.jitter_us[10:])
+        return {"period_s": self.period, "iterations": self.iterations, "rate_hz": self.rate_hz(),
+                "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
+
+
+class Loop(Steps):
+    """A fixed-rate loop in its own thread (absolute deadlines); jitter: how late each period starts."""
+
+    def __init__(self, period: float, body: Callable[[], None], logger=None):
+        super().__init__(period, body, logger)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
@@ -189,15 +220,8 @@ class Loop:
                 time.sleep(next_t - now)
                 now = time.monotonic()
             self.jitter_us.append((now - next_t) * 1e6)
-            try:
-                self.body()
-            except Exception as e:  # a dead control loop must not leave a live-looking node behind
-                if not self.running.is_set() or not rclpy.ok():
-                    return  # shutting down
-                if self.logger is not None:
-                    self.logger.fatal(f"control loop failed: {type(e).__name__}: {e}; exiting")
-                os._exit(1)
-            self.iterations += 1
+            if not self._body():
+                return  # shutting down
             next_t += self.period
             end = time.monotonic()
             if end > next_t:
@@ -205,31 +229,17 @@ class Loop:
                 if end - next_t > 10 * self.period:  # far behind (e.g. suspended): resynchronise
                     next_t = end
 
-    def rate_hz(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.iterations / elapsed if elapsed > 0 else 0.0
 
-    def stats(self) -> dict:
-        p50, p99 = percentiles(self.jitter_us[10:])
-        return {"period_s": self.period, "iterations": self.iterations, "rate_hz": self.rate_hz(),
-                "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
-
-
-class Paced:
+class Paced(Steps):
     """A control step run on the sensor stream, for a controller whose input is a robot's state stream: the
     step runs in the callback of the first complete state at or after each period's due time, so a state is
     acted on the moment it arrives (a timer would act on a state up to one state interval old). The states'
     own stamps set the pace (due times advance by the period: the rate is the period's, whatever the state
-    rate), with half a state interval of tolerance. Records the wall-clock jitter of the steps' intervals and
-    the periods that had no step (deadline misses); the same stats as Loop."""
+    rate), with half a state interval of tolerance. Jitter: how far each interval between steps is from the
+    period (wall clock); a deadline miss: an interval over 1.5 periods."""
 
     def __init__(self, period: float, body: Callable[[], None], logger=None):
-        self.period, self.body, self.logger = period, body, logger
-        self.running = threading.Event()
-        self.jitter_us: list[float] = []
-        self.deadline_misses = 0
-        self.iterations = 0
-        self.started = 0.0
+        super().__init__(period, body, logger)
         self.last_step: float | None = None  # monotonic time of the last step
         self._due: float | None = None  # stamp (s) at which the next step is due
         self._prev_stamp: float | None = None
@@ -261,7 +271,7 @@ class Paced:
         self.step()
 
     def step(self) -> None:
-        """Run the body now (a state made it due, or a watchdog found the stream stopped)."""
+        """Run the body now (a state made it due, or a watchdog found an input stale)."""
         now = time.monotonic()
         if self.last_step is None:
             self.started = now  # the rate counts from the first state's step
@@ -271,24 +281,7 @@ class Paced:
             if interval > 1.5 * self.period:
                 self.deadline_misses += 1
         self.last_step = now
-        try:
-            self.body()
-        except Exception as e:  # a dead control step must not leave a live-looking node behind
-            if not self.running.is_set() or not rclpy.ok():
-                return  # shutting down
-            if self.logger is not None:
-                self.logger.fatal(f"control step failed: {type(e).__name__}: {e}; exiting")
-            os._exit(1)
-        self.iterations += 1
-
-    def rate_hz(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.iterations / elapsed if elapsed > 0 else 0.0
-
-    def stats(self) -> dict:
-        p50, p99 = percentiles(self.jitter_us[10:])
-        return {"period_s": self.period, "iterations": self.iterations, "rate_hz": self.rate_hz(),
-                "period_jitter_us_p50": p50, "period_jitter_us_p99": p99, "deadline_misses": self.deadline_misses}
+        self._body()
 
 
 def write_stats(path: str, stats: dict) -> None:
