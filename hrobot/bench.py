@@ -298,10 +298,18 @@ def bench_ros(seconds: float = 60.0, bringup=None) -> dict:
                 for role, extra in (("sub", 3.0), ("pub", 1.0))]
         code = launch(f, duration=seconds, log=lambda *a: None)
         for p in pair:
-            p.wait(timeout=30)
-        sim = json.loads(Path(f"{tmp}/robot_driver.json").read_text())
-        ctrl = json.loads(Path(f"{tmp}/skill_controller.json").read_text())
-        bare = np.asarray(json.loads(Path(f"{tmp}/pair.json").read_text())["latency_us"][50:])  # after discovery
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        files = [Path(f"{tmp}/{name}.json") for name in ("robot_driver", "skill_controller", "pair")]
+        missing = [x.stem for x in files if not x.is_file()]
+        if missing:
+            raise HRobotError(f"bench ros: no measurements from {', '.join(missing)} (launch exit code {code}; run "
+                              f"`hrobot launch {bringup}` to see why)")
+        sim, ctrl, got = (json.loads(x.read_text()) for x in files)
+        bare = np.asarray(got["latency_us"][50:])  # after discovery
     if bare.size < 10:
         raise HRobotError(f"bench ros: the bare rclpy pair delivered {bare.size} messages (expected ~{50 * seconds:.0f})")
     pair_p50, pair_p99 = (float(np.percentile(bare, q)) for q in (50, 99))

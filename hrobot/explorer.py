@@ -85,8 +85,9 @@ class Explorer:
         near = float(np.min(np.where(np.abs(angles) < self.cfg.ahead, scan, np.inf)))
         if cmd[0] <= 0.0 or near >= self.cfg.clearance:
             return cmd
-        room_left = float(np.mean(np.minimum(scan[(angles > 0) & (angles < math.pi / 2)], 3.0)))
-        room_right = float(np.mean(np.minimum(scan[(angles < 0) & (angles > -math.pi / 2)], 3.0)))
+        room = lambda side: float(np.minimum(side, 3.0).mean()) if side.size else 0.0  # noqa: E731
+        room_left = room(scan[(angles > 0) & (angles < math.pi / 2)])
+        room_right = room(scan[(angles < 0) & (angles > -math.pi / 2)])
         k = min(1.0, 2.0 * (1.0 - near / self.cfg.clearance))
         out = cmd.copy()
         out[0] = cmd[0] * (1.0 - k)

@@ -322,6 +322,44 @@ def test_the_explorer_slows_and_turns_away_from_an_obstacle_close_ahead():
     assert ex.command(np.zeros(2), 0.0, 0.3, scan, 2 * np.pi / 16)[2] > 0.5
 
 
+def test_the_explorer_node_stands_still_on_bad_odometry_and_drives_without_detours_on_a_bad_scan(tmp_path):
+    """The explorer node alone, fed by this process: a scan in another layout is refused with its reason (it
+    drives on without detours); odometry with NaN makes it stand still, as no odometry does."""
+    from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import LaserScan
+
+    from ros_harness import Launched, bringup_file
+
+    f = bringup_file(tmp_path, {"explorer": {"command_low": [-1.0, -0.5, -1.0], "command_high": [1.0, 0.5, 1.0]}})
+    ros = Launched(f)
+    try:
+        cmd = ros.subscribe("/cmd_vel", Twist, qos=10)
+        odom_pub = ros.node.create_publisher(Odometry, "/odom", 10)
+        scan_pub = ros.node.create_publisher(LaserScan, "/scan_low", 10)
+        feed = {"x": 0.0}
+
+        def publish():
+            od = Odometry()
+            od.pose.pose.position.x, od.pose.pose.orientation.w = feed["x"], 1.0
+            odom_pub.publish(od)
+            scan_pub.publish(LaserScan(angle_min=0.0, angle_increment=2 * np.pi / 8, range_max=3.0,
+                                       ranges=[0.3] * 8))
+
+        ros.node.create_timer(0.02, publish)
+        moving = lambda: cmd and any((m.linear.x, m.linear.y, m.angular.z) != (0.0, 0.0, 0.0)  # noqa: E731
+                                     for _, m in cmd[-5:])
+        ros.wait_for(moving, 30, "the explorer to drive")
+        feed["x"] = float("nan")
+        ros.spin(0.5)
+        n = len(cmd)
+        ros.spin(0.5)
+        assert len(cmd) > n and all((m.linear.x, m.linear.y, m.angular.z) == (0.0, 0.0, 0.0) for _, m in cmd[n:])
+    finally:
+        rc, out = ros.stop()
+    assert rc == 0 and "/scan_low refused: 8 rays, expected 16; driving without detours" in out, out
+
+
 @pytest.mark.slow
 def test_collect_records_the_explorer_driving_the_sim_bringup_as_a_navigation_dataset(tmp_path):
     """`hrobot collect go2`: the explorer node drives the simulated Go2 through the skill controller, the

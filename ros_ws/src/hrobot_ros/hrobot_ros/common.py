@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import sys
 import threading
@@ -157,6 +158,21 @@ class TopicWatcher:
 
     def missing(self) -> list[str]:
         return [t for t in self.wanted if t not in self.subs]
+
+
+def scan_problem(msg, layout) -> str:
+    """Why a sensor_msgs/LaserScan is not one layer of `layout` (hrobot.nav_io.RayScanLayout), "" if it is: the
+    layout a high level was trained on and the simulated robot publishes."""
+    if len(msg.ranges) != layout.num_rays:
+        return f"{len(msg.ranges)} rays, expected {layout.num_rays}"
+    if abs(msg.angle_min) > 1e-4 or abs(msg.angle_increment - layout.angle_increment) > 1e-4:
+        return (f"rays from {msg.angle_min:.4f} rad every {msg.angle_increment:.4f} rad, expected from 0 "
+                f"every {layout.angle_increment:.4f} rad")
+    if abs(msg.range_max - layout.range) > 1e-3:
+        return f"range_max {msg.range_max:g} m, expected {layout.range:g} m"
+    if any(math.isnan(r) for r in msg.ranges):
+        return "NaN ranges (no return is inf or beyond range_max, not NaN)"
+    return ""
 
 
 class Steps:

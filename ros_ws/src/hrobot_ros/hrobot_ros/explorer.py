@@ -4,13 +4,15 @@ Subscribes /odom and /scan_low; decides at `rate_hz` with hrobot.explorer.Explor
 pursuit, noise, a stop at each, slowing and turning away from obstacles close ahead in the scan, commands inside
 the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
 goal planner does, so the recording holds what a high level at that rate would have commanded. Odometry
-older than `ODOM_TIMEOUT_S` stops it (zero command) until odometry returns. A safety
+older than `ODOM_TIMEOUT_S`, or not finite, stops it (zero command) until good odometry returns; a scan
+not in hrobot.nav_io.DEFAULT_SCAN's layout (a warning says why) or as old is not used (no detours). A safety
 trip on /events (a fall) ends the node, and with it the launch: a fallen simulated robot cannot get up.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 
@@ -24,7 +26,8 @@ from std_msgs.msg import String
 
 from hrobot.errors import HRobotError
 from hrobot.explorer import Explorer, ExplorerCfg
-from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
+from hrobot.nav_io import DEFAULT_SCAN
+from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, scan_problem
 from hrobot_ros.goal_planner import PUBLISH_PERIOD_S, yaw_of
 
 ODOM_TIMEOUT_S = 0.5
@@ -42,7 +45,9 @@ class ExplorerNode(HRobotNode):
         self.lock = threading.Lock()
         self.odom: Odometry | None = None
         self.odom_time = -float("inf")
-        self.scan: LaserScan | None = None
+        self.scan: np.ndarray | None = None
+        self.scan_time = -float("inf")
+        self.scan_refused = ""
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
         self.create_subscription(LaserScan, "scan_low", self.on_scan, STATE_QOS)
         self.create_subscription(String, "/events", self.on_event, EVENT_QOS)
@@ -57,8 +62,13 @@ class ExplorerNode(HRobotNode):
             self.odom, self.odom_time = msg, time.monotonic()
 
     def on_scan(self, msg: LaserScan) -> None:
-        with self.lock:
-            self.scan = msg
+        problem = scan_problem(msg, DEFAULT_SCAN)
+        if problem and problem != self.scan_refused:
+            self.get_logger().warning(f"/scan_low refused: {problem}; driving without detours")
+        self.scan_refused = problem
+        if not problem:
+            with self.lock:
+                self.scan, self.scan_time = np.asarray(msg.ranges, dtype=np.float64), time.monotonic()
 
     def on_event(self, msg: String) -> None:
         try:
@@ -73,13 +83,15 @@ class ExplorerNode(HRobotNode):
         self.ticks += 1
         if (self.ticks - 1) % self.decide_every == 0:
             with self.lock:
-                odom, age, scan = self.odom, time.monotonic() - self.odom_time, self.scan
-            self.cmd = Twist()  # a stand-still without fresh odometry
-            if odom is not None and age <= ODOM_TIMEOUT_S:
-                pos = odom.pose.pose.position
-                ranges = None if scan is None or scan.angle_min != 0.0 else np.asarray(scan.ranges, dtype=np.float64)
-                c = self.explorer.command([pos.x, pos.y], yaw_of(odom.pose.pose.orientation), self.now_s(), ranges,
-                                          scan.angle_increment if ranges is not None else 0.0)
+                odom, age = self.odom, time.monotonic() - self.odom_time
+                scan = self.scan if time.monotonic() - self.scan_time <= ODOM_TIMEOUT_S else None
+            self.cmd = Twist()  # a stand-still without fresh, finite odometry
+            pose = None if odom is None else odom.pose.pose
+            if pose is not None and age <= ODOM_TIMEOUT_S and all(math.isfinite(v) for v in (
+                    pose.position.x, pose.position.y, pose.orientation.w, pose.orientation.x, pose.orientation.y,
+                    pose.orientation.z)):
+                c = self.explorer.command([pose.position.x, pose.position.y], yaw_of(pose.orientation), self.now_s(),
+                                          scan, DEFAULT_SCAN.angle_increment)
                 self.cmd.linear.x, self.cmd.linear.y, self.cmd.angular.z = (float(v) for v in c)
         self.pub_cmd.publish(self.cmd)
 

@@ -23,7 +23,7 @@ from std_msgs.msg import String
 
 from hrobot.bundle import load_bundle
 from hrobot.runtime import HighLevelRuntime
-from hrobot_ros.common import GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run
+from hrobot_ros.common import GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, scan_problem
 
 
 PUBLISH_PERIOD_S = 0.02  # the latest command goes out at 50 Hz, whatever the decision rate
@@ -97,17 +97,7 @@ class GoalPlannerNode(HRobotNode):
             self.odom = msg
 
     def on_scan(self, i: int, msg: LaserScan) -> None:
-        scan = self.hl.scan
-        problem = ""
-        if len(msg.ranges) != scan.num_rays:
-            problem = f"{len(msg.ranges)} rays, expected {scan.num_rays}"
-        elif abs(msg.angle_min) > 1e-4 or abs(msg.angle_increment - scan.angle_increment) > 1e-4:
-            problem = (f"rays from {msg.angle_min:.4f} rad every {msg.angle_increment:.4f} rad, expected from 0 "
-                       f"every {scan.angle_increment:.4f} rad")
-        elif abs(msg.range_max - scan.range) > 1e-3:
-            problem = f"range_max {msg.range_max:g} m, expected {scan.range:g} m"
-        elif any(math.isnan(r) for r in msg.ranges):
-            problem = "NaN ranges (no return is inf or beyond range_max, not NaN)"
+        problem = scan_problem(msg, self.hl.scan)
         if problem:
             if self.scan_problem != problem:
                 self.get_logger().error(f"scan {msg.header.frame_id or i} refused: {problem} (the bundle's layout)")

@@ -23,8 +23,15 @@ QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=Reliabili
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    role, seconds = argv[0], float(argv[1])
-    rate = float(argv[2]) if len(argv) > 2 else 50.0
+    try:
+        role, seconds = argv[0], float(argv[1])
+        rate = float(argv[2]) if len(argv) > 2 else 50.0
+        if role not in ("pub", "sub") or not (seconds > 0 and rate > 0):
+            raise ValueError
+    except (IndexError, ValueError):
+        print(f"latency_pair: error: expected pub|sub SECONDS [RATE_HZ] [OUT.json] (positive numbers), got {argv}",
+              file=sys.stderr)
+        return 2
     out = argv[3] if len(argv) > 3 else ""
     rclpy.init()
     node = rclpy.create_node(f"latency_pair_{role}")
