@@ -441,7 +441,7 @@ def device_bringup(bringup: Path, folder: Path, **driver) -> Path:
 def sample_goals(obstacles: np.ndarray, start: tuple, n: int, seed: int, half: float = 3.2,
                  clearance: float = 0.5) -> list[tuple[float, float, float]]:
     """n goals (x, y, yaw) in the arena, 1.5-3.5 m from the start, `clearance` m clear of every box."""
-    from hrobot.sim.scene import OBSTACLE_SIZES
+    from hrobot.world import OBSTACLE_SIZES
 
     rng = np.random.default_rng(seed)
     boxes = [(x, y, *OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)][:2]) for i, (x, y) in enumerate(obstacles.reshape(-1, 2))]

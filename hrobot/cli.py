@@ -669,9 +669,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise HRobotError(f"--minutes: expected a positive number of minutes to record, got {args.minutes}")
     summary = collect(out, args.minutes, segment_minutes=args.segment_minutes, seed=args.seed,
                       log=_console().print)
+    cut = f"; interrupted before {args.minutes:g} min" if summary["interrupted"] else ""
     print(f"wrote {out}: {summary['minutes']:.1f} min of exploration driving in {len(summary['segments'])} "
-          f"recordings ({out}/collect.json)")
-    return 0
+          f"recordings ({out}/collect.json){cut}")
+    return 130 if summary["interrupted"] else 0
 
 
 def cmd_bag_info(args: argparse.Namespace) -> int:
@@ -1133,9 +1134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     co = sub.add_parser("collect", help="record a dataset for offline learning (exploration driving, or OGBench's "
                                        "point maze)",
-                        description="go2: the simulated Go2 bringup driven by the explorer node (random waypoints, "
-                                    "pure pursuit, noise, a stop at each, turning away from obstacles close ahead) in a "
-                                    "new arena layout per segment, recorded by the recorder "
+                        description="go2: the simulated Go2 bringup driven by the explorer node (random waypoints in "
+                                    "free space, shortest paths around the layout's boxes, pure pursuit, noise, a stop "
+                                    "at each) in a new arena layout per segment, recorded by the recorder "
                                     "node (a folder of bags). pointmaze: OGBench's navigate procedure (a noisy oracle) "
                                     "in its point maze, written in OGBench's npz layout.")
     co.add_argument("what", choices=["go2", "pointmaze"])

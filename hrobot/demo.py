@@ -211,7 +211,7 @@ def _plot(track, goals, results, obstacles: np.ndarray, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from hrobot.sim.scene import OBSTACLE_SIZES
+    from hrobot.world import OBSTACLE_SIZES
 
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     half = 4.0

@@ -90,6 +90,8 @@ NODE_PARAMS: dict[str, dict[str, tuple[str, object, str]]] = {
         "seed": ("double", 0.0, "random seed of the waypoints and the noise"),
         "half_size": ("double", 3.2, "waypoints inside +-half_size m of the odometry origin"),
         "rate_hz": ("double", 10.0, "decision rate (the high level's)"),
+        "obstacles": ("double_array", [], "the arena's boxes (x0, y0, x1, y1, ... in the odometry frame, index "
+                                          "order): waypoints in free space, paths around them; none: straight"),
     },
     "reorient_planner": {
         "bundle": ("path", None, "a reorientation bundle, or a rotation skill's bundle (the scripted planner)"),
@@ -195,6 +197,7 @@ PARAM_RULES: dict[tuple[str, str], Callable] = {
     ("explorer", "command_high"): _count(3),
     ("explorer", "half_size"): _at_least(0.0, 50.0, strict=True),
     ("explorer", "rate_hz"): _at_least(0.0, 50.0, strict=True),
+    ("explorer", "obstacles"): _obstacles,
 }
 
 
@@ -481,9 +484,11 @@ def run_node(node: str, params: dict, duration: float | None = None, where: str 
 
 
 def launch(path: str | Path, duration: float | None = None, log=print, env_extra: dict | None = None,
-           record: str | None = None, live: bool = False) -> int:
-    """Run every node of a bringup as its own process until Ctrl-C, `duration`, or a node dying; with
-    `record` a recorder too (bag folder, "" for a new timestamped one), with `live` the Foxglove view.
+           record: str | None = None, live: bool = False, interrupt: bool = False) -> int:
+    """Run every node of a bringup as its own process until Ctrl-C (or SIGTERM), `duration`, or a node dying;
+    with `record` a recorder too (bag folder, "" for a new timestamped one), with `live` the Foxglove view.
+    With `interrupt`, a signal raises KeyboardInterrupt once the nodes have stopped (for a caller that runs
+    launches one after another: the signal ends it, not just this launch).
 
     Under `device: simulated` the simulated device starts first, as its own non-ROS process; its death
     is the robot's fault, which the driver reports and damps, so it does not stop the nodes."""
@@ -531,6 +536,8 @@ def launch(path: str | Path, duration: float | None = None, log=print, env_extra
         tmp.cleanup()
         for s, h in old.items():
             signal.signal(s, h)
+    if interrupt and stop["signal"] in (signal.SIGINT, signal.SIGTERM):
+        raise KeyboardInterrupt
     return code
 
 

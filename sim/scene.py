@@ -13,12 +13,11 @@ import mujoco
 import numpy as np
 
 from hrobot.spec import RobotSpec
-from hrobot.world import ARENA_OBSTACLES
+from hrobot.world import ARENA_HALF_SIZE, ARENA_OBSTACLES, OBSTACLE_SIZES
 from hrobot.sim.terrain import Terrain, TerrainConfig
 
 WORLD_CONTYPE, WORLD_CONAFFINITY = 0, 1  # collides with robots and objects, not with itself
 WORLD_GROUP = 2  # world geoms' group: range sensors (mj_ray) see this group only, never the robot
-OBSTACLE_SIZES = ((0.25, 0.25, 0.4), (0.4, 0.2, 0.4), (0.2, 0.5, 0.4))  # box half sizes (m)
 BAR_HALF_THICKNESS = (0.06, 0.05)  # a low bar across the arena (x, z half sizes): only a crouched robot passes
 # m, the bar's underside: a walking Go2 (trunk ~0.24-0.36 m) hits it; crouched (trunk top ~0.25 m) passes. At
 # 0.29 m the two-skill high level never learned to pass under it (0-3 % on bar layouts); at 0.31 m it does.
@@ -30,7 +29,7 @@ class SceneConfig:
     kind: str = "flat"
     terrain: TerrainConfig = field(default_factory=TerrainConfig)  # used by "rough"
     num_obstacles: int = ARENA_OBSTACLES  # "arena": boxes placed per episode (mocap bodies)
-    arena_half_size: float = 4.0  # "arena": walls at +-this (m)
+    arena_half_size: float = ARENA_HALF_SIZE  # "arena": walls at +-this (m)
     object_size: float = 0.035  # "hand_object": cube half size (m): a 7 cm cube
     object_mass: float = 0.108  # kg: the LEAP / MuJoCo Playground reorientation cube
     load_half_size: tuple[float, float, float] = (0.5, 0.2, 0.015)  # "carry": a 1 m x 0.4 m board (m)

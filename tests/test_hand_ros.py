@@ -8,7 +8,9 @@ import time
 
 import numpy as np
 
-from ros_harness import Launched, bringup_file
+from ros_harness import SHARED_CPU, Launched, bringup_file
+
+SIM_HAND = {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0, **SHARED_CPU}
 
 
 def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_path, hand_bundle):
@@ -16,7 +18,7 @@ def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_pa
     from hrobot_msgs.msg import JointCommand
 
     f = bringup_file(tmp_path, {
-        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0, "object_rate_hz": 0.0},
+        "robot_driver": {**SIM_HAND, "object_rate_hz": 0.0},
         "skill_controller": {"bundle": str(hand_bundle)}})
     ros = Launched(f)
     try:
@@ -73,7 +75,7 @@ def test_goal_orientations_through_the_scripted_planner_and_bad_goals_are_reject
     from std_msgs.msg import String
 
     f = bringup_file(tmp_path, {
-        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
+        "robot_driver": SIM_HAND,
         "skill_controller": {"bundle": str(hand_bundle)},
         "reorient_planner": {"bundle": str(hand_bundle)}})
     ros = Launched(f)
@@ -130,7 +132,7 @@ def test_the_hand_demo_sends_goal_orientations_and_writes_its_plot_and_video(tmp
         robot.advance(0.05)
     goal = tuple(float(v) for v in robot.object_pose()[1])
     f = bringup_file(tmp_path, {
-        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
+        "robot_driver": SIM_HAND,
         "skill_controller": {"bundle": str(hand_bundle)},
         "reorient_planner": {"bundle": str(hand_bundle)}})
     out = tmp_path / "demo"
@@ -155,10 +157,7 @@ def test_the_real_hand_bringup_on_the_emulated_bus_runs_the_skill_and_reaches_a_
     from hrobot.bench import device_bringup
     from ros_harness import REPO
 
-    # state timeouts 0.5 s: six processes share this machine's two cores here (0.34 s stalls of the joint states
-    # tripped the default 0.1 s in CI runs); a hand on its own computer keeps two control periods
-    f = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"),
-                       state_timeout=0.5)
+    f = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"), **SHARED_CPU)
     cfg = yaml.safe_load(f.read_text())
     cfg["nodes"]["skill_controller"] = {"bundle": str(hand_bundle), "state_timeout": 0.5}
     cfg["nodes"]["reorient_planner"] = {"bundle": str(hand_bundle)}
@@ -201,10 +200,10 @@ def test_the_hand_goals_benchmark_runs_both_bringups_on_the_same_goals(tmp_path,
         robot.advance(0.05)
     goal = [float(v) for v in robot.object_pose()[1]]  # where the cube rests: reachable by any skill
     f = bringup_file(tmp_path, {
-        "robot_driver": {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0},
-        "skill_controller": {"bundle": str(hand_bundle), "state_timeout": 0.5},  # shared 2-core machine (above)
+        "robot_driver": SIM_HAND,
+        "skill_controller": {"bundle": str(hand_bundle), "state_timeout": 0.5},
         "reorient_planner": {"bundle": str(hand_bundle)}})
-    res = bench_hand_goals(goals=[goal], sim_file=f, logs=tmp_path / "logs", driver={"state_timeout": 0.5})
+    res = bench_hand_goals(goals=[goal], sim_file=f, logs=tmp_path / "logs", driver=SHARED_CPU)
     for name in ("sim", "dynamixel_device"):
         assert res[name]["success_rate"] == 1.0 and res[name]["results"][0]["trips"] == [], res[name]
     assert res["success_difference_points"] == 0.0

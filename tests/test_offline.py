@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -322,16 +323,55 @@ def test_the_explorer_slows_and_turns_away_from_an_obstacle_close_ahead():
     assert ex.command(np.zeros(2), 0.0, 0.3, scan, 2 * np.pi / 16)[2] > 0.5
 
 
+def _drive(ex, xy, yaw: float, steps: int, dt: float = 0.1):
+    """A unicycle following the explorer's commands: the positions it passes."""
+    path = []
+    for k in range(steps):
+        c = ex.command(xy, yaw, k * dt)
+        xy = xy + dt * np.array([np.cos(yaw) * c[0] - np.sin(yaw) * c[1], np.sin(yaw) * c[0] + np.cos(yaw) * c[1]])
+        yaw += dt * c[2]
+        path.append(xy)
+    return np.array(path)
+
+
+def test_the_explorer_with_the_rooms_boxes_drives_around_them_to_waypoints_in_free_space():
+    from hrobot.explorer import Explorer, ExplorerCfg, RouteMap
+
+    boxes = [0.0, 0.0, 0.0, 1.0, 0.0, -1.0]  # a wall across y = -1.5..1.5 (the three boxes' sizes by index)
+    room = RouteMap(boxes)
+    assert room.gap[room.index([0.0, 0.0])] == 0.0 and not np.isfinite(room.field([2.5, 0.0])[room.index([0.0, 0.0])])
+    length = room.field([2.5, 0.0])[room.index([-2.5, 0.0])]
+    assert 5.0 * 1.2 < length < np.inf  # around the wall: longer than the straight 5 m
+
+    quiet = ExplorerCfg(noise=(0.0, 0.0, 0.0))
+    for route_map, clear in ((room, True), (None, False)):
+        ex = Explorer(quiet, seed=0, route_map=route_map)
+        ex.command(np.array([-2.5, 0.0]), 0.0, 0.0)
+        ex.waypoint = np.array([2.5, 0.0, 0.0])
+        ex.field = None if route_map is None else room.field([2.5, 0.0])
+        path = _drive(ex, np.array([-2.5, 0.0]), 0.0, 300)
+        gaps = np.array([room.gap[room.index(p)] for p in path])
+        if clear:  # around the wall, its body clear of it, and there
+            assert gaps.min() > 0.3 and ex.waypoints >= 2, (gaps.min(), ex.waypoints)
+        else:  # without the map: straight into the wall
+            assert gaps.min() == 0.0
+
+    ex = Explorer(ExplorerCfg(), seed=1, route_map=room)
+    _drive(ex, np.array([-2.5, 0.0]), 0.0, 1500)
+    assert ex.waypoints >= 8 and room.clear(ex.waypoint[:2])
+
+
 def test_the_explorer_node_stands_still_on_bad_odometry_and_drives_without_detours_on_a_bad_scan(tmp_path):
-    """The explorer node alone, fed by this process: a scan in another layout is refused with its reason (it
-    drives on without detours); odometry with NaN makes it stand still, as no odometry does."""
+    """The explorer node alone, fed by this process, with one box on its map: a scan in another layout is refused
+    with its reason; odometry with NaN makes it stand still, as no odometry does."""
     from geometry_msgs.msg import Twist
     from nav_msgs.msg import Odometry
     from sensor_msgs.msg import LaserScan
 
     from ros_harness import Launched, bringup_file
 
-    f = bringup_file(tmp_path, {"explorer": {"command_low": [-1.0, -0.5, -1.0], "command_high": [1.0, 0.5, 1.0]}})
+    f = bringup_file(tmp_path, {"explorer": {"command_low": [-1.0, -0.5, -1.0], "command_high": [1.0, 0.5, 1.0],
+                                             "obstacles": [2.0, 2.0]}})
     ros = Launched(f)
     try:
         cmd = ros.subscribe("/cmd_vel", Twist, qos=10)
@@ -357,7 +397,8 @@ def test_the_explorer_node_stands_still_on_bad_odometry_and_drives_without_detou
         assert len(cmd) > n and all((m.linear.x, m.linear.y, m.angular.z) == (0.0, 0.0, 0.0) for _, m in cmd[n:])
     finally:
         rc, out = ros.stop()
-    assert rc == 0 and "/scan_low refused: 8 rays, expected 16; driving without detours" in out, out
+    assert rc == 0 and "paths around 1 box(es)" in out, out
+    assert "/scan_low refused: 8 rays, expected 16" in out, out
 
 
 @pytest.mark.slow
@@ -378,3 +419,29 @@ def test_collect_records_the_explorer_driving_the_sim_bringup_as_a_navigation_da
     assert len(data) >= 100  # >= 10 s of driving at 10 Hz once the nodes are up
     assert np.all(np.abs(data.actions) < 1.0) and np.abs(data.actions).max() > 0.3
     assert np.hypot(*(data.states[-1, :2] - data.states[0, :2])) > 0.5  # it walked
+
+
+def test_a_signal_during_a_launch_ends_the_caller_that_launches_one_after_another(tmp_path):
+    """`launch(..., interrupt=True)` (what `hrobot collect` runs per segment): SIGTERM stops the nodes and then
+    raises KeyboardInterrupt, so the collection ends instead of starting its next segment."""
+    import os
+    import signal
+    import threading
+
+    from hrobot.deploy import launch
+    from ros_harness import bringup_file
+
+    f = bringup_file(tmp_path, {"explorer": {"command_low": [-1.0, -0.5, -1.0], "command_high": [1.0, 0.5, 1.0]}})
+    lines: list[str] = []
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            launch(f, duration=60.0, log=lines.append, interrupt=True)
+    finally:
+        timer.cancel()  # never a SIGTERM to pytest after a launch that failed early
+    assert time.monotonic() - t0 < 15.0
+    pid = int(next(line for line in lines if "started explorer" in line).split("pid ")[1].rstrip(")"))
+    with pytest.raises(ProcessLookupError):  # the node stopped with it
+        os.kill(pid, 0)

@@ -19,7 +19,7 @@ import yaml
 
 from hrobot.bench import device_bringup
 from hrobot.teleop.gamepad import ABS_Y, BTN_EAST, BTN_TL, EV_ABS, EV_KEY, EV_SYN, EVENT
-from ros_harness import ENV, REPO, Launched, hrobot_cli, planar_speed, stop_process, stop_time
+from ros_harness import ENV, REPO, SHARED_CPU, Launched, hrobot_cli, planar_speed, stop_process, stop_time
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,8 @@ def test_leader_hand_and_glove_fingertips_drive_the_leap_hand_over_the_dynamixel
     from hrobot.robots import load_robot
 
     spec = load_robot("leap_hand")
-    bringup = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"))
+    bringup = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"),
+                             **SHARED_CPU)
     ros = Launched(bringup)
     teleop = None
     try:

@@ -3,8 +3,9 @@
 Each segment launches the simulated Go2 bringup (`deploy/go2/sim.yaml`: robot_driver, skill_controller)
 in a fresh arena layout and start pose, with the `explorer` node driving the walking skill over
 /cmd_vel and the real `recorder` node writing a rosbag2 MCAP bag of the navigation topics; a segment
-ends after its time or when the robot falls (the simulator cannot stand it up again). The folder of
-bags is the dataset (`hrobot train go2_nav_hiql --dataset FOLDER`); collect.json lists the segments.
+ends after its time or when the robot falls (the simulator cannot stand it up again); Ctrl-C or SIGTERM
+ends the collection with the segments recorded so far. The folder of bags is the dataset (`hrobot train
+go2_nav_hiql --dataset FOLDER`); collect.json lists the segments.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ def random_layout(rng: np.random.Generator, start, n: int = 4, half: float = 3.0
 
 
 def segment_bringup(base: dict, repo: Path, seed: int, bag: Path, command: dict) -> dict:
-    """The sim bringup with the explorer in the planner's place (inside the skill's `command` range) and a
-    recorder of NAV_TOPICS."""
+    """The sim bringup with the explorer in the planner's place (inside the skill's `command` range, driving
+    around the layout's boxes as a person who sees them would) and a recorder of NAV_TOPICS."""
     rng = np.random.default_rng(seed)
     start = np.array([*rng.uniform(-2.5, 2.5, 2), rng.uniform(-math.pi, math.pi)])
     nodes = {k: dict(v) for k, v in base["nodes"].items() if k in ("robot_driver", "skill_controller")}
-    nodes["robot_driver"].update(start=[float(v) for v in start],
-                                 obstacles=random_layout(rng, start, n=min(4, ARENA_OBSTACLES)))
+    boxes = random_layout(rng, start, n=min(5, ARENA_OBSTACLES))
+    nodes["robot_driver"].update(start=[float(v) for v in start], obstacles=boxes)
     nodes["explorer"] = {"command_low": [float(v) for v in command["low"]],
-                         "command_high": [float(v) for v in command["high"]], "seed": float(seed)}
+                         "command_high": [float(v) for v in command["high"]], "seed": float(seed), "obstacles": boxes}
     nodes["recorder"] = {"bag": str(bag), "topics": NAV_TOPICS}
     return {**base, "root": str(repo), "nodes": nodes,
             "description": f"{base.get('description', '')}; explorer segment, seed {seed}"}
@@ -69,7 +70,7 @@ def collect(out: Path, minutes: float, segment_minutes: float = 10.0, seed: int 
         raise HRobotError(f"{out}: exists and is not empty; choose a new folder for the dataset")
     out.mkdir(parents=True, exist_ok=True)
     command = read_metadata(REPO / base["nodes"]["skill_controller"]["bundle"])["command"]
-    segments, recorded, failed = [], 0.0, 0
+    segments, recorded, failed, interrupted = [], 0.0, 0, False
     k = 0
     while recorded < minutes * 60.0 - 1.0:
         seconds = max(min(segment_minutes * 60.0, minutes * 60.0 - recorded), MIN_SEGMENT_S)
@@ -78,9 +79,14 @@ def collect(out: Path, minutes: float, segment_minutes: float = 10.0, seed: int 
         path.write_text(yaml.safe_dump(segment_bringup(base, REPO, seed + k, bag, command), sort_keys=False))
         t0 = time.monotonic()
         with (out / f"segment_{k:03d}.log").open("w") as launch_log:
-            rc = launch(path, duration=seconds, log=lambda line: print(line, file=launch_log, flush=True),
-                        env_extra={"ROS_DOMAIN_ID": str(random.Random(seed + k).randint(1, 200)),
-                                   "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+            try:
+                rc = launch(path, duration=seconds, log=lambda line: print(line, file=launch_log, flush=True),
+                            env_extra={"ROS_DOMAIN_ID": str(random.Random(seed + k).randint(1, 200)),
+                                       "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, interrupt=True)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: this segment's bag (closed by its recorder) is the last
+                interrupted, rc = True, 130
+        if interrupted and not (bag / "metadata.yaml").is_file():
+            break
         if not (bag / "metadata.yaml").is_file():  # a node failed to start (a loaded machine): the next layout
             failed += 1
             log(f"segment {k}: the bringup ended (exit {rc}) without a bag")
@@ -100,7 +106,9 @@ def collect(out: Path, minutes: float, segment_minutes: float = 10.0, seed: int 
         log(f"segment {k}: {duration:.0f} s recorded ({recorded / 60:.1f} of {minutes:g} min), "
             f"{len(trips)} trip(s)")
         k += 1
+        if interrupted:
+            break
     summary = {"robot": "go2", "bringup": str(bringup), "minutes": round(recorded / 60.0, 2), "seed": seed,
-               "topics": NAV_TOPICS, "segments": segments}
+               "topics": NAV_TOPICS, "segments": segments, "interrupted": interrupted}
     (out / "collect.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

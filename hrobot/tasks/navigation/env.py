@@ -27,7 +27,8 @@ from hrobot.errors import HRobotError
 from hrobot.geometry import wrap_to_pi, yaw_from_quat
 from hrobot.nav_io import (DEFAULT_SCAN, HIGH_LEVEL_ACTION_CLIP, RayScanLayout, navigation_observation,
                            pure_pursuit_command)
-from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, OBSTACLE_SIZES, SceneConfig
+from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS, SceneConfig
+from hrobot.world import ARENA_HALF_SIZE, OBSTACLE_SIZES
 from hrobot.skills import Skill, load_skill
 from hrobot.tasks import load_task
 from hrobot.tasks.mdp.actions import SkillAction, finite_action
@@ -47,7 +48,7 @@ class NavigationCfg:
     num_envs: int = 512
     hl_rate_hz: float = 10.0
     episode_s: float = 20.0
-    arena_half_size: float = 4.0
+    arena_half_size: float = ARENA_HALF_SIZE
     num_obstacles: int = 6
     obstacle_prob: float = 0.8  # each obstacle is placed with this probability
     bar_prob: float = 0.0  # share of episodes with a low bar between start and goal

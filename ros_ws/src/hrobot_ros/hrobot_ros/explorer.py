@@ -1,8 +1,9 @@
 """explorer: scripted exploration driving for recording datasets (`hrobot collect`).
 
 Subscribes /odom and /scan_low; decides at `rate_hz` with hrobot.explorer.Explorer (random waypoints, pure
-pursuit, noise, a stop at each, slowing and turning away from obstacles close ahead in the scan, commands inside
-the skill's range, `command_low` / `command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
+pursuit, noise, a stop at each; given the arena's boxes, `obstacles`, paths around them; without, slowing and
+turning away from obstacles close ahead in the scan; commands inside the skill's range, `command_low` /
+`command_high`) and publishes the latest decision on /cmd_vel at 50 Hz, as the
 goal planner does, so the recording holds what a high level at that rate would have commanded. Odometry
 older than `ODOM_TIMEOUT_S`, or not finite, stops it (zero command) until good odometry returns; a scan
 not in hrobot.nav_io.DEFAULT_SCAN's layout (a warning says why) or as old is not used (no detours). A safety
@@ -25,7 +26,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
 from hrobot.errors import HRobotError
-from hrobot.explorer import Explorer, ExplorerCfg
+from hrobot.explorer import Explorer, ExplorerCfg, RouteMap
 from hrobot.nav_io import DEFAULT_SCAN
 from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, scan_problem
 from hrobot_ros.goal_planner import PUBLISH_PERIOD_S, yaw_of
@@ -41,7 +42,8 @@ class ExplorerNode(HRobotNode):
             raise HRobotError(f"command_low / command_high: expected each low below its high, got "
                               f"{list(p['command_low'])} and {list(p['command_high'])}")
         self.explorer = Explorer(ExplorerCfg(half_size=p["half_size"]), seed=int(p["seed"]), low=p["command_low"],
-                                 high=p["command_high"])
+                                 high=p["command_high"],
+                                 route_map=RouteMap(p["obstacles"]) if len(p["obstacles"]) else None)
         self.lock = threading.Lock()
         self.odom: Odometry | None = None
         self.odom_time = -float("inf")
@@ -55,7 +57,9 @@ class ExplorerNode(HRobotNode):
         self.decide_every = max(int(round(1.0 / (p["rate_hz"] * PUBLISH_PERIOD_S))), 1)
         self.ticks, self.cmd = 0, Twist()
         self.start_loop(PUBLISH_PERIOD_S, self.step)
-        self.get_logger().info(f"exploring +-{p['half_size']:g} m at {p['rate_hz']:g} Hz (seed {int(p['seed'])})")
+        self.get_logger().info(f"exploring +-{p['half_size']:g} m at {p['rate_hz']:g} Hz (seed {int(p['seed'])}), "
+                               + (f"paths around {len(p['obstacles']) // 2} box(es)" if len(p["obstacles"])
+                                  else "no map: detours from /scan_low"))
 
     def on_odom(self, msg: Odometry) -> None:
         with self.lock:
@@ -64,7 +68,8 @@ class ExplorerNode(HRobotNode):
     def on_scan(self, msg: LaserScan) -> None:
         problem = scan_problem(msg, DEFAULT_SCAN)
         if problem and problem != self.scan_refused:
-            self.get_logger().warning(f"/scan_low refused: {problem}; driving without detours")
+            self.get_logger().warning(f"/scan_low refused: {problem}" + ("" if self.explorer.map is not None else
+                                                                         "; driving without detours"))
         self.scan_refused = problem
         if not problem:
             with self.lock:
