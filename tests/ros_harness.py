@@ -19,7 +19,8 @@ from hrobot.deploy import die_with_parent, ros_env
 REPO = Path(__file__).resolve().parents[1]
 ENV = ros_env()
 # Six processes share this machine's two cores in the hand's ROS tests: 0.1-0.34 s stalls of the joint states and of
-# the commands tripped its default limits (two 20 Hz control periods) in CI runs. A hand on its own computer keeps them.
+# the commands tripped the driver's and the skill controller's default limits (two 20 Hz control periods) in CI runs.
+# A hand on its own computer keeps them.
 SHARED_CPU = {"state_timeout": 0.5, "command_timeout": 0.5}
 for p in reversed([p for p in ENV["PYTHONPATH"].split(os.pathsep) if p]):
     if p not in sys.path:

@@ -22,7 +22,7 @@ from hrobot.bench import device_bringup
 from hrobot.cli import main
 from hrobot.deploy import DRIVER_INTERFACES, load_bringup
 
-from ros_harness import REPO, Launched
+from ros_harness import REPO, SHARED_CPU, Launched
 
 ROBOTS = ("go2", "g1", "leap_hand")
 
@@ -177,7 +177,8 @@ def test_leap_real_bringup_on_the_emulated_bus_holds_then_reports_a_pulled_cable
     where it is; closing the bus (the device killed: the cable pulled) trips it with the reason."""
     from sensor_msgs.msg import JointState
 
-    ros = Launched(device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty")))
+    ros = Launched(device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"),
+                                  **SHARED_CPU))
     try:
         diag, js = ros.diagnostics(), ros.subscribe("/joint_states", JointState)
         ros.wait_for(lambda: diag("robot_driver").get("message") == "ok" and len(js) > 100, 60,

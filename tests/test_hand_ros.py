@@ -13,13 +13,18 @@ from ros_harness import SHARED_CPU, Launched, bringup_file
 SIM_HAND = {"robot": "leap_hand", "scene": "hand_object", "state_rate_hz": 200.0, **SHARED_CPU}
 
 
+def _skill(bundle) -> dict:
+    """The skill controller's parameters here: the bundle, and the shared machine's state limit."""
+    return {"bundle": str(bundle), "state_timeout": SHARED_CPU["state_timeout"]}
+
+
 def test_the_hand_skill_holds_on_a_bad_or_missing_object_pose_and_resumes(tmp_path, hand_bundle):
     from geometry_msgs.msg import PoseStamped, Twist, Vector3
     from hrobot_msgs.msg import JointCommand
 
     f = bringup_file(tmp_path, {
         "robot_driver": {**SIM_HAND, "object_rate_hz": 0.0},
-        "skill_controller": {"bundle": str(hand_bundle)}})
+        "skill_controller": _skill(hand_bundle)})
     ros = Launched(f)
     try:
         diag = ros.diagnostics()
@@ -76,7 +81,7 @@ def test_goal_orientations_through_the_scripted_planner_and_bad_goals_are_reject
 
     f = bringup_file(tmp_path, {
         "robot_driver": SIM_HAND,
-        "skill_controller": {"bundle": str(hand_bundle)},
+        "skill_controller": _skill(hand_bundle),
         "reorient_planner": {"bundle": str(hand_bundle)}})
     ros = Launched(f)
     try:
@@ -133,7 +138,7 @@ def test_the_hand_demo_sends_goal_orientations_and_writes_its_plot_and_video(tmp
     goal = tuple(float(v) for v in robot.object_pose()[1])
     f = bringup_file(tmp_path, {
         "robot_driver": SIM_HAND,
-        "skill_controller": {"bundle": str(hand_bundle)},
+        "skill_controller": _skill(hand_bundle),
         "reorient_planner": {"bundle": str(hand_bundle)}})
     out = tmp_path / "demo"
     console = Console(record=True, width=160)
@@ -159,7 +164,7 @@ def test_the_real_hand_bringup_on_the_emulated_bus_runs_the_skill_and_reaches_a_
 
     f = device_bringup(REPO / "deploy" / "leap_hand" / "real.yaml", tmp_path, port=str(tmp_path / "tty"), **SHARED_CPU)
     cfg = yaml.safe_load(f.read_text())
-    cfg["nodes"]["skill_controller"] = {"bundle": str(hand_bundle), "state_timeout": 0.5}
+    cfg["nodes"]["skill_controller"] = _skill(hand_bundle)
     cfg["nodes"]["reorient_planner"] = {"bundle": str(hand_bundle)}
     f.write_text(yaml.safe_dump(cfg))
     ros = Launched(f)
@@ -201,7 +206,7 @@ def test_the_hand_goals_benchmark_runs_both_bringups_on_the_same_goals(tmp_path,
     goal = [float(v) for v in robot.object_pose()[1]]  # where the cube rests: reachable by any skill
     f = bringup_file(tmp_path, {
         "robot_driver": SIM_HAND,
-        "skill_controller": {"bundle": str(hand_bundle), "state_timeout": 0.5},
+        "skill_controller": _skill(hand_bundle),
         "reorient_planner": {"bundle": str(hand_bundle)}})
     res = bench_hand_goals(goals=[goal], sim_file=f, logs=tmp_path / "logs", driver=SHARED_CPU)
     for name in ("sim", "dynamixel_device"):
