@@ -42,11 +42,24 @@ class RouteMap:
             hx, hy, _ = OBSTACLE_SIZES[i % len(OBSTACLE_SIZES)]
             gap = np.minimum(gap, np.hypot(np.maximum(np.abs(x - ox) - hx, 0.0), np.maximum(np.abs(y - oy) - hy, 0.0)))
         self.gap = gap
-        self.cost = np.where(gap > 0.0, 1.0 + 100.0 * np.clip(1.0 - gap / margin, 0.0, None) ** 2, np.inf)
+        cost = np.pad(np.where(gap > 0.0, 1.0 + 100.0 * np.clip(1.0 - gap / margin, 0.0, None) ** 2, np.inf), 1,
+                      constant_values=np.inf)
+        inner = cost[1:-1, 1:-1]
+        # the cost of each cell's edge to its neighbour (di, dj): the mean of the two cells' costs times its length
+        self.steps = [cell * math.hypot(di, dj) * 0.5 * (inner + cost[1 + di:self.n + 1 + di, 1 + dj:self.n + 1 + dj])
+                      for di, dj in _NEIGHBOURS]
+
+    def _cells(self, points) -> tuple[np.ndarray, np.ndarray]:
+        """Grid indices (i, j) of points (..., 2), clipped to the grid."""
+        ij = np.clip(((np.asarray(points, dtype=np.float64) + self.half) / self.cell).astype(int), 0, self.n - 1)
+        return ij[..., 0], ij[..., 1]
 
     def index(self, xy) -> tuple[int, int]:
-        i, j = np.clip(((np.asarray(xy, dtype=np.float64) + self.half) / self.cell).astype(int), 0, self.n - 1)
+        i, j = self._cells(xy)
         return int(i), int(j)
+
+    def centre(self, i: int, j: int) -> np.ndarray:
+        return -self.half + self.cell * (np.array([i, j]) + 0.5)
 
     def clear(self, xy) -> bool:
         """Is xy at least `margin` from every box and wall?"""
@@ -56,15 +69,12 @@ class RouteMap:
         """Path length (m, weighted by the cells' cost) from every cell to the goal's, 8-connected; inf where
         no path reaches."""
         d = np.full((self.n + 2, self.n + 2), np.inf)
-        cost = np.pad(self.cost, 1, constant_values=np.inf)
         i, j = self.index(goal)
         d[i + 1, j + 1] = 0.0
         inner = (slice(1, -1), slice(1, -1))
         while True:
             before = d[inner].copy()
-            for di, dj in _NEIGHBOURS:
-                step = self.cell * math.hypot(di, dj) * 0.5 * (cost[inner] + cost[1 + di:self.n + 1 + di,
-                                                                                    1 + dj:self.n + 1 + dj])
+            for (di, dj), step in zip(_NEIGHBOURS, self.steps):
                 np.minimum(d[inner], d[1 + di:self.n + 1 + di, 1 + dj:self.n + 1 + dj] + step, out=d[inner])
             if np.array_equal(before, d[inner]):
                 return d[inner]
@@ -73,9 +83,7 @@ class RouteMap:
         """Does the straight segment a -> b keep `clearance` m from every box and wall?"""
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         k = max(int(np.hypot(*(b - a)) / (0.5 * self.cell)), 1)
-        points = a + np.linspace(0.0, 1.0, k + 1)[:, None] * (b - a)
-        i, j = np.clip(((points + self.half) / self.cell).astype(int), 0, self.n - 1).T
-        return bool(self.gap[i, j].min() >= clearance)
+        return bool(self.gap[self._cells(a + np.linspace(0.0, 1.0, k + 1)[:, None] * (b - a))].min() >= clearance)
 
     def ahead(self, field: np.ndarray, xy, lookahead: float, clearance: float, horizon: float = 4.0) -> np.ndarray:
         """Where to head on the shortest path from xy: the furthest point of the grid path within `horizon` m that a
@@ -90,9 +98,9 @@ class RouteMap:
                 break
             travelled += self.cell * math.hypot(nxt[0] - i, nxt[1] - j)
             i, j = nxt
-            cells.append((travelled, -self.half + self.cell * (np.array([i, j]) + 0.5)))
+            cells.append((travelled, self.centre(i, j)))
         if not cells:
-            return -self.half + self.cell * (np.array([i, j]) + 0.5)
+            return self.centre(i, j)
         for _, point in reversed(cells):
             if self.visible(xy, point, clearance):
                 return point
