@@ -349,7 +349,9 @@ def _eval_navigation(args: argparse.Namespace, run: Path, plot: Path | None) -> 
             c.print(f"{name:>13}: success {r['success_rate'] * 100:5.1f} %, time to goal {r['mean_time_to_goal']:.1f} s,"
                     f" collisions {r['collision_rate'] * 100:.1f} %, falls {r['fall_rate'] * 100:.1f} %  | blocked "
                     f"layouts: success {r['blocked_layouts']['success_rate'] * 100:.1f} % "
-                    f"({r['blocked_layouts']['episodes']} ep)")
+                    f"({r['blocked_layouts']['episodes']} ep)  | time-outs {r['time_out_rate'] * 100:.1f} %, "
+                    f"{r['time_out_near_goal_rate'] * 100:.1f} % near the goal "
+                    f"({r['time_out_near_goal_off_heading_rate'] * 100:.1f} % off its heading)")
     if "skill_share" in res:
         c.print(f"skill use: {res['skill_share']}")
     if args.json:

@@ -337,6 +337,7 @@ def _nav_run(env, controller, keep: int) -> dict:
     done = torch.zeros(n, dtype=torch.bool)
     out = {k: torch.zeros(n, dtype=torch.bool) for k in ("success", "collided", "fell")}
     time_s = torch.full((n,), float("nan"))
+    end_distance, end_yaw_error = torch.full((n,), float("nan")), torch.full((n,), float("nan"))
     blocked = _blocked(env).cpu()
     layout = {"start": env.start.cpu().clone(), "goal": env.goal.cpu().clone(),
               "boxes": [t.cpu().clone() for t in env.boxes()], "has_bar": env.has_bar.cpu().clone()}
@@ -357,6 +358,7 @@ def _nav_run(env, controller, keep: int) -> dict:
             for k, key in (("success", "success"), ("collided", "collided"), ("fell", "fell")):
                 out[k] |= new & o[key]
             time_s[new & o["success"]] = o["time_s"][new & o["success"]]
+            end_distance[new], end_yaw_error[new] = o["distance"][new], o["yaw_error"][new]
             alive = ~done & ~o["dones"]
             if env.num_skills > 1:
                 skill_use[torch.arange(n), env.skill_index.cpu()] += alive.float()
@@ -368,18 +370,27 @@ def _nav_run(env, controller, keep: int) -> dict:
             if bool(done.all()):
                 break
     return {**out, "time_s": time_s, "blocked": blocked, "layout": layout, "paths": paths, "skill_use": skill_use,
-            "skill_at_bar": skill_at_bar}
+            "skill_at_bar": skill_at_bar, "end_distance": end_distance, "end_yaw_error": end_yaw_error,
+            "near": 2.0 * env.cfg.success_distance, "success_yaw": env.cfg.success_yaw}
 
 
 def _nav_summary(r: dict, sel: torch.Tensor | None = None) -> dict:
+    """Rates over the selected episodes; a time-out (neither reached, collided nor fell) is split by where it
+    ended: near the goal (within twice the success distance), and of those off the goal's heading."""
     sel = torch.ones_like(r["success"]) if sel is None else sel
     s = r["success"][sel]
     times = r["time_s"][sel][s]
+    rate = lambda m: float(m.float().mean()) if len(s) else float("nan")  # noqa: E731
+    timed_out = ~(r["success"] | r["collided"] | r["fell"])[sel]
+    near = timed_out & (r["end_distance"][sel] < r["near"])
     return {
-        "success_rate": float(s.float().mean()) if len(s) else float("nan"),
+        "success_rate": rate(s),
         "mean_time_to_goal": float(times.mean()) if len(times) else float("nan"),
-        "collision_rate": float(r["collided"][sel].float().mean()) if len(s) else float("nan"),
-        "fall_rate": float(r["fell"][sel].float().mean()) if len(s) else float("nan"),
+        "collision_rate": rate(r["collided"][sel]),
+        "fall_rate": rate(r["fell"][sel]),
+        "time_out_rate": rate(timed_out),
+        "time_out_near_goal_rate": rate(near),
+        "time_out_near_goal_off_heading_rate": rate(near & (r["end_yaw_error"][sel] >= r["success_yaw"])),
         "episodes": int(sel.sum()),
     }
 

@@ -93,6 +93,7 @@ class PolicyRuntime:
         self.bundle = bundle
         self.name = bundle.meta["name"]
         self.robot = bundle.robot
+        self.dt = bundle.robot.policy_dt  # s per policy step (read once: the spec computes it)
         meta = bundle.meta
         self.to_robot = bundle.policy_to_robot  # policy joint i is robot joint to_robot[i]
         self._reorder = not np.array_equal(self.to_robot, np.arange(len(self.to_robot)))
@@ -206,7 +207,7 @@ class PolicyRuntime:
             np.minimum(action, self.clip[1], out=action)
             np.maximum(action, self.clip[0], out=action)
         self.last_action = raw if raw is not None else action.astype(np.float32, copy=False)  # a fresh array
-        self.t += self.robot.policy_dt
+        self.t += self.dt
         return action
 
     def object_problem(self, state: MeasuredState, now: float, timeout: float) -> str:
@@ -259,7 +260,7 @@ class PolicyRuntime:
 
     def step(self, state: MeasuredState, command) -> JointCommand:
         """One control step: command filter -> observation -> policy -> joint command (robot order, unfiltered)."""
-        cmd = self.commands(command, self.robot.policy_dt)
+        cmd = self.commands(command, self.dt)
         action = self.act(self.observation(state, cmd))
         q = self._policy_targets(action)
         if self.delta:

@@ -335,7 +335,8 @@ class SafetyLayer:
         if parts is None or parts.shape != (5, n):
             self._trip(f"command has wrong size (expected {n} joints)", now)
             return self.damping(state)
-        if not np.isfinite(parts).all():
+        flat = parts.reshape(-1)  # one dot product on the fast path (NaN or inf: not finite; a huge finite value
+        if not math.isfinite(flat @ flat) and not np.isfinite(flat).all():  # overflows it: checked exactly)
             self._trip("non-finite value in the command", now)
             return self.damping(state)
         # targets inside the joint limits, |dq| inside the velocity limits, gains in [0, max], |tau| in limits
@@ -369,6 +370,7 @@ class SafetyLayer:
         # measured state: where it would exceed the limit, soften that joint (scale kp, kd and
         # tau together) so it delivers exactly the limit, keeping the target inside the limits.
         total = np.abs(kp * (q - state.joint_pos) + kd * (dq - state.joint_vel) + tau)
-        parts[2:] *= np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
+        if (total > self.tau_max).any():  # (scaling by min(1, limit / total) changes nothing otherwise)
+            parts[2:] *= np.minimum(1.0, self.tau_max / np.maximum(total, 1e-12))
         self._last_q = q
         return JointCommand(q, dq, kp, kd, tau, POSITION, command.standing)

@@ -454,3 +454,32 @@ def test_shipped_go2_walk_reproduces_its_card_through_onnx():
     assert res["yaw_rate_error"] == pytest.approx(card["yaw_rate_error"], abs=0.01)
     assert res["fall_rate"] <= card["fall_rate"] + 0.02
     assert res["lin_vel_error"] <= 0.15 and res["yaw_rate_error"] <= 0.2 and res["fall_rate"] <= 0.01
+
+
+def test_locomotion_terms_agree_between_torch_and_numpy():
+    """The runtime (numpy, one robot) and training (torch, batched) compute go2_walk's observation alike, gravity
+    included (numpy computes it in Python floats, torch as a matrix product)."""
+    import math
+
+    from hrobot.obs import ObservationLayout, RobotState
+    from hrobot.tasks.velocity.env import PROPRIO_OBS
+
+    spec = load_robot("go2")
+    layout = ObservationLayout(PROPRIO_OBS, spec, ObservationLayout.standard_sizes(spec, 3))
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(5, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    st = dict(joint_pos=rng.normal(size=(5, 12)), joint_vel=rng.normal(size=(5, 12)), command=rng.normal(size=(5, 3)),
+              last_action=rng.normal(size=(5, 12)), base_quat=q, base_ang_vel=rng.normal(size=(5, 3)))
+    a = layout.compute(RobotState(**st))
+    b = layout.compute(RobotState(**{k: torch.tensor(v) for k, v in st.items()})).numpy()
+    assert a.dtype == np.float32 and np.allclose(a, b, atol=1e-5)
+    one = layout.compute(RobotState(**{k: v[:1] for k, v in st.items()}))  # the runtime's single robot
+    assert np.allclose(one, a[:1], atol=1e-6)
+    g = [t.name for t in PROPRIO_OBS].index("projected_gravity")
+    start = sum(layout.sizes[t.name] for t in PROPRIO_OBS[:g])
+    half = math.pi / 4  # rolled 90 degrees about x: gravity points along the base's -y axis
+    st["base_quat"] = np.tile([math.cos(half), math.sin(half), 0, 0], (5, 1))
+    scale = PROPRIO_OBS[g].scale
+    gravity = layout.compute(RobotState(**st))[0, start:start + 3]
+    assert gravity == pytest.approx(np.multiply([0, -1, 0], scale), abs=1e-6)

@@ -112,7 +112,7 @@ def test_short_high_level_training_improves_success(tmp_path):
     from hrobot.train import train
 
     out = tmp_path / "nav"
-    train("go2_nav", out, num_envs=256, iterations=45, seed=5, skills=[str(SHIPPED_WALK)])
+    train("go2_nav", out, num_envs=256, iterations=30, seed=5, skills=[str(SHIPPED_WALK)])
     before = evaluate_navigation(out, episodes=64, seed=77, keep=0, checkpoint="model_0.pt")
     after = evaluate_navigation(out, episodes=64, seed=77, keep=0)
     assert after["success_rate"] >= before["success_rate"] + 0.1, (before["success_rate"], after["success_rate"])
@@ -196,3 +196,35 @@ def test_task_skill_paths_resolve_from_any_working_folder(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     assert load_skill("policies/go2_walk").name == "go2_walk"
+
+
+def test_time_outs_are_told_apart_by_where_they_end(monkeypatch):
+    """`hrobot eval`'s time-out anatomy: pure pursuit blind to the goal's heading walks to every goal and times
+    out there, off the heading; the real pure pursuit reaches them. Successes end inside the success pose."""
+    import hrobot.tasks.navigation.env as nav
+    from hrobot.eval import _nav_run, _nav_summary
+    from hrobot.nav_io import pure_pursuit_command
+
+    cfg = NavigationCfg(skills=(str(SHIPPED_WALK),), num_envs=16, obstacle_prob=0.0, goal_distance=(1.0, 2.0),
+                        episode_s=10.0)
+    env = NavigationEnv(cfg, seed=3, eval_mode=True)
+    goal_yaw = env.goal[:, 2].clone()
+    r = _nav_run(env, "pure_pursuit", keep=0)
+    s = _nav_summary(r)
+    assert s["success_rate"] >= 0.9 and s["time_out_near_goal_rate"] <= 0.1, s
+    ok = r["success"]
+    assert torch.all(r["end_distance"][ok] < cfg.success_distance)
+    assert torch.all(r["end_yaw_error"][ok] < cfg.success_yaw)
+
+    def heading_blind(env):
+        gx, gy, _ = env.goal_in_base_frame()
+        return pure_pursuit_command(gx, gy, torch.zeros_like(gx))
+
+    monkeypatch.setattr(nav, "pure_pursuit", heading_blind)
+    env = NavigationEnv(cfg, seed=3, eval_mode=True)
+    assert torch.equal(env.goal[:, 2], goal_yaw)  # the same layouts
+    blind = _nav_summary(_nav_run(env, "pure_pursuit", keep=0))
+    assert blind["time_out_near_goal_off_heading_rate"] >= 0.6, blind
+    assert blind["time_out_near_goal_off_heading_rate"] <= blind["time_out_near_goal_rate"] <= blind["time_out_rate"]
+    assert blind["success_rate"] + blind["time_out_rate"] + blind["collision_rate"] + blind["fall_rate"] == \
+        pytest.approx(1.0)

@@ -310,7 +310,8 @@ class NavigationEnv(VecEnv):
             for i, s in enumerate(self.skills):
                 self.extras["log"][f"Nav/skill_{s.name}"] = (self.skill_index == i).float().mean()
         self.last_outcome = {"success": success, "collided": collided, "fell": fell, "time_outs": time_outs,
-                             "dones": dones, "time_s": self.episode_length_buf.float() * self.dt}
+                             "dones": dones, "time_s": self.episode_length_buf.float() * self.dt,
+                             "distance": dist.clone(), "yaw_error": yaw_err.abs()}  # (a reset rewrites prev_dist)
         self._reset(ids)
         return self._observe(), reward, dones, self.extras
 

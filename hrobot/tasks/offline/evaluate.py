@@ -41,7 +41,9 @@ def _nav_row(res: dict) -> dict:
     r = res["high_level"]
     return {"success_rate": r["success_rate"], "blocked_success_rate": r["blocked_layouts"]["success_rate"],
             "collision_rate": r["collision_rate"], "fall_rate": r["fall_rate"],
-            "mean_time_to_goal": r["mean_time_to_goal"]}
+            "mean_time_to_goal": r["mean_time_to_goal"], "time_out_rate": r["time_out_rate"],
+            "time_out_near_goal_rate": r["time_out_near_goal_rate"],
+            "time_out_near_goal_off_heading_rate": r["time_out_near_goal_off_heading_rate"]}
 
 
 def evaluate_navigation_runs(runs: list[Path], episodes: int = 200, seed: int = 1000, reference: Path | None = None,
@@ -116,12 +118,15 @@ def evaluate_offline(runs: list[Path], episodes: int, seed: int, reference: Path
 
 
 def success_table(res: dict) -> list[str]:
-    rows = res["runs"]
+    def detail(r: dict) -> str:
+        if "blocked_success_rate" not in r:
+            return f"  (per task {np.round(r['per_task'], 2).tolist()})"
+        return (f", blocked {100 * r['blocked_success_rate']:5.1f} %, time-outs near the goal "
+                f"{100 * r['time_out_near_goal_rate']:5.1f} % (off its heading "
+                f"{100 * r['time_out_near_goal_off_heading_rate']:.1f} %)")
+
     lines = [f"{r['algorithm']:>5} {r.get('dataset_minutes', r.get('dataset_steps'))!s:>8}: success "
-             f"{100 * r['success_rate']:5.1f} %" + (f", blocked {100 * r['blocked_success_rate']:5.1f} %"
-                                                    if "blocked_success_rate" in r else
-                                                    f"  (per task {np.round(r['per_task'], 2).tolist()})")
-             for r in rows]
+             f"{100 * r['success_rate']:5.1f} %" + detail(r) for r in res["runs"]]
     if "pure_pursuit" in res:
         lines.append(f"pure pursuit: success {100 * res['pure_pursuit']['success_rate']:5.1f} %, blocked "
                      f"{100 * res['pure_pursuit']['blocked_success_rate']:5.1f} %")
