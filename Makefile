@@ -22,7 +22,7 @@ demo: $(STAMP) $(ROS_STAMP)
 test: $(STAMP) $(ROS_STAMP)
 	$(PY) -m pytest -q
 
-test-unit: $(STAMP) $(ROS_STAMP)  # the fast tier, under a minute (no ROS processes, no training runs)
+test-unit: $(STAMP) $(ROS_STAMP)  # the fast tier, ~2.5 min (no ROS processes, no training runs)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP) $(ROS_STAMP)

@@ -124,7 +124,7 @@ def hand_bundle(tmp_path_factory):
 
 
 # Test tiers. `make test` runs everything (CI); `make test-unit` runs the tests not marked slow, in
-# under a minute: a test is slow when it starts ROS node processes, needs a training run (the
+# about 2.5 minutes: a test is slow when it starts ROS node processes, needs a training run (the
 # fixtures above), or is marked so itself.
 TRAINED_FIXTURES = {"short_run", "skill_bundle", "nav_run", "nav_env", "hand_bundle"}
 
