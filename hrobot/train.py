@@ -246,7 +246,17 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
     env = mod.make_env(cfg, backend=backend, device=device, seed=seed + ctx.rank, nthread=threads)
     if ctx.is_main and not (resume and run_robot(out)):
         write_robot(out, env.robot)
-    train_cfg = mod.train_cfg()
+    saved_train_cfg = out / "train_cfg.json"
+    if resume and saved_train_cfg.is_file():  # a resumed run keeps its own network and hyperparameters
+        train_cfg = json.loads(saved_train_cfg.read_text())
+    else:
+        train_cfg = mod.train_cfg()
+        if init_from is not None:  # fine-tuning keeps the source's network, whatever the task's default is now
+            for part, hidden in _source_hidden_dims(Path(init_from)).items():
+                train_cfg[part]["hidden_dims"] = hidden
+            if (Path(init_from) / "policy.onnx").is_file():  # a bundle has no exploration noise: a trained one's
+                dist_cfg = train_cfg["actor"]["distribution_cfg"]
+                dist_cfg["init_std"] = min(dist_cfg["init_std"], WARM_START_STD)
     train_cfg["seed"] = seed
     runner = HRobotRunner(env, train_cfg, log_dir=str(out) if ctx.is_main else None, device=device, dist_ctx=ctx)
     init_note = None
@@ -326,7 +336,37 @@ def train(task: str, out: Path, backend: str = "mujoco", num_envs: int | None = 
         dist.close(ctx)
 
 
+WARM_START_STD = 0.5  # exploration noise a bundle's actor starts from (a fresh run's 1.0 would undo its gait)
 CRITIC_WARMUP_ITERATIONS = 25  # a bundle brings no critic: the actor is held while a fresh one learns its values
+
+
+def _bundle_actor_weights(src: Path) -> dict[str, np.ndarray]:
+    """A bundle's actor weights by the actor's own parameter names (`mlp.<i>.weight`, ...): the graph's initializers,
+    with the prefix of a wrapper the export put around the actor (bundles before format 2: `inner.`) removed."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {}
+    for init in onnx.load(str(src / "policy.onnx")).graph.initializer:
+        at = init.name.find("mlp.")
+        if at >= 0 and (at == 0 or init.name[at - 1] == "."):
+            weights[init.name[at:]] = numpy_helper.to_array(init).copy()
+    return weights
+
+
+def _source_hidden_dims(src: Path) -> dict[str, list[int]]:
+    """The hidden layer sizes of a warm start's source: a run's actor and critic (its train_cfg.json), or a bundle's
+    actor (its graph's `mlp.<i>.weight` initializers, in layer order; the fresh critic gets the same sizes)."""
+    if (src / "policy.onnx").is_file():
+        layers = sorted((int(k.split(".")[1]), v.shape) for k, v in _bundle_actor_weights(src).items()
+                        if k.endswith(".weight") and v.ndim == 2)
+        hidden = [int(shape[0]) for _, shape in layers[:-1]]
+        return {"actor": hidden, "critic": hidden} if hidden else {}
+    saved = src / "train_cfg.json"
+    if not saved.is_file():
+        return {}
+    cfg = json.loads(saved.read_text())
+    return {part: list(cfg[part]["hidden_dims"]) for part in ("actor", "critic") if "hidden_dims" in cfg.get(part, {})}
 
 
 def _warm_start(runner: HRobotRunner, src: Path, task: str, device: str) -> str:
@@ -336,11 +376,7 @@ def _warm_start(runner: HRobotRunner, src: Path, task: str, device: str) -> str:
     actor's own parameter names); its critic is not shipped, so the actor is held for the first
     CRITIC_WARMUP_ITERATIONS while a fresh critic fits the returns of the bundle's policy."""
     if (src / "policy.onnx").is_file():
-        import onnx
-        from onnx import numpy_helper
-
-        weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
-                   for i in onnx.load(str(src / "policy.onnx")).graph.initializer}
+        weights = {k: torch.from_numpy(v) for k, v in _bundle_actor_weights(src).items()}
         actor = runner.alg.get_policy()
         mine = {k: v for k, v in actor.state_dict().items() if k.startswith("mlp.")}
         bad = [k for k, v in mine.items() if k not in weights or tuple(weights[k].shape) != tuple(v.shape)]

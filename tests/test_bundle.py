@@ -96,6 +96,30 @@ def test_warm_start_from_a_bundle_holds_its_actor_while_a_fresh_critic_learns(sk
         tr.train("g1_walk", tmp_path / "g1", num_envs=4, iterations=1, init_from=skill_bundle)
 
 
+def test_fine_tuning_a_shipped_bundle_on_rough_ground_keeps_its_network_and_resumes(tmp_path):
+    """--init-from the shipped go2_walk (exported before format 2: its graph names the actor's weights `inner.mlp.*`)
+    onto rough terrain: the run takes the bundle's layer sizes (not the task's default), starts from the bundle's
+    policy at the fine-tuning noise, and --resume continues on the run's own network."""
+    from hrobot import train as tr
+
+    shipped = REPO / "policies" / "go2_walk"
+    tr.train("go2_walk", tmp_path / "rough", num_envs=16, iterations=1, seed=2, terrain="rough", init_from=shipped)
+    cfg = json.loads((tmp_path / "rough" / "train_cfg.json").read_text())
+    assert cfg["actor"]["hidden_dims"] == cfg["critic"]["hidden_dims"] == [256, 128, 64]
+    assert cfg["actor"]["distribution_cfg"]["init_std"] == tr.WARM_START_STD
+    b = load_bundle(shipped)
+    obs = np.random.default_rng(1).normal(size=(32, b.meta["obs_dim"])).astype(np.float32)
+    mod = load_task("go2_walk")
+    env_cfg = mod.env_cfg("rough")
+    env_cfg.num_envs = 2
+    actor = load_actor(tmp_path / "rough", mod.make_env(env_cfg, eval_mode=True))
+    with torch.inference_mode():  # the actor is held while the fresh critic learns: still the bundle's policy
+        out = actor(TensorDict({"policy": torch.from_numpy(obs)}, batch_size=[32])).numpy()
+    np.testing.assert_allclose(out, b.run(obs), atol=1e-5)
+    summary = tr.train("go2_walk", tmp_path / "rough", num_envs=16, iterations=1, seed=2, terrain="rough", resume=True)
+    assert summary["iterations"] == 2 and summary["init_from"].startswith(f"{shipped}/policy.onnx: actor")
+
+
 def test_high_level_export_parity(nav_run, tmp_path):
     run, _ = nav_run
     out = export_run(run, tmp_path / "go2_nav")

@@ -27,12 +27,17 @@ REWARDS = {
 }
 
 
+# On rough ground feet trip on stair edges and box sides: a swing foot is held to feet_swing_height above the
+# ground under it (the squared shortfall or excess, swing feet only), as rough-terrain quadruped recipes do.
+ROUGH_REWARDS = {**REWARDS, "feet_swing_height": -10.0}
+
+
 def env_cfg(terrain: str = "flat") -> LocomotionCfg:
     return LocomotionCfg(
         robot="go2",
         terrain=terrain,
         commands=CommandCfg(lin_vel_x=(-1.0, 1.0), lin_vel_y=(-0.5, 0.5), ang_vel_z=(-1.0, 1.0)),
-        rewards=dict(REWARDS),
+        rewards=dict(ROUGH_REWARDS if terrain == "rough" else REWARDS),
         base_height_target=0.30,
         termination_height=0.12,
         policy_obs=POLICY_OBS,
