@@ -48,6 +48,11 @@ def test_goals_come_from_the_trajectory_ahead_and_reward_only_the_goal_itself():
     assert np.all((b["reward"] == 0) == (b["value_goal"] == b["idx"])) and np.all(b["mask"] == -b["reward"])
     shares = [(b["value_goal"] == b["idx"]).mean(), ((b["value_goal"] > b["idx"]) & (b["value_goal"] <= final)).mean()]
     assert 0.15 < shares[0] < 0.3 and shares[1] > 0.45  # current 0.2, trajectory 0.5, random 0.3 (some land ahead)
+    # the low level's subgoal drawn uniformly 1..k steps ahead (go2_nav_hiql's: the final approach is closer than k)
+    u = GoalSampler(data, SamplingCfg(subgoal_steps=3, low_goal_uniform=True), seed=1).batch(2000)
+    ahead, room = u["low_goal"] - u["idx"], data.final[u["idx"]] - u["idx"]
+    assert np.all((ahead >= 1) & (ahead <= np.minimum(3, room)))
+    assert {1, 2, 3} <= set(ahead[room >= 3].tolist())
 
 
 def test_hiql_values_order_states_by_distance_and_both_policies_head_for_the_goal():

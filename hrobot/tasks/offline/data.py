@@ -9,7 +9,8 @@ OGBench's npz layout, and hrobot's own recordings (a bag, or its LeRobot-format 
 Sampling follows OGBench's GCDataset / HGCDataset (the HIQL reference): value goals from the current
 state, the same trajectory's future (geometric in the discount) or anywhere, with reward 0 at the goal
 and -1 elsewhere; actor goals from the trajectory's future (uniform); the low level's subgoal and the
-high level's target are the state `subgoal_steps` ahead, capped at the trajectory's end.
+high level's target are the state `subgoal_steps` ahead, capped at the trajectory's end (optionally the low
+level's drawn uniformly 1..k steps ahead, so that it also learns subgoals closer than k: a final approach).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class SamplingCfg:
     value_p_trajgoal: float = 0.5  # the rest: random goals
     subgoal_steps: int = 25  # k: the low level's subgoal and the high level's target
     actor_geom_sample: bool = False  # actor goals: uniform over the trajectory's future (OGBench's), or geometric
+    low_goal_uniform: bool = False  # the low level's subgoal: k steps ahead (OGBench's), or uniform in 1..k ahead
 
 
 class GoalSampler:
@@ -117,7 +119,8 @@ class GoalSampler:
                                        self.rng.integers(0, self.n, size)))
         success = value_goal == idx
         actor_goal = self._future(idx, c.actor_geom_sample)
-        subgoal = np.minimum(idx + c.subgoal_steps, self.data.final[idx])
+        ahead = self.rng.integers(1, c.subgoal_steps + 1, size) if c.low_goal_uniform else c.subgoal_steps
+        subgoal = np.minimum(idx + ahead, self.data.final[idx])
         high_target = np.minimum(idx + c.subgoal_steps, actor_goal)
         return {"idx": idx, "next": nxt, "value_goal": value_goal, "reward": success.astype(np.float32) - 1.0,
                 "mask": 1.0 - success.astype(np.float32), "low_goal": subgoal, "actor_goal": actor_goal,

@@ -25,7 +25,7 @@ def learner_cfg() -> LearnerCfg:
 
 
 def sampling_cfg() -> SamplingCfg:
-    return SamplingCfg(subgoal_steps=15, actor_geom_sample=True)
+    return SamplingCfg(subgoal_steps=15, actor_geom_sample=True, low_goal_uniform=True)
 
 
 def load_dataset(path: Path):
