@@ -236,3 +236,22 @@ def test_rough_terrain_env_spawns_on_its_levels_and_steps():
     for _ in range(5):
         env.step(torch.zeros(16, 12))
     assert int(env.terrain_levels.max()) <= cfg.max_init_level
+    assert bool((env.path_length > 0).all())  # the plane distance each robot moved, summed over its steps
+
+
+def test_the_terrain_curriculum_counts_the_path_walked_not_the_displacement():
+    """A robot that tracked a turn walked a circle: half a tile of path moves it up a level though it ends near
+    its spawn point; one that walked under half its commanded distance moves down."""
+    from hrobot.tasks.mdp import curricula
+
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg("rough")
+    cfg.num_envs = 3
+    env = mod.make_env(cfg, seed=0)
+    ids = torch.arange(3)
+    env.terrain_levels[:] = 2
+    env.commands[:, :2] = torch.tensor([[0.5, 0.0], [0.5, 0.0], [0.0, 0.0]])
+    half_tile = cfg.terrain_cfg.tile_size / 2
+    env.path_length[:] = torch.tensor([half_tile + 0.5, 0.5, 0.5])  # all three end where they started
+    curricula.terrain_levels(env, ids)
+    assert env.terrain_levels.tolist() == [3, 1, 2]

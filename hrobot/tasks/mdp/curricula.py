@@ -19,8 +19,11 @@ def command_range(env: LocomotionEnv, log: dict) -> None:
 
 
 def terrain_levels(env: LocomotionEnv, ids: torch.Tensor) -> None:
-    """legged_gym's game-inspired curriculum: up a level after walking out of the tile, down after too short."""
-    dist = (env.base_pos[ids, :2] - env.spawn_xy[ids]).norm(dim=1)
+    """legged_gym's game-inspired curriculum: up a level after walking half a tile, down after walking less than
+    half the commanded distance. Distance walked is the episode's path length, not legged_gym's displacement from
+    the spawn point: its commands hold a heading, ours a yaw rate, and a robot tracking a turn walks a circle
+    (measured: displacement sank the mean level from 1.5 to 0.45 in 400 iterations while episodes grew longer)."""
+    dist = env.path_length[ids]
     tile = env.cfg.terrain_cfg.tile_size
     up = dist > tile / 2
     down = (dist < env.commands[ids, :2].norm(dim=1) * env.cfg.episode_s * 0.5) & ~up

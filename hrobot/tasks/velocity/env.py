@@ -220,7 +220,7 @@ class LocomotionEnv(VecEnv):
         self.kp = self._t(self.robot.kp).repeat(n, 1)
         self.kd = self._t(self.robot.kd).repeat(n, 1)
         self.dr_friction, self.dr_mass = torch.ones(n, device=dev), z(n)
-        self.spawn_xy = z(n, 2)
+        self.path_length = z(n)  # m walked in the plane this episode (the terrain curriculum's measure)
         levels = self.cfg.terrain_cfg.num_levels
         self.terrain_levels = torch.randint(0, self.cfg.max_init_level + 1, (n,), device=dev, generator=self.gen)
         self.terrain_levels.clamp_(max=levels - 1)
@@ -317,8 +317,10 @@ class LocomotionEnv(VecEnv):
         joint_position_action(self, actions)
         self.last_joint_vel = self.joint_vel
         self.last_foot_pos = self.foot_pos
+        xy = self.base_pos[:, :2].clone()
         self.sim.step(self.targets, self._mocap())
         self._refresh()
+        self.path_length += (self.base_pos[:, :2] - xy).norm(dim=1)
         self.episode_length_buf += 1
         self.common_step_counter += 1
         self.command_timer += 1
@@ -422,12 +424,12 @@ class LocomotionEnv(VecEnv):
             curricula.command_range(self, log)
         if self.scene.kind == "rough" and not self.eval_mode:
             curricula.terrain_levels(self, ids)
+        self.path_length[ids] = 0.0
         events.randomize_physics(self, ids)
 
         qpos = self.sim.qpos[ids].clone().to(torch.float32)
         qvel = torch.zeros(n, self.sim.qvel.shape[1], device=self.device)
         spawn = self._spawn_xy(ids)
-        self.spawn_xy[ids] = spawn
         b, d = self.base_q, self.base_d
         qpos[:, b : b + 2] = spawn
         qpos[:, b + 2] = self.robot.base_height + self.heights(spawn)
