@@ -585,6 +585,30 @@ def test_a_paused_simulator_trips_the_state_watchdog_only_on_the_wall_clock(tmp_
         assert "safety tripped, damping: stale state" in out or "safety tripped, damping: stale IMU" in out
 
 
+def test_autostart_stands_up_again_after_a_stall_during_start_up_but_not_after_the_policy_ran(tmp_path):
+    """Autostart (the sim bringups): the simulator stalled while the robot stands up (on the wall clock) trips the
+    state watchdog; before the policy ever ran that is a start-up stall, so the controller stands up again once
+    the stream is steady and then runs the policy. The same stall under the policy latches damping (the test
+    above)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    ros = _launch_go2_sim(tmp_path, use_sim_time=False, state_timeout=0.1)
+    try:
+        diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+        status = lambda: [s.message for _, m in diag for s in m.status if s.name == "skill_controller"][-1:]  # noqa: E731
+        ros.wait_for(lambda: status() and status()[0].startswith("standup"), 30, "the stand-up")
+        pid = ros.node_pids()["robot_driver"]
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.4)
+        os.kill(pid, signal.SIGCONT)
+        _wait_policy_running(ros)
+    finally:
+        rc, out = ros.stop()
+    assert "start-up stalled (stale" in out and "(restart 1 of 3)" in out, out
+    ctrl = json.loads((tmp_path / "ctrl.json").read_text())
+    assert ctrl["safety"] == "ok" and ctrl["mode"] == "policy", (ctrl, out)
+
+
 def test_paced_control_step_runs_on_the_due_state_at_the_policy_rate():
     """The skill controller's pacing: from a 500 Hz state stream (with stamp jitter) a step on every tenth
     state, the moment it arrives; a 40 Hz stream steps on every state (each due); unstamped states are paced

@@ -39,11 +39,13 @@ from hrobot.bundle import load_bundle, read_metadata
 from hrobot.errors import HRobotError
 from hrobot.robot_io import CONNECTED, RobotInterface
 from hrobot.robots import load_robot
-from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
+from hrobot.runtime import POLICY, ControlLoop, Controller, PolicyRuntime
 from hrobot.safety import DAMPING, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, target_mode
 from hrobot.teleop.mux import NONE, CommandMux, Source
 from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params, main as run,
                                mode_to_msg)
+
+MAX_RESTARTS = 3  # autostart: stand-ups again after a stale input during start-up
 
 # What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
 TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height", "object_pos",
@@ -140,6 +142,8 @@ class SkillControllerNode(HRobotNode):
         self.loop_ctl = ControlLoop(self.robot, self.ctrl, self._command)
         self.started = False
         self.steady_ticks = 0
+        self.policy_ran = False  # the policy has stepped since autostart (start-up is over)
+        self.restarts = 0  # autostart's stand-ups again after a stall during start-up
         self.pending_skill: str | None = None
 
         self.create_subscription(JointState, "joint_states", self.on_joint_state, STATE_QOS)
@@ -306,6 +310,8 @@ class SkillControllerNode(HRobotNode):
         if not self.robot.has_state():
             return  # no robot yet
         now = self._last_step_at = self.now_s()
+        if self.params["autostart"] and self.started and self.safety.tripped and not self.policy_ran:
+            self._restart_after_stall()
         if self.params["autostart"] and not self.started:
             # start once the state stream is steady (0.5 s of fresh states): nodes still loading on the
             # same machine can stall it at first, and the state watchdog latches on any gap
@@ -320,7 +326,21 @@ class SkillControllerNode(HRobotNode):
             self.ctrl.select(skill)
             self.get_logger().info(f"skill: {skill}")
         self.loop_ctl.step()
+        self.policy_ran = self.policy_ran or self.ctrl.mode == POLICY
         self.log_new_trips(self.safety)
+
+    def _restart_after_stall(self) -> None:
+        """Autostart (simulated bringups) only: a stale-input trip before the policy ever ran is a stall of the
+        processes still starting on a shared machine (measured: an IMU sample 0.16 s late on 2 cores), so stand up
+        again once the stream is steady, at most MAX_RESTARTS times. Any other trip (a fall, an e-stop), or one
+        after the policy ran, latches as always."""
+        reason = self.safety.trips[-1].reason if self.safety.trips else ""
+        if not reason.startswith("stale") or self.restarts >= MAX_RESTARTS:
+            return
+        self.restarts += 1
+        self.started, self.steady_ticks = False, 0
+        self.get_logger().warning(f"start-up stalled ({reason}): standing up again once the state stream is steady "
+                                  f"(restart {self.restarts} of {MAX_RESTARTS})")
 
     # ---- reporting
     def stats(self) -> dict:
