@@ -346,8 +346,12 @@ def _bundle_actor_weights(src: Path) -> dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
+    try:
+        graph = onnx.load(str(src / "policy.onnx")).graph
+    except Exception as e:  # noqa: BLE001 - protobuf's decode errors have no common public base
+        raise HRobotError(f"{src / 'policy.onnx'}: not a readable ONNX model ({type(e).__name__})") from None
     weights = {}
-    for init in onnx.load(str(src / "policy.onnx")).graph.initializer:
+    for init in graph.initializer:
         at = init.name.find("mlp.")
         if at >= 0 and (at == 0 or init.name[at - 1] == "."):
             weights[init.name[at:]] = numpy_helper.to_array(init).copy()
@@ -365,7 +369,10 @@ def _source_hidden_dims(src: Path) -> dict[str, list[int]]:
     saved = src / "train_cfg.json"
     if not saved.is_file():
         return {}
-    cfg = json.loads(saved.read_text())
+    try:
+        cfg = json.loads(saved.read_text())
+    except json.JSONDecodeError as e:
+        raise HRobotError(f"{saved}: not valid JSON ({e.msg}, line {e.lineno})") from None
     return {part: list(cfg[part]["hidden_dims"]) for part in ("actor", "critic") if "hidden_dims" in cfg.get(part, {})}
 
 

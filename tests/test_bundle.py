@@ -118,6 +118,10 @@ def test_fine_tuning_a_shipped_bundle_on_rough_ground_keeps_its_network_and_resu
     np.testing.assert_allclose(out, b.run(obs), atol=1e-5)
     summary = tr.train("go2_walk", tmp_path / "rough", num_envs=16, iterations=1, seed=2, terrain="rough", resume=True)
     assert summary["iterations"] == 2 and summary["init_from"].startswith(f"{shipped}/policy.onnx: actor")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "policy.onnx").write_text("not a model")
+    with pytest.raises(HRobotError, match="not a readable ONNX model"):
+        tr.train("go2_walk", tmp_path / "bad_run", num_envs=4, iterations=1, init_from=tmp_path / "bad")
 
 
 def test_high_level_export_parity(nav_run, tmp_path):
