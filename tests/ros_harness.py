@@ -189,13 +189,21 @@ def stop_process(proc: subprocess.Popen) -> str:
     return proc.stdout.read()
 
 
+def _stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
 def planar_speed(odom_msg) -> float:
     v = odom_msg.twist.twist.linear
     return math.hypot(v.x, v.y)
 
 
 def stop_time(odom_box: list, since: float) -> float:
-    """Seconds from `since` until the planar speed is below 0.2 m/s and stays there for 0.5 s (a standing Go2
-    sways ~0.1 m/s)."""
-    after = [(t - since, planar_speed(m)) for t, m in odom_box if t > since]
+    """Seconds from `since` (time.monotonic()) until the planar speed is below 0.2 m/s and stays there for 0.5 s
+    (a standing Go2 sways ~0.1 m/s). Timed by each message's stamp (the driver's wall clock when it measured),
+    not by when this process got around to receiving it: a test process that shares 2 cores with the bringup
+    receives late (a CI run measured 0.304 s by receipt against the 0.3 s floor)."""
+    since_wall = since + time.time() - time.monotonic()
+    after = [(_stamp(m) - since_wall, planar_speed(m)) for _, m in odom_box]
+    after = [(t, v) for t, v in after if t > 0]
     return next(t for t, _ in after if all(v < 0.2 for u, v in after if t <= u <= t + 0.5))
