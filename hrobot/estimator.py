@@ -5,7 +5,8 @@ filter in the manner of Pronto's leg odometry and legged_control's linear KF: th
 base position and velocity in the world frame; the IMU's specific force, rotated by the IMU
 orientation, drives the prediction; each period the feet in contact give a velocity measurement
 (a stance foot does not move, so the base moves at -(J(q) dq + w x r) rotated to the world) and
-a height measurement (the base above the stance feet). Orientation is the IMU's own estimate
+a height measurement (the base above the stance feet); with no foot down for longer than any flight
+phase (a fall, a lifted robot) a zero velocity instead. Orientation is the IMU's own estimate
 (its yaw drifts on a real robot; an external odometry topic can replace all of this in a bringup).
 
 `ChainKinematics` computes foot positions in the base frame from joint angles, from the chain that
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 GRAVITY = np.array([0.0, 0.0, -9.81])
+_VELOCITY = np.hstack([np.zeros((3, 3)), np.eye(3)])  # measures the velocity
+_LEGS = np.vstack([_VELOCITY, [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]])  # the stance legs: velocity and height
 
 
 def quat_matrix(q) -> np.ndarray:
@@ -101,6 +104,10 @@ class EstimatorConfig:
     accel_noise: float = 2.0  # m/s^2: process noise of the IMU-driven prediction (impacts, vibration)
     leg_velocity_noise: float = 0.15  # m/s per stance foot
     height_noise: float = 0.02  # m per stance foot
+    # no foot on the ground for this long: the robot lies (a fall) or is lifted, it is not in a trot's or a
+    # jump's flight phase (< 0.3 s); its velocity is then measured as zero, so IMU bias cannot run the odometry away
+    no_contact_s: float = 0.5
+    rest_velocity_noise: float = 0.3  # m/s: that zero-velocity measurement
 
 
 class BaseEstimator:
@@ -114,6 +121,7 @@ class BaseEstimator:
             self.x[:3] = position
         self.P = np.diag([1e-4] * 3 + [1e-2] * 3)
         self.rot = np.eye(3)
+        self.no_contact_for = 0.0  # s since a foot was last on the ground
 
     def step(self, dt: float, quat, gyro, acc, q, dq, contact) -> None:
         """One period: predict with the IMU, then correct with the legs in contact."""
@@ -127,7 +135,11 @@ class BaseEstimator:
         self.P = F @ self.P @ F.T + qa * G @ G.T
         stance = np.flatnonzero(np.asarray(contact, bool))
         if not len(stance):
+            self.no_contact_for += dt
+            if self.no_contact_for > self.cfg.no_contact_s:  # lying or lifted: at rest
+                self._correct(np.zeros(3), _VELOCITY, np.eye(3) * self.cfg.rest_velocity_noise ** 2)
             return
+        self.no_contact_for = 0.0
         r, rdot = self.kin.foot_states(np.asarray(q, float), np.asarray(dq, float))
         r, rdot = r[stance], rdot[stance]
         w = np.asarray(gyro, float)
@@ -135,10 +147,11 @@ class BaseEstimator:
         h_feet = -(self.rot @ r.T).T[:, 2]  # base height above each stance foot
         n = len(stance)
         z = np.concatenate([v_feet.mean(axis=0), [h_feet.mean()]])
-        H = np.zeros((4, 6))
-        H[:3, 3:] = np.eye(3)
-        H[3, 2] = 1.0
         R = np.diag([self.cfg.leg_velocity_noise ** 2 / n] * 3 + [self.cfg.height_noise ** 2 / n])
+        self._correct(z, _LEGS, R)
+
+    def _correct(self, z: np.ndarray, H: np.ndarray, R: np.ndarray) -> None:
+        """The Kalman update with measurement z = H x + noise of covariance R."""
         S = H @ self.P @ H.T + R
         K = self.P @ H.T @ np.linalg.inv(S)
         self.x = self.x + K @ (z - H @ self.x)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hrobot.bundle import load_bundle
-from hrobot.estimator import BaseEstimator, ChainKinematics
+from hrobot.estimator import BaseEstimator, ChainKinematics, EstimatorConfig
 from hrobot.robots import load_robot
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
 from hrobot.sim.model import build_sim_model, chain_kinematics
@@ -65,3 +65,29 @@ def test_estimator_tracks_a_20_m_walk_with_turns():
     assert max(drift) <= 0.05 * dist, (max(drift), dist)
     assert float(np.sqrt(np.mean(np.square(vel_err)))) <= 0.1
     assert abs(est.position[2] - robot.base_pose()[0][2]) < 0.05  # base height above the foot centres
+
+
+def test_odometry_of_a_fallen_robot_stays_put_despite_imu_bias():
+    """A Go2 dropped on its back (a fall: no foot on the ground) and lying there 10 s, its accelerometer biased
+    0.05 m/s^2 as a MEMS IMU's is. The IMU-only prediction keeps the fall's speed (the landing's impact falls
+    between samples) and runs the odometry off linearly (11 m here); the zero-velocity rule (no foot down for
+    longer than any flight phase) keeps it within 0.2 m of where the robot lies."""
+    robot = SimRobot(load_robot("go2"))
+    qpos = robot.sm.default_qpos()
+    a = robot.sm.base_qpos_adr
+    qpos[a + 2], qpos[a + 3 : a + 7] = 0.3, [0.0, 1.0, 0.0, 0.0]  # upside down
+    robot.reset(qpos)
+    kin = ChainKinematics(chain_kinematics(robot.sm))
+    estimators = {"rule": BaseEstimator(kin, position=qpos[a : a + 3]),
+                  "imu only": BaseEstimator(kin, position=qpos[a : a + 3], config=EstimatorConfig(no_contact_s=np.inf))}
+    bias = np.array([0.05, 0.0, 0.0])
+    for _ in range(int(10.0 / robot.control_period)):
+        robot.advance()
+        s = robot.read_state()
+        assert not s.foot_contact.any()
+        for est in estimators.values():
+            est.step(robot.control_period, s.base_quat, s.base_ang_vel, s.base_acc + bias, s.joint_pos, s.joint_vel,
+                     s.foot_contact)
+    truth = robot.base_pose()[0]
+    error = {k: float(np.linalg.norm(e.position - truth)) for k, e in estimators.items()}
+    assert error["rule"] < 0.2 and error["imu only"] > 1.0, error
