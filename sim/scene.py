@@ -22,6 +22,7 @@ BAR_HALF_THICKNESS = (0.06, 0.05)  # a low bar across the arena (x, z half sizes
 # m, the bar's underside: a walking Go2 (trunk ~0.24-0.36 m) hits it; crouched (trunk top ~0.25 m) passes. At
 # 0.29 m the two-skill high level never learned to pass under it (0-3 % on bar layouts); at 0.31 m it does.
 BAR_BOTTOM = 0.31
+SKIRT_WIDTH = 40.0  # m of flat ground around a rough-terrain grid
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,14 @@ def _heightfield(s: mujoco.MjSpec, terrain: Terrain) -> None:
         rgba=[0.6, 0.6, 0.6, 1],
     )
     _world_geom(g)
+    # Flat ground at the border's height (0) all around the grid, as `Terrain.height_at` has it: without it a
+    # robot that walks off the grid falls into the void (the evaluation's 20 s episodes reach the edge).
+    # (Domain randomisation varies the grid's friction, not the skirt's.)
+    hx, hy, w = terrain.size_x / 2, terrain.size_y / 2, SKIRT_WIDTH
+    for k, (cx, cy, sx, sy) in enumerate(((hx + w / 2, 0, w / 2, hy + w), (-hx - w / 2, 0, w / 2, hy + w),
+                                          (0, hy + w / 2, hx, w / 2), (0, -hy - w / 2, hx, w / 2))):
+        _world_geom(s.worldbody.add_geom(name=f"skirt_{k}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=[cx, cy, -0.5],
+                                         size=[sx, sy, 0.5], material=_material(s), rgba=[0.6, 0.6, 0.6, 1]))
 
 
 def _arena(s: mujoco.MjSpec, robot: RobotSpec, scene: SceneConfig) -> None:

@@ -239,6 +239,26 @@ def test_rough_terrain_env_spawns_on_its_levels_and_steps():
     assert bool((env.path_length > 0).all())  # the plane distance each robot moved, summed over its steps
 
 
+def test_the_ground_goes_on_flat_beyond_the_terrain_grid():
+    """Off the grid the world is flat at the border's height, as the terrain's own height_at says (a robot
+    walking off a 20 s evaluation's edge tile fell into the void: falls at level 0 that were not level 0's)."""
+    import mujoco
+    import numpy as np
+
+    mod = load_task("go2_walk")
+    cfg = mod.env_cfg("rough")
+    cfg.num_envs = 1
+    env = mod.make_env(cfg, seed=0)
+    m, d, terrain = env.sm.model, mujoco.MjData(env.sm.model), env.sm.terrain
+    mujoco.mj_forward(m, d)
+    hx, hy = terrain.size_x / 2, terrain.size_y / 2
+    geomid = np.zeros(1, dtype=np.int32)
+    for x, y in ((hx + 1.0, 0.0), (-hx - 15.0, 3.0), (0.0, hy + 5.0), (-2.0, -hy - 0.5), (hx + 20.0, hy + 20.0)):
+        assert float(terrain.height_at(np.array([x, y]))) == 0.0
+        dist = mujoco.mj_ray(m, d, np.array([x, y, 5.0]), np.array([0.0, 0.0, -1.0]), None, 1, -1, geomid)
+        assert abs(5.0 - dist) < 1e-6, (x, y, dist)  # ground at z = 0 there
+
+
 def test_the_terrain_curriculum_counts_the_path_walked_not_the_displacement():
     """A robot that tracked a turn walked a circle: half a tile of path moves it up a level though it ends near
     its spawn point; one that walked under half its commanded distance moves down."""
