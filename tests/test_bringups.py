@@ -111,6 +111,8 @@ def go2_device_bringup(folder: Path) -> Path:
     f = device_bringup(REPO / "deploy" / "go2" / "real.yaml", folder, state_timeout=0.3)
     cfg = yaml.safe_load(f.read_text())
     cfg["nodes"]["skill_controller"]["state_timeout"] = 0.3
+    for node in ("robot_driver", "skill_controller"):  # loop timing, written on shutdown (a failed run prints them)
+        cfg["nodes"][node]["stats_file"] = str(folder / f"{node}_stats.json")
     f.write_text(yaml.safe_dump(cfg))
     return f
 
@@ -134,6 +136,8 @@ def test_go2_real_bringup_on_the_simulated_device_reaches_a_goal(tmp_path):
     base = np.array(track["base"]).reshape(-1, 7)
     print(results, f"{len(base)} odometry messages, every 50th (x, y, z):", base[::50, :3].round(2).tolist(),
           "launch log:", log[-6000:], sep="\n")  # what a failed run shows (pytest prints a failed test's stdout)
+    for stats in sorted(tmp_path.glob("*_stats.json")):
+        print(stats.name, stats.read_text())
     assert [r["result"] for r in results] == ["reached"], results
     assert "safety tripped" not in log
     assert "odometry" in log and "through 'unitree_go2'" in log
