@@ -23,13 +23,15 @@ import time
 from multiprocessing.connection import Connection
 
 from hrobot.errors import HRobotError
+from hrobot.realtime import prepare_control_process
 from hrobot.robot_io import CONNECTED, DISCONNECTED, RangeScan, RobotInterface
 from hrobot.safety import JointCommand, MeasuredState, Trip
 from hrobot.spec import RobotSpec
 
 LINGER_S = 1.0  # damping after the controller side is gone, before the child lets go
 CALL_TIMEOUT_S = 1.0  # a child that does not answer a call within this is taken for dead
-START_TIMEOUT_S = 20.0  # the child's imports, DDS discovery and first state (beyond the driver's own timeout)
+START_TIMEOUT_S = 20.0
+  # the child's imports, DDS discovery and first state (beyond the driver's own timeout)
 
 
 class SafetyView:
@@ -201,4 +203,5 @@ class DriverProcess(RobotInterface):
 
 
 if __name__ == "__main__":
+    prepare_control_process()  # a driver started by a control node already runs at its priority
     _serve(Connection(int(sys.argv[1])))

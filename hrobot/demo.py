@@ -102,13 +102,17 @@ def _ros_client(domain: int, launcher):
             sys.path.insert(0, p)
     import rclpy
 
+    from rclpy.experimental import EventsExecutor
+
     rclpy.init(domain_id=domain)
     node = rclpy.create_node("hrobot_demo")
+    executor = EventsExecutor()  # as the nodes spin: the Python executors cost this 2-core machine half a core
+    executor.add_node(node)
 
     def spin_until(pred, timeout, what):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.02)
+            executor.spin_once(timeout_sec=0.02)
             if launcher.poll() is not None:
                 raise HRobotError(f"the ROS bringup stopped (exit code {launcher.returncode}) while waiting for {what}")
             if pred():

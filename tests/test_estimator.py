@@ -31,7 +31,14 @@ def test_foot_kinematics_match_mujoco(name, meshbot):
         mujoco.mj_kinematics(m, d)
         rot, base = d.xmat[sm.base_body].reshape(3, 3), d.xpos[sm.base_body]
         truth = [rot.T @ (d.site_xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, f)] - base) for f in robot.feet]
-        np.testing.assert_allclose(kin.foot_positions(d.qpos[sm.qpos_adr]), truth, atol=1e-9)
+        q = d.qpos[sm.qpos_adr].copy()
+        np.testing.assert_allclose(kin.foot_positions(q), truth, atol=1e-9)
+        dq, h = rng.normal(0, 2.0, robot.num_joints), 1e-6  # velocities and Jacobians: the positions' derivatives
+        pos, vel = kin.foot_states(q, dq)
+        np.testing.assert_allclose(pos, truth, atol=1e-9)
+        np.testing.assert_allclose(vel, (kin.foot_positions(q + h * dq) - kin.foot_positions(q - h * dq)) / (2 * h),
+                                   atol=1e-6)
+        np.testing.assert_allclose(kin.jacobians(q)[1] @ dq, vel, atol=1e-9)
 
 
 def test_estimator_tracks_a_20_m_walk_with_turns():

@@ -25,14 +25,21 @@ from std_msgs.msg import Bool, String
 from hrobot.deploy import NODE_PARAMS, check_value
 from hrobot.safety import CURRENT, DAMPING, MODE_CODES, MODES_BY_CODE, POSITION, SERVO
 from hrobot.errors import HRobotError
+from hrobot.realtime import prepare_control_process
 
 # High-rate state: newest sample only, never wait for retransmission.
 STATE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
 # Commands and goals: every message delivered.
 COMMAND_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 GOAL_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-# Events (/events: trips, e-stops, episode marks, source changes) and /estop: every one delivered.
-EVENT_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+# Events (/events: trips, e-stops, episode marks, source changes), published: every one delivered, and the last
+# 50 kept for a subscriber that matches late (a recorder that discovered a just-started teleop node after its first
+# key press: it still records the episode's start).
+EVENT_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Signals acted on (/estop; a node reacting to /events): every one delivered, never one sent before the
+# subscriber matched (a driver restarted after an e-stop is not e-stopped again by the old message).
+SIGNAL_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 # Latched state (/cmd_source): a late subscriber gets the current value.
 LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -193,7 +200,7 @@ class Steps:
         try:
             self.body()
         except Exception as e:
-            if not self.running.is_set() or not rclpy.ok():
+            if not self.running.is_set() or not rclpy.ok() or "context is invalid" in str(e):
                 return False
             if self.logger is not None:
                 self.logger.fatal(f"control loop failed: {type(e).__name__}: {e}; exiting")
@@ -310,6 +317,7 @@ class HRobotNode(Node):
     """A node with one fixed-rate loop, /diagnostics from `stats()` at 1 Hz, and a stats file on shutdown."""
 
     stats_file = ""
+    control_priority = False  # True: a control node, run at hrobot.realtime.CONTROL_NICE where permitted
 
     def __init__(self, name: str):
         super().__init__(name)
@@ -336,7 +344,7 @@ class HRobotNode(Node):
             if msg.data:
                 latch("/estop")
 
-        self.create_subscription(Bool, "/estop", cb, EVENT_QOS)
+        self.create_subscription(Bool, "/estop", cb, SIGNAL_QOS)
 
     def now_s(self) -> float | None:
         """Seconds on the clock the node's watchdogs use: monotonic, or under use_sim_time the simulator's
@@ -376,6 +384,7 @@ class HRobotNode(Node):
 
 
 def main(node_factory: Callable[[], Node], name: str) -> int:
+    priority_problem = prepare_control_process(getattr(node_factory, "control_priority", False))
     rclpy.init(args=sys.argv)
     try:
         node = node_factory()
@@ -388,6 +397,8 @@ def main(node_factory: Callable[[], Node], name: str) -> int:
         print(f"{name}: error: {type(e).__name__}: {first}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
+    if priority_problem:
+        node.get_logger().warning(priority_problem)
     rclpy.get_default_context().on_shutdown(node.shutdown)  # stop the loops before the context goes away
     # What start-up built (the model, the policy, the imported libraries: most of the heap) is never garbage:
     # out of the collector's reach, a full collection no longer walks it and stalls the loop for milliseconds.

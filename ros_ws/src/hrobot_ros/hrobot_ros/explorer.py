@@ -28,7 +28,7 @@ from std_msgs.msg import String
 from hrobot.errors import HRobotError
 from hrobot.explorer import Explorer, ExplorerCfg, RouteMap
 from hrobot.nav_io import DEFAULT_SCAN
-from hrobot_ros.common import EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, scan_problem
+from hrobot_ros.common import GOAL_QOS, SIGNAL_QOS, STATE_QOS, HRobotNode, declare_params, main as run, scan_problem
 from hrobot_ros.goal_planner import PUBLISH_PERIOD_S, yaw_of
 
 ODOM_TIMEOUT_S = 0.5
@@ -52,7 +52,7 @@ class ExplorerNode(HRobotNode):
         self.scan_refused = ""
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
         self.create_subscription(LaserScan, "scan_low", self.on_scan, STATE_QOS)
-        self.create_subscription(String, "/events", self.on_event, EVENT_QOS)
+        self.create_subscription(String, "/events", self.on_event, SIGNAL_QOS)
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", GOAL_QOS)
         self.decide_every = max(int(round(1.0 / (p["rate_hz"] * PUBLISH_PERIOD_S))), 1)
         self.ticks, self.cmd = 0, Twist()

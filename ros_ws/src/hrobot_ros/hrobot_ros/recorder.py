@@ -52,7 +52,7 @@ class RecorderNode(HRobotNode):
         self.gaps = SequenceGaps()
         self.received = 0
         self.max_pending = 0
-        self.t0 = time.monotonic()
+        self.t0, self.start_ns = time.monotonic(), time.time_ns()
         self.cpu0 = time.process_time()
         self.warned: set[str] = set()
         self.keys = None
@@ -89,6 +89,8 @@ class RecorderNode(HRobotNode):
 
     def on_message(self, topic: str, data: bytes, info: dict) -> None:
         now = time.time_ns()
+        if topic == "/events" and 0 < info.get("source_timestamp", 0) < self.start_ns:
+            return  # kept by its publisher for late subscribers (EVENT_QOS), but sent before this recording began
         self.writer.write(topic, data, info.get("received_timestamp") or now, info.get("source_timestamp") or now,
                           info.get("publication_sequence_number") or 0)
         self.gaps.add(topic, info.get("publication_sequence_number"), self.watch.publishers.get(topic, 1))

@@ -79,6 +79,8 @@ def open_interface(p: dict, spec) -> RobotInterface:
 
 
 class RobotDriverNode(HRobotNode):
+    control_priority = True
+
     def __init__(self):
         super().__init__("robot_driver")
         p = self.params = declare_params(self, "robot_driver")

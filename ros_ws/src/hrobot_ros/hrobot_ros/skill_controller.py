@@ -124,6 +124,8 @@ class TopicRobot(RobotInterface):
 
 
 class SkillControllerNode(HRobotNode):
+    control_priority = True
+
     def __init__(self):
         super().__init__("skill_controller")
         p = self.params = declare_params(self, "skill_controller")

@@ -22,7 +22,7 @@ from std_msgs.msg import Bool
 from hrobot.errors import HRobotError
 from hrobot.robots import load_robot
 from hrobot.safety import SERVO
-from hrobot_ros.common import (COMMAND_QOS, EVENT_QOS, GOAL_QOS, STATE_QOS, HRobotNode, declare_params,
+from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, SIGNAL_QOS, STATE_QOS, HRobotNode, declare_params,
                                main as run, mode_to_msg)
 
 BASE_DEVICES = ("keyboard", "gamepad", "joy-topic")
@@ -74,7 +74,7 @@ class TeleopNode(HRobotNode):
         self.sent_twists = 0
         self.estops = 0
         self.pub_twist = self.create_publisher(Twist, "teleop/cmd_vel", GOAL_QOS)
-        self.pub_estop = self.create_publisher(Bool, "/estop", EVENT_QOS)
+        self.pub_estop = self.create_publisher(Bool, "/estop", SIGNAL_QOS)
         self.pub_cmd = self.create_publisher(JointCommandMsg, "joint_commands", COMMAND_QOS)
         if self.device == "joy-topic":
             self.create_subscription(Joy, p["joy_topic"], self.on_joy, STATE_QOS)
