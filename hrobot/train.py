@@ -114,6 +114,19 @@ class HRobotRunner(OnPolicyRunner):
                 })
 
 
+    def save(self, path: str, infos: dict | None = None) -> None:
+        """The checkpoint, with what the env's curricula reached (a resumed run goes on from there instead of
+        climbing the terrain levels again: ~250 iterations of go2's rough fine-tune)."""
+        state = getattr(self.env, "curriculum_state", None)
+        super().save(path, {**(infos or {}), **({"curriculum": state()} if state else {})})
+
+    def load(self, path: str, load_cfg: dict | None = None, strict: bool = True, map_location: str | None = None) -> dict:
+        """Everything for a resume (load_cfg None: the curricula too); only the named parts otherwise."""
+        infos = super().load(path, load_cfg, strict, map_location) or {}
+        if load_cfg is None and "curriculum" in infos and hasattr(self.env, "load_curriculum_state"):
+            self.env.load_curriculum_state(infos["curriculum"])
+        return infos
+
     def _update(self) -> dict:
         """PPO's update; while the actor is held, its parameters take no step (the critic's do) and the adaptive
         learning rate, which a still actor's zero KL would drive up, starts again from the configured one."""

@@ -116,8 +116,15 @@ def test_fine_tuning_a_shipped_bundle_on_rough_ground_keeps_its_network_and_resu
     with torch.inference_mode():  # the actor is held while the fresh critic learns: still the bundle's policy
         out = actor(TensorDict({"policy": torch.from_numpy(obs)}, batch_size=[32])).numpy()
     np.testing.assert_allclose(out, b.run(obs), atol=1e-5)
+    ckpt = tr.latest_checkpoint(tmp_path / "rough")  # the terrain curriculum's levels travel with the checkpoint
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["infos"]["curriculum"]["terrain_levels"].shape == (16,)
+    saved["infos"]["curriculum"]["terrain_levels"][:] = 7  # as if the run had climbed to level 7
+    torch.save(saved, ckpt)
     summary = tr.train("go2_walk", tmp_path / "rough", num_envs=16, iterations=1, seed=2, terrain="rough", resume=True)
     assert summary["iterations"] == 2 and summary["init_from"].startswith(f"{shipped}/policy.onnx: actor")
+    levels = torch.load(tr.latest_checkpoint(tmp_path / "rough"), weights_only=False)["infos"]["curriculum"]["terrain_levels"]
+    assert set(levels.tolist()) <= {6, 7, 8}, levels  # resumed from 7 (one reset moves a level by one at most)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "policy.onnx").write_text("not a model")
     with pytest.raises(HRobotError, match="not a readable ONNX model"):

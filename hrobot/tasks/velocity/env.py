@@ -238,6 +238,21 @@ class LocomotionEnv(VecEnv):
         self.last_joint_vel = z(n, nj)
         self.last_foot_pos = z(n, self.nfeet, 3)
 
+    def curriculum_state(self) -> dict:
+        """What the curricula reached: each env's terrain level and the command ranges' scale."""
+        return {"terrain_levels": self.terrain_levels.cpu(), "cmd_scale": float(self.cmd_scale)}
+
+    def load_curriculum_state(self, state: dict) -> None:
+        """Go on from `curriculum_state()`'s levels: env by env where the count matches, else drawn from them (a run
+        resumed with another number of envs or processes); robots move to their level's tiles at their next reset."""
+        saved = state["terrain_levels"].to(self.device)
+        n = len(self.terrain_levels)
+        pick = torch.arange(n, device=self.device) if len(saved) == n else torch.randint(
+            0, len(saved), (n,), device=self.device, generator=self.gen)
+        self.terrain_levels[:] = saved[pick].clamp(0, self.cfg.terrain_cfg.num_levels - 1)
+        if not self.eval_mode:
+            self.cmd_scale = state["cmd_scale"]
+
     def _init_observations(self) -> None:
         nx, ny, sp = self.cfg.height_scan
         rough = self.scene.kind == "rough"
