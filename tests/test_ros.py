@@ -18,6 +18,7 @@ import yaml
 
 from hrobot.cli import main
 from hrobot.deploy import load_bringup, node_executable, ros_env
+from hrobot.realtime import CONTROL_NICE
 
 from ros_harness import REPO, Launched, bringup_file, goal_msg, planar_speed, statuses, stop_time
 
@@ -242,6 +243,10 @@ def test_nodes_do_not_outlive_a_killed_launcher(tmp_path):
         ros.wait_for(lambda: len(states) > 10, 30, "joint states")
         pids = ros.node_pids()
         assert set(pids) == {"robot_driver", "skill_controller"}, pids
+        # the control nodes run at the control priority where this machine permits raising it (hrobot.realtime)
+        permitted = subprocess.run([sys.executable, "-c", "import os; os.setpriority(os.PRIO_PROCESS, 0, -10)"]).returncode == 0
+        nice = {n: os.getpriority(os.PRIO_PROCESS, p) for n, p in pids.items()}
+        assert nice == dict.fromkeys(pids, CONTROL_NICE if permitted else os.getpriority(os.PRIO_PROCESS, 0)), nice
         os.kill(ros.proc.pid, signal.SIGKILL)  # no chance to stop its nodes itself
         ros.proc.wait()
         deadline = time.monotonic() + 10.0
