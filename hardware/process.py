@@ -30,8 +30,7 @@ from hrobot.spec import RobotSpec
 
 LINGER_S = 1.0  # damping after the controller side is gone, before the child lets go
 CALL_TIMEOUT_S = 1.0  # a child that does not answer a call within this is taken for dead
-START_TIMEOUT_S = 20.0
-  # the child's imports, DDS discovery and first state (beyond the driver's own timeout)
+START_TIMEOUT_S = 20.0  # the child's imports, DDS discovery and first state (beyond the driver's own timeout)
 
 
 class SafetyView:

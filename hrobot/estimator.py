@@ -30,14 +30,6 @@ def quat_matrix(q) -> np.ndarray:
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
-def axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
-    x, y, z = axis
-    c, s, t = np.cos(angle), np.sin(angle), 1 - np.cos(angle)
-    return np.array([[t * x * x + c, t * x * y - s * z, t * x * z + s * y],
-                     [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
-                     [t * x * z - s * y, t * y * z + s * x, t * z * z + c]])
-
-
 class ChainKinematics:
     """Positions (base frame) of the chain ends (a leg's feet, a hand's fingertips) from joint angles (spec
     order), and their Jacobians, for every chain of the data `hrobot robots kinematics` writes.
@@ -72,7 +64,6 @@ class ChainKinematics:
                     self._index[s, c], axis[s, c], anchor[s, c], self._ref[s, c] = hinge
                     self._hinge[s, c] = True
         self._lrot, self._anchor = lrot, anchor
-        self._axis_local = axis
         # per step, in the frame before the link's rotation: the link offset, the hinge axis and anchor
         self._fixed = np.stack([lpos, np.einsum("scij,scj->sci", lrot, axis),
                                 np.einsum("scij,scj->sci", lrot, anchor)], axis=-1)  # (steps, chains, 3, 3)

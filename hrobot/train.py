@@ -113,7 +113,6 @@ class HRobotRunner(OnPolicyRunner):
                     **{k.split("/")[1]: float(np.mean(v)) for k, v in metrics.items()},
                 })
 
-
     def save(self, path: str, infos: dict | None = None) -> None:
         """The checkpoint, with what the env's curricula reached (a resumed run goes on from there instead of
         climbing the terrain levels again: ~250 iterations of go2's rough fine-tune)."""
