@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from hrobot.errors import HRobotError
-from hrobot.obs import RUNTIME_FIELDS, TERM_REQUIRES, ObservationLayout, ObsTerm
+from hrobot.obs import DERIVED_FIELDS, RUNTIME_FIELDS, TERM_REQUIRES, ObservationLayout, ObsTerm
 from hrobot.safety import STATE_FIELDS, SafetyConfig
 from hrobot.spec import RobotSpec
 
@@ -211,6 +211,16 @@ def _check_control_values(meta: dict, robot: RobotSpec, index: np.ndarray, where
     if "gait_phase" in terms and (isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0):
         raise _mismatch(where, "gait_period_s", "a positive period in seconds (the policy observes gait_phase)",
                         period)
+    scan = next((t for t in meta["observation"] if t["name"] == "height_scan"), None)
+    if scan is not None:
+        grid = (meta.get("height_scan") or {}).get("grid")
+        offset = (meta.get("height_scan") or {}).get("offset_m")
+        ok = (isinstance(grid, list) and len(grid) == 3 and all(isinstance(g, int) and g > 0 for g in grid[:2])
+              and isinstance(grid[2], (int, float)) and grid[2] > 0 and grid[0] * grid[1] == scan["size"]
+              and isinstance(offset, (int, float)) and np.isfinite(offset))
+        if not ok:
+            raise _mismatch(where, "height_scan", f"{{grid: [nx, ny, spacing m] with nx * ny = {scan['size']}, "
+                            "offset_m: m}} (the policy observes height_scan)", meta.get("height_scan"))
     for t in meta["observation"]:
         if t["name"] in TERM_REQUIRES and list(t.get("requires", [])) != list(TERM_REQUIRES[t["name"]]):
             raise _mismatch(where, f"observation term '{t['name']}' requires", list(TERM_REQUIRES[t["name"]]),
@@ -263,17 +273,24 @@ def spec_differences(meta: dict, robot: RobotSpec) -> list[str]:
 
 
 ESTIMATED = {"base_lin_vel": "no sensor measures base linear velocity: a real robot needs a state estimator "
-                            "(or motion capture) to provide it"}
+                            "(or motion capture) to provide it",
+             "height_map": "a perceptive policy needs an elevation map around the robot (e.g. from a LiDAR or depth "
+                           "camera through elevation mapping)"}
 
 
 def required_state(meta: dict) -> list[str]:
     """The state fields the robot (or driver) must provide for this bundle's observation, in term order."""
     out: list[str] = []
     for t in meta["observation"]:
-        for f in t.get("requires", []):
-            if f not in RUNTIME_FIELDS and f not in out:
+        for f in _provided(t):
+            if f not in out:
                 out.append(f)
     return out
+
+
+def _provided(term: dict) -> list[str]:
+    """The state fields a robot provides for one observation term (a derived field: those it is derived from)."""
+    return [g for f in term.get("requires", []) if f not in RUNTIME_FIELDS for g in DERIVED_FIELDS.get(f, (f,))]
 
 
 def check_provides(meta: dict, provides: Iterable[str], who: str, where: Path) -> None:
@@ -284,7 +301,7 @@ def check_provides(meta: dict, provides: Iterable[str], who: str, where: Path) -
         raise HRobotError(f"{who} claims to provide '{unknown[0]}', which is not a state field "
                           f"(expected some of {', '.join(STATE_FIELDS)})")
     for t in meta["observation"]:
-        missing = [f for f in t.get("requires", []) if f not in RUNTIME_FIELDS and f not in provides]
+        missing = [f for f in _provided(t) if f not in provides]
         if missing:
             why = f"; {ESTIMATED[missing[0]]}" if missing[0] in ESTIMATED else ""
             raise HRobotError(f"{where}: observation term '{t['name']}' needs state field '{missing[0]}', which "

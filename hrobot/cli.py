@@ -274,7 +274,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{t['yaw_rate_ratio']:.2f}, fall_rate {t['fall_rate'] * 100:.1f} %")
     for lvl in res.get("rough_levels", []):
         c.print(f"  rough level {lvl['level']} (difficulty {lvl['difficulty']:.2f}): lin {lvl['lin_vel_error']:.3f} m/s, "
-                f"yaw {lvl['yaw_rate_error']:.3f} rad/s, falls {lvl['fall_rate'] * 100:.0f} % ({lvl['episodes']} ep)")
+                f"yaw {lvl['yaw_rate_error']:.3f} rad/s, falls {lvl['fall_rate'] * 100:.0f} % ({lvl['episodes']} ep; "
+                + ", ".join(f"{k} {v * 100:.0f} %" for k, v in lvl["fall_rate_by_type"].items()) + ")")
     if args.json:
         write_json(Path(args.json), res)
         c.print(f"wrote {args.json}" + (f" and {plot}" if plot else ""))
@@ -559,7 +560,8 @@ def cmd_sim2sim(args: argparse.Namespace) -> int:
 
     with _console().status(f"sim2sim {args.bundle}: {args.episodes} episodes at {args.pd_rate:g} Hz PD"):
         res = sim2sim(Path(args.bundle), episodes=args.episodes, pd_rate_hz=args.pd_rate, noise=not args.no_noise,
-                      latency=args.latency, seed=args.seed, robot_spec=load_robot(args.robot) if args.robot else None)
+                      latency=args.latency, seed=args.seed, robot_spec=load_robot(args.robot) if args.robot else None,
+                      terrain_level=args.terrain_level)
     if "axes" in res:  # a rotation skill
         for a in res["axes"]:
             _console().print(f"sim2sim at {args.pd_rate:g} Hz, axis {a['axis']}: {a['achieved_rad_s']:+.2f} of "
@@ -573,6 +575,9 @@ def cmd_sim2sim(args: argparse.Namespace) -> int:
         return 0
     line = (f"sim2sim at {args.pd_rate:g} Hz: lin_vel_error {res['lin_vel_error']:.3f} m/s, yaw_rate_error "
             f"{res['yaw_rate_error']:.3f} rad/s, fall_rate {res['fall_rate'] * 100:.1f} % ({res['episodes']} episodes)")
+    if "terrain" in res:
+        line += f" on terrain level {res['terrain']['level']} (" + ", ".join(
+            f"{k} {v * 100:.0f} %" for k, v in res["terrain"]["fall_rate_by_type"].items()) + ")"
     if "training_sim" in res:
         t = res["training_sim"]
         line += (f"\n   training sim: lin {t['lin_vel_error']:.3f}, yaw {t['yaw_rate_error']:.3f}, falls "
@@ -1049,6 +1054,8 @@ def build_parser() -> argparse.ArgumentParser:
     s2.add_argument("--latency", type=int, default=1, help="command latency in control periods (default 1)")
     s2.add_argument("--no-noise", action="store_true", help="no sensor noise")
     s2.add_argument("--seed", type=int, default=7)
+    s2.add_argument("--terrain-level", type=int, metavar="L", help="on rough terrain of this curriculum level (0-9), "
+                    "from the centres of its tiles, the terrain types in turn (default: flat ground)")
     s2.add_argument("--robot", metavar="NAME_OR_SPEC", help="run on this robot's model instead of the bundle's own "
                     "(e.g. a vendor model of the same robot; it must pass the bundle's checks)")
     s2.set_defaults(func=cmd_sim2sim)

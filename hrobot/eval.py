@@ -23,6 +23,7 @@ import torch
 from hrobot.errors import HRobotError
 from hrobot.robots import load_robot
 from hrobot.spec import RobotSpec
+from hrobot.sim.terrain import TERRAIN_TYPES
 from hrobot.tasks import load_task
 from hrobot.tasks.velocity.env import for_robot
 from hrobot.train import load_actor, run_info, saved_env_cfg
@@ -193,10 +194,14 @@ def evaluate(run_dir: Path, episodes: int = 100, rough_levels: int = 5, seed: in
         levels = torch.tensor(np.repeat(level_ids, per))
         rough = _episodes(renv, ractor, command_sweep(rcfg, rcfg.num_envs), levels)
         results["rough_levels"] = []
+        cols = renv.terrain_cols.cpu()  # each env's terrain type (its tile's column)
         for lvl in level_ids:
             sel = levels == int(lvl)
             part = {k: v[sel] for k, v in rough.items()}
-            results["rough_levels"].append({"level": int(lvl), "difficulty": round(float(lvl) / top, 3), **_summary(part)})
+            by_type = {name: float(rough["fell"][sel & (cols == c)].float().mean())
+                       for c, name in enumerate(TERRAIN_TYPES[: rcfg.terrain_cfg.num_types]) if (sel & (cols == c)).any()}
+            results["rough_levels"].append({"level": int(lvl), "difficulty": round(float(lvl) / top, 3), **_summary(part),
+                                            "fall_rate_by_type": by_type})
     if plot is not None:
         _plot(commands, flat, plot, info["task"])
         results["plot"] = str(plot)

@@ -83,6 +83,9 @@ def export_run(run_dir: Path, out: Path, eval_json: Path | None = None) -> Path:
     if mod.KIND == "locomotion":
         c = cfg.commands
         uses_clock = any(t.name == "gait_phase" for t in cfg.policy_obs)
+        if any(t.name == "height_scan" for t in cfg.policy_obs):  # where the runtime samples the elevation map
+            meta["height_scan"] = {"grid": [int(cfg.height_scan[0]), int(cfg.height_scan[1]), float(cfg.height_scan[2])],
+                                   "offset_m": float(cfg.base_height_target), "frame": "base, yaw only; x-major"}
         meta.update({
             "level": "low",
             "action_dim": robot.num_joints,

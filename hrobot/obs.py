@@ -36,7 +36,7 @@ class RobotState:
     base_ang_vel: Array | None = None  # (N, 3) base frame (IMU gyro)
     base_lin_vel: Array | None = None  # (N, 3) base frame; a state estimator's (simulation: privileged)
     phase: Array | None = None  # (N,) gait clock in [0, 1)
-    height_scan: Array | None = None  # (N, k) terrain height below the robot; privileged
+    height_scan: Array | None = None  # (N, k) base height - target - ground height on a grid around the base
     foot_contact: Array | None = None  # (N, nfeet) privileged
     object_pos: Array | None = None  # (N, 3) manipulated object's position in the palm frame (a tracker's)
     object_quat: Array | None = None  # (N, 4) its orientation in the palm frame (a tracker's)
@@ -131,7 +131,11 @@ TERM_REQUIRES: dict[str, tuple[str, ...]] = {
     "object_lin_vel": ("object_lin_vel",), "object_ang_vel": ("object_ang_vel",), "fingertip_pos": ("fingertip_pos",),
 }
 RUNTIME_FIELDS = frozenset({"command", "last_action", "joint_target", "phase"})
-PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact", "object_lin_vel", "object_ang_vel", "fingertip_pos")
+# Fields the runtime derives from what a robot provides: the height scan from an elevation map and the base's pose
+# (`hrobot.heightmap.height_scan`, on the bundle's scan grid).
+DERIVED_FIELDS: dict[str, tuple[str, ...]] = {"height_scan": ("height_map", "base_pos", "base_quat")}
+PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact",  # the critic's (a blind policy's critic too)
+              "object_lin_vel", "object_ang_vel", "fingertip_pos")
 
 
 class ObservationLayout:

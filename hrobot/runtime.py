@@ -37,6 +37,7 @@ from hrobot.nav_io import RayScanLayout, decode_action, navigation_observation
 from hrobot.reorient_io import (EPISODE_S, HL_RATE_HZ, HOLD_S, SUCCESS_ANGLE, axis_options, error_angle, greedy_axis,
                                 orientation_error, reorient_observation)
 from hrobot.obs import RobotState
+from hrobot.heightmap import height_scan, scan_points
 from hrobot.robot_io import RobotInterface
 from hrobot.safety import DAMPING, JointCommand, MeasuredState, target_mode
 
@@ -101,6 +102,10 @@ class PolicyRuntime:
         self._sensed = [(f, n) for f, n in (("base_quat", 4), ("base_ang_vel", 3), ("base_lin_vel", 3),
                                             ("foot_contact", -1), ("object_pos", 3), ("object_quat", 4)) if f in needs]
         self.needs_object = bool({"object_pos", "object_quat"} & needs)  # a tracker's pose
+        self._scan = None  # a perceptive policy's scan grid (base-frame points) and offset, from the bundle
+        if "height_scan" in needs:
+            grid = meta["height_scan"]
+            self._scan = (scan_points(*grid["grid"]), float(grid["offset_m"]))
         self._cmd_in: list[float] | None = None  # the last filtered command and its array
         self.default = np.asarray(meta["default_joint_pos"], dtype=np.float64)  # policy order
         self.kp = np.asarray(meta["kp"], dtype=np.float64)
@@ -172,6 +177,8 @@ class PolicyRuntime:
             v = getattr(state, f)
             if v is not None:
                 sensed[f] = np.asarray(v).reshape(1, n)
+        if self._scan is not None:
+            sensed["height_scan"] = self._height_scan(state)
         s = RobotState(
             joint_pos=qp.reshape(1, -1),
             joint_vel=qv.reshape(1, -1),
@@ -193,6 +200,16 @@ class PolicyRuntime:
         else:
             self.history.append(frame)
         return np.concatenate(self.history, axis=1)
+
+    def _height_scan(self, state: MeasuredState) -> np.ndarray:
+        """(1, k) the policy's height scan from the robot's elevation map and base pose (as training's)."""
+        if state.height_map is None or state.base_pos is None or state.base_quat is None:
+            missing = [f for f in ("height_map", "base_pos", "base_quat") if getattr(state, f) is None]
+            raise HRobotError(f"{self.name}: the height scan needs {', '.join(missing)} in the state")
+        points, offset = self._scan
+        pos = np.asarray(state.base_pos, dtype=np.float64).reshape(1, 3)
+        quat = np.asarray(state.base_quat, dtype=np.float64).reshape(1, 4)
+        return height_scan(pos, quat, state.height_map.at, points, offset)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The policy's action for an observation, clipped as in training; it becomes the next last_action."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrobot.heightmap import HeightMap
 from hrobot.spec import RobotSpec
 
 # Command modes: position targets with gains and feed-forward (the motor-driver PD law, as Unitree motors
@@ -95,11 +96,12 @@ class MeasuredState:
     object_pos: np.ndarray | None = None  # a hand's manipulated object: position in the palm frame (a tracker's)
     object_quat: np.ndarray | None = None  # its orientation in the palm frame (w, x, y, z)
     object_stamp: float | None = None  # when the tracker measured that pose (None: with the joint state)
+    height_map: HeightMap | None = None  # ground heights around the robot in base_pos's frame (an elevation map)
 
 
-# The state fields a robot can provide (RobotState names); joints are always there.
+# The state fields a robot can provide (MeasuredState names); joints are always there.
 STATE_FIELDS = ("joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_lin_vel", "base_height", "foot_contact",
-                "base_acc", "base_pos", "joint_effort", "object_pos", "object_quat")
+                "base_acc", "base_pos", "joint_effort", "object_pos", "object_quat", "height_map")
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hrobot.bundle import load_bundle
+from hrobot.bundle import check_provides, load_bundle
 from hrobot.errors import HRobotError
 from hrobot.eval import WARMUP_S, command_sweep
 from hrobot.sim.robot import SimConfig, SimRobot
+from hrobot.sim.scene import SceneConfig
+from hrobot.sim.terrain import TERRAIN_TYPES, TerrainConfig
 from hrobot.runtime import ControlLoop, Controller, PolicyRuntime
 from hrobot.robots import load_robot
 from hrobot.safety import JointCommand, SafetyConfig
@@ -47,8 +49,10 @@ def protocol_cfg(b) -> LocomotionCfg:
 
 
 def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, noise: bool = True,
-            latency: int = 1, seed: int = 7, robot_spec: RobotSpec | None = None) -> dict:
-    """`robot_spec`: run on this robot's model instead of the bundle's own (it must pass the bundle's checks)."""
+            latency: int = 1, seed: int = 7, robot_spec: RobotSpec | None = None, terrain_level: int | None = None) -> dict:
+    """`robot_spec`: run on this robot's model instead of the bundle's own (it must pass the bundle's checks).
+    `terrain_level`: on the rough terrain grid instead of flat ground, each episode starting at the centre of a tile of
+    that level, the terrain types in turn (the simulated robot gives a perceptive policy the terrain as its map)."""
     b = load_bundle(bundle_path, robot_spec)
     if b.level != "low":
         raise HRobotError(f"{bundle_path}: sim2sim runs low-level (locomotion) bundles, found '{b.level}'")
@@ -59,7 +63,12 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
     sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
                         joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0,
                         gyro_noise=0.05 if noise else 0.0, tilt_noise=0.02 if noise else 0.0)
-    robot = SimRobot(robot_spec or b.robot, config=sim_cfg)
+    terrain_cfg = TerrainConfig()
+    if terrain_level is not None and not 0 <= terrain_level < terrain_cfg.num_levels:
+        raise HRobotError(f"--terrain-level: expected a level in 0..{terrain_cfg.num_levels - 1}, got {terrain_level}")
+    scene = None if terrain_level is None else SceneConfig(kind="rough", terrain=terrain_cfg, seed=seed, visual=False)
+    robot = SimRobot(robot_spec or b.robot, scene=scene, config=sim_cfg)
+    check_provides(b.meta, robot.provides, "the simulated robot", Path(bundle_path))  # e.g. a map off the terrain
     ctrl = Controller(rt)
     cmd = np.zeros(3)
     loop = ControlLoop(robot, ctrl, lambda: cmd)
@@ -70,7 +79,7 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
     push_every = int(round(cfg.randomization.push_interval_s / rt.robot.policy_dt))
     lin_err, yaw_err, fell, achieved = [], [], [], []
     for ep in range(episodes):
-        robot.reset()
+        robot.reset(None if terrain_level is None else _tile_start(robot, terrain_level, ep % terrain_cfg.num_types, rng))
         robot.activate()
         ctrl.run_policy()
         cmd[:] = commands[ep]
@@ -84,7 +93,8 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
                 robot.data.qvel[a : a + 2] += rng.uniform(-1, 1, 2) * cfg.randomization.push_velocity
             pos, quat = robot.base_pose()
             up_z = 1.0 - 2.0 * (quat[1] ** 2 + quat[2] ** 2)
-            if robot.safety.tripped or pos[2] < cfg.termination_height or math.acos(np.clip(up_z, -1, 1)) > cfg.termination_tilt:
+            ground = 0.0 if robot.height_map is None else float(robot.height_map.at(pos[:2]))
+            if robot.safety.tripped or pos[2] - ground < cfg.termination_height or math.acos(np.clip(up_z, -1, 1)) > cfg.termination_tilt:
                 fallen = True
                 break
             if t >= warm:
@@ -113,13 +123,29 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
         "episodes": episodes,
         "safety_trips": [t.reason for t in robot.safety.trips],
     }
+    if terrain_level is not None:
+        types = np.arange(episodes) % terrain_cfg.num_types
+        res["terrain"] = {"level": terrain_level, "difficulty": terrain_level / (terrain_cfg.num_levels - 1),
+                          "fall_rate_by_type": {TERRAIN_TYPES[k]: float(np.mean(np.asarray(fell)[types == k]))
+                                                for k in range(min(terrain_cfg.num_types, episodes))}}
     card = Path(bundle_path) / "card.json"
-    train_eval = json.loads(card.read_text()).get("evaluation") if card.is_file() else None
+    train_eval = json.loads(card.read_text()).get("evaluation") if card.is_file() and terrain_level is None else None
     if train_eval:
         res["training_sim"] = {k: train_eval[k] for k in ("lin_vel_error", "yaw_rate_error", "fall_rate", "episodes")}
         res["lin_vel_error_ratio"] = res["lin_vel_error"] / train_eval["lin_vel_error"]
         res["yaw_rate_error_ratio"] = res["yaw_rate_error"] / train_eval["yaw_rate_error"]
     return res
+
+
+def _tile_start(robot: SimRobot, level: int, col: int, rng: np.random.Generator) -> np.ndarray:
+    """The robot's default pose at the centre of terrain tile (level, col), standing on it, facing a random way."""
+    q = robot.sm.default_qpos()
+    a = robot.sm.base_qpos_adr
+    xy = robot.sm.terrain.tile_centre(level, col)
+    yaw = rng.uniform(-math.pi, math.pi)
+    q[a : a + 3] = [xy[0], xy[1], robot.robot.base_height + float(robot.sm.terrain.height_at(xy))]
+    q[a + 3 : a + 7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+    return q
 
 
 DROP_DISTANCE = 0.07  # m from where the cube rests on the hand, as in training (InHandCfg.drop_distance)
@@ -136,7 +162,12 @@ def sim2sim_inhand(b, episodes: int, pd_rate_hz: float, noise: bool, latency: in
     rt = PolicyRuntime(b)
     sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
                         joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0)
-    robot = SimRobot(robot_spec or b.robot, config=sim_cfg)
+    terrain_cfg = TerrainConfig()
+    if terrain_level is not None and not 0 <= terrain_level < terrain_cfg.num_levels:
+        raise HRobotError(f"--terrain-level: expected a level in 0..{terrain_cfg.num_levels - 1}, got {terrain_level}")
+    scene = None if terrain_level is None else SceneConfig(kind="rough", terrain=terrain_cfg, seed=seed, visual=False)
+    robot = SimRobot(robot_spec or b.robot, scene=scene, config=sim_cfg)
+    check_provides(b.meta, robot.provides, "the simulated robot", Path(bundle_path))  # e.g. a map off the terrain
     ctrl = Controller(rt)
     cmd = np.zeros(3)
     loop = ControlLoop(robot, ctrl, lambda: cmd)

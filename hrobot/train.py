@@ -411,13 +411,37 @@ def _warm_start(runner: HRobotRunner, src: Path, task: str, device: str) -> str:
                           f"(policy.onnx)")
     saved = torch.load(str(ckpt), map_location=device, weights_only=False)
     mine = runner.alg.get_policy().state_dict()
-    if any(saved["actor_state_dict"][k].shape != v.shape for k, v in mine.items()):
+    actor = saved["actor_state_dict"]
+    grown = _grown_inputs(src, runner.env.cfg, actor, mine)
+    if grown:
+        actor[FIRST_LAYER] = torch.cat([actor[FIRST_LAYER], actor[FIRST_LAYER].new_zeros(len(mine[FIRST_LAYER]), grown)], 1)
+    if any(actor[k].shape != v.shape for k, v in mine.items()):
         raise HRobotError(f"{src}: its actor does not fit task {task} (different observation or action size)")
     critic = {k: v.shape for k, v in runner.alg._raw_critic.state_dict().items()}
     same_critic = all(saved["critic_state_dict"][k].shape == s for k, s in critic.items())
-    runner.load(str(ckpt), load_cfg={"actor": True, "critic": same_critic}, strict=True)
-    return f"{src}/{ckpt.name}: actor" + (" and critic" if same_critic else
-                                         " (critic re-initialised: its observation differs)")
+    runner.alg.get_policy().load_state_dict(actor, strict=True)
+    if same_critic:
+        runner.alg._raw_critic.load_state_dict(saved["critic_state_dict"], strict=True)
+    return f"{src}/{ckpt.name}: actor" + (f" ({grown} new observation inputs, their weights zero)" if grown else "") + \
+        (" and critic" if same_critic else " (critic re-initialised: its observation differs)")
+
+
+FIRST_LAYER = "mlp.0.weight"
+
+
+def _grown_inputs(src: Path, cfg, saved: dict, mine: dict) -> int:
+    """How many observation inputs this task's actor adds after the source run's (0: none): where the source's policy
+    terms are the first of this task's, its actor starts this one with the new inputs' weights at zero, so the warm
+    started policy acts exactly as the source's until it learns to use them (a sensor added to a trained skill)."""
+    if FIRST_LAYER not in saved or FIRST_LAYER not in mine or "policy_obs" not in dataclasses.asdict(cfg):
+        return 0
+    extra = mine[FIRST_LAYER].shape[1] - saved[FIRST_LAYER].shape[1]
+    saved_cfg = src / "env_cfg.json"
+    if extra <= 0 or saved[FIRST_LAYER].shape[0] != mine[FIRST_LAYER].shape[0] or not saved_cfg.is_file():
+        return 0
+    theirs = [t["name"] for t in json.loads(saved_cfg.read_text()).get("policy_obs", [])]
+    ours = [t.name for t in cfg.policy_obs]
+    return extra if theirs and ours[: len(theirs)] == theirs and len(ours) > len(theirs) else 0
 
 
 def run_info(run_dir: Path) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from hrobot.heightmap import HeightMap
 from hrobot.nav_io import DEFAULT_SCAN, RayScanLayout
 from hrobot.robot_io import CONNECTED, RangeScan, RobotInterface
 from hrobot.safety import DAMPING, MODES, SERVO, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, ServoHold
@@ -58,8 +59,14 @@ class SimRobot(RobotInterface):
         self._foot_cols = [self.sm.sensors[f"foot_contact:{f}"].start for f in robot.feet] if floating else []
         # floating base: ground-truth base velocity and height stand in for a state estimator
         self.command_modes = MODES  # the simulated motors run every mode
+        # the ground as an elevation map would give it, where the scene's ground is all there is (flat or terrain;
+        # an arena's boxes are not in it, so there it gives none)
+        scene_kind = (scene or default_scene).kind
+        self.height_map = (self.sm.terrain.height_map() if self.sm.terrain is not None else HeightMap.flat()) \
+            if floating and scene_kind in ("flat", "rough") else None
         self.provides = frozenset(("joint_pos", "joint_vel", "joint_effort", *imu,
                                    *(("base_lin_vel", "base_height", "base_pos") if floating else ()),
+                                   *(("height_map",) if self.height_map is not None else ()),
                                    *(("foot_contact",) if self._foot_cols else ()),
                                    *(("object_pos", "object_quat") if self.sm.object_qpos_adr is not None else ())))
         self.reset()
@@ -117,7 +124,8 @@ class SimRobot(RobotInterface):
         return MeasuredState(joint_pos=np.asarray(q, dtype=np.float64), joint_vel=np.asarray(dq, dtype=np.float64),
                              base_quat=quat, base_ang_vel=gyro, stamp=self.now(), base_lin_vel=lin,
                              base_height=height, foot_contact=contact, base_acc=acc, base_pos=pos,
-                             joint_effort=d.actuator_force.copy(), object_pos=obj_pos, object_quat=obj_quat)
+                             joint_effort=d.actuator_force.copy(), object_pos=obj_pos, object_quat=obj_quat,
+                             height_map=self.height_map)
 
     def object_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """The manipulated object's pose in the palm frame, as a tracker reports it (`SimModel.object_pose`)."""

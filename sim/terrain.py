@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hrobot.heightmap import HeightMap, bilinear
+
 TERRAIN_TYPES = ("bumps", "slope", "stairs", "blocks")
 
 
@@ -63,20 +65,11 @@ class Terrain:
 
     def height_at(self, xy: np.ndarray) -> np.ndarray:
         """Bilinear height at world xy (..., 2); outside the grid the border height (0)."""
-        res = self.cfg.resolution
-        g = (np.asarray(xy) - self.origin) / res
-        nx, ny = self.heights.shape
-        gx = np.clip(g[..., 0], 0, nx - 1.001)
-        gy = np.clip(g[..., 1], 0, ny - 1.001)
-        ix, iy = np.floor(gx).astype(int), np.floor(gy).astype(int)
-        fx, fy = gx - ix, gy - iy
-        h = self.heights
-        return (
-            h[ix, iy] * (1 - fx) * (1 - fy)
-            + h[ix + 1, iy] * fx * (1 - fy)
-            + h[ix, iy + 1] * (1 - fx) * fy
-            + h[ix + 1, iy + 1] * fx * fy
-        )
+        return self.height_map().at(xy)
+
+    def height_map(self) -> HeightMap:
+        """The terrain as an elevation map (what a perceptive policy's height scan reads)."""
+        return HeightMap(self.heights, (float(self.origin[0]), float(self.origin[1])), self.cfg.resolution)
 
 
 def _tile(kind: str, level: float, n: int, cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
@@ -124,12 +117,4 @@ class TorchHeights:
     def __call__(self, xy: torch.Tensor) -> torch.Tensor:
         if self.flat:
             return torch.zeros(xy.shape[:-1], device=xy.device)
-        g = (xy - self.origin) / self.res
-        nx, ny = self.h.shape
-        gx = g[..., 0].clamp(0, nx - 1.001)
-        gy = g[..., 1].clamp(0, ny - 1.001)
-        ix, iy = gx.floor().long(), gy.floor().long()
-        fx, fy = gx - ix, gy - iy
-        h = self.h
-        return (h[ix, iy] * (1 - fx) * (1 - fy) + h[ix + 1, iy] * fx * (1 - fy)
-                + h[ix, iy + 1] * (1 - fx) * fy + h[ix + 1, iy + 1] * fx * fy)
+        return bilinear(self.h, self.origin, self.res, xy)

@@ -131,6 +131,64 @@ def test_fine_tuning_a_shipped_bundle_on_rough_ground_keeps_its_network_and_resu
         tr.train("go2_walk", tmp_path / "bad_run", num_envs=4, iterations=1, init_from=tmp_path / "bad")
 
 
+def test_a_height_scan_added_to_a_skill_starts_as_it_and_runs_on_an_elevation_map(short_run, tmp_path):
+    """go2_rough (go2_walk's observation + a height scan) warm-started from a go2_walk run: the new inputs' weights
+    start at zero, so it acts as the source on any scan; exported, its bundle carries the scan grid, is refused by a
+    robot without an elevation map, and the runtime's scan from the map equals the training env's observation."""
+    from hrobot import train as tr
+    from hrobot.heightmap import HeightMap
+
+    run = tmp_path / "rough"
+    summary = tr.train("go2_rough", run, num_envs=16, iterations=1, seed=2, init_from=short_run[0])
+    assert "(121 new observation inputs, their weights zero)" in summary["init_from"]
+    mod = load_task("go2_rough")
+    cfg = mod.env_cfg()
+    cfg.num_envs = 1
+    env = mod.make_env(cfg, eval_mode=True)
+    runner = tr.HRobotRunner(env, json.loads((run / "train_cfg.json").read_text()), log_dir=None, device="cpu")
+    tr._warm_start(runner, short_run[0], "go2_rough", "cpu")
+    walk_cfg = load_task("go2_walk").env_cfg()
+    walk_cfg.num_envs = 1
+    source = load_actor(short_run[0], load_task("go2_walk").make_env(walk_cfg, eval_mode=True))
+    obs = torch.randn(64, env.policy_layout.dim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ours = runner.alg.get_policy()(TensorDict({"policy": obs}, batch_size=[64]))
+        theirs = source(TensorDict({"policy": obs[:, :45]}, batch_size=[64]))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+
+    bundle = export_run(run, tmp_path / "bundle")
+    meta = read_metadata(bundle / "policy.onnx")
+    assert meta["height_scan"] == {"grid": [11, 11, 0.1], "offset_m": 0.3, "frame": "base, yaw only; x-major"}
+    with pytest.raises(HRobotError, match="needs state field 'height_map'.*elevation map"):
+        load_bundle(bundle, provides={"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_pos"})
+    rt = PolicyRuntime(load_bundle(bundle, provides=SimRobot(load_robot("go2")).provides))
+    env.hold_commands(torch.tensor([[0.5, 0.0, 0.2]]))
+    env.terrain_levels[:] = 9  # env 0's tile: the hardest bumps (no flat platform)
+    env.reset_all()
+    for _ in range(5):
+        env.step(torch.randn(1, 12) * 0.3)
+    assert np.ptp(env.get_observations()["policy"][0, -121:].numpy()) > 0.1  # the scan sees uneven ground
+    rt.last_action = env.actions[0].numpy().copy()
+    state = MeasuredState(env.joint_pos[0].numpy(), env.joint_vel[0].numpy(), env.base_quat[0].numpy(),
+                          env.base_ang_vel[0].numpy(), 0.0, base_pos=env.base_pos[0].numpy(),
+                          height_map=env.sm.terrain.height_map())
+    np.testing.assert_allclose(rt.observation(state, env.commands[0].numpy()), env.get_observations()["policy"].numpy(),
+                               atol=1e-4)
+    flat = dict(state.__dict__, height_map=HeightMap.flat(-0.5))  # the ground half a metre lower: clipped at 1
+    assert rt.observation(MeasuredState(**flat), env.commands[0].numpy())[0, -121:] == pytest.approx(np.ones(121))
+    with pytest.raises(HRobotError, match="the height scan needs height_map"):
+        rt.observation(MeasuredState(**dict(state.__dict__, height_map=None)), env.commands[0].numpy())
+    from hrobot.sim.scene import SceneConfig
+    from hrobot.sim2sim import sim2sim
+
+    assert "height_map" not in SimRobot(load_robot("go2"), scene=SceneConfig(kind="arena", visual=False)).provides
+    res = sim2sim(bundle, episodes=4, terrain_level=9, noise=False)  # through the runtime on the terrain at 1 kHz
+    assert list(res["terrain"]["fall_rate_by_type"]) == ["bumps", "slope", "stairs", "blocks"]
+    assert res["fall_rate"] == pytest.approx(np.mean(list(res["terrain"]["fall_rate_by_type"].values())))
+    with pytest.raises(HRobotError, match="--terrain-level: expected a level in 0..9, got 10"):
+        sim2sim(bundle, episodes=1, terrain_level=10)
+
+
 def test_high_level_export_parity(nav_run, tmp_path):
     run, _ = nav_run
     out = export_run(run, tmp_path / "go2_nav")

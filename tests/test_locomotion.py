@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -184,6 +185,9 @@ def test_eval_writes_metrics_and_plot(short_run, tmp_path, capsys):
         assert key in res
     assert res["episodes"] == 6 and 0.0 <= res["fall_rate"] <= 1.0 and res["lin_vel_error"] > 0
     assert len(res["rough_levels"]) == 2
+    for lvl in res["rough_levels"]:  # 4 episodes per level, one on each terrain type
+        assert list(lvl["fall_rate_by_type"]) == ["bumps", "slope", "stairs", "blocks"]
+        assert lvl["fall_rate"] == pytest.approx(np.mean(list(lvl["fall_rate_by_type"].values())))
     turn = res["turn_in_place"]  # a second sweep on pure turns
     assert turn["episodes"] == 6 and turn["yaw_rate_error"] > 0 and abs(turn["yaw_rate_ratio"]) < 5
     assert js.with_suffix(".png").stat().st_size > 10_000

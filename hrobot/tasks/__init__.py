@@ -1,7 +1,7 @@
 """Tasks (train layer): one folder per kind of task, one module per robot/task config, reusable terms.
 
 - `velocity/`: velocity tracking (a command vx, vy, wz in, joint targets out): `env.py` is the
-  environment, `go2_walk.py`, `g1_walk.py`, ... each an explicit config picking and weighting terms.
+  environment, `go2_walk.py`, `go2_rough.py` (with a height scan), `g1_walk.py`, ... each an explicit config picking and weighting terms.
 - `navigation/`: a goal-conditioned high level over frozen skills: `env.py`, and one config per
   robot/task (`go2_nav.py`, `go2_nav_skills.py`, ...).
 - `inhand/`: in-hand manipulation: `env.py` (a cube rotation command in, a hand's joint targets
@@ -26,7 +26,7 @@ from types import ModuleType
 
 from hrobot.errors import HRobotError
 
-TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "g1_walk", "go2_crouch")} | {
+TASKS = {name: f"velocity.{name}" for name in ("go2_walk", "go2_walk_lstm", "go2_rough", "g1_walk", "go2_crouch")} | {
     name: f"navigation.{name}" for name in ("go2_nav", "go2_nav_skills", "go2_nav_flat", "g1_nav")} | {
     name: f"inhand.{name}" for name in ("leap_rotate", "leap_reorient", "leap_reorient_flat")} | {
     "g1_carry": "carry.g1_carry"} | {

@@ -19,7 +19,8 @@ import torch
 from tensordict import TensorDict
 
 from hrobot.errors import HRobotError
-from hrobot.geometry import quat_from_yaw, quat_rotate_inverse, yaw_from_quat
+from hrobot.geometry import quat_from_yaw, quat_rotate_inverse
+from hrobot.heightmap import height_scan, scan_points
 from hrobot.obs import PRIVILEGED, ObservationLayout, ObsTerm, RobotState
 from hrobot.robots import load_robot
 from hrobot.spec import RobotSpec
@@ -255,17 +256,16 @@ class LocomotionEnv(VecEnv):
 
     def _init_observations(self) -> None:
         nx, ny, sp = self.cfg.height_scan
-        rough = self.scene.kind == "rough"
-        sizes = ObservationLayout.standard_sizes(self.robot, 3, height_scan=nx * ny if rough else 0)
+        # the scan on rough ground (the critic's), and on flat ground too where the policy sees it
+        self.scanned = self.scene.kind == "rough" or any(t.name == "height_scan" for t in self.cfg.policy_obs)
+        sizes = ObservationLayout.standard_sizes(self.robot, 3, height_scan=nx * ny if self.scanned else 0)
         self.policy_layout = ObservationLayout(self.cfg.policy_obs, self.robot, sizes, self.device)
         privileged = [ObsTerm("base_lin_vel", 2.0), ObsTerm("foot_contact")]
-        if rough:
+        if self.scene.kind == "rough":
             privileged.append(ObsTerm("height_scan", 5.0, clip=1.0))
         critic_terms = [ObsTerm(t.name, t.scale, 0.0, t.clip) for t in self.cfg.policy_obs if t.name not in PRIVILEGED]
         self.critic_layout = ObservationLayout(critic_terms + privileged, self.robot, sizes, self.device)
-        gx = (torch.arange(nx, device=self.device) - (nx - 1) / 2) * sp
-        gy = (torch.arange(ny, device=self.device) - (ny - 1) / 2) * sp
-        self.scan_points = torch.stack(torch.meshgrid(gx, gy, indexing="ij"), dim=-1).reshape(-1, 2)
+        self.scan_points = torch.tensor(scan_points(nx, ny, sp), dtype=torch.float32, device=self.device)
 
     # ------------------------------------------------------------------ state
     def _refresh(self) -> None:
@@ -297,12 +297,8 @@ class LocomotionEnv(VecEnv):
 
     def robot_state(self) -> RobotState:
         scan = None
-        if self.scene.kind == "rough":
-            yaw = yaw_from_quat(self.base_quat)
-            c, s = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
-            px, py = self.scan_points[:, 0][None], self.scan_points[:, 1][None]
-            xy = torch.stack([self.base_pos[:, :1] + c * px - s * py, self.base_pos[:, 1:2] + s * px + c * py], -1)
-            scan = self.base_pos[:, 2:3] - self.cfg.base_height_target - self.heights(xy)
+        if self.scanned:
+            scan = height_scan(self.base_pos, self.base_quat, self.heights, self.scan_points, self.cfg.base_height_target)
         return RobotState(
             base_quat=self.base_quat, base_ang_vel=self.base_ang_vel, joint_pos=self.joint_pos,
             joint_vel=self.joint_vel, command=self.commands, last_action=self.actions,
