@@ -103,7 +103,8 @@ class PolicyRuntime:
                                             ("foot_contact", -1), ("object_pos", 3), ("object_quat", 4)) if f in needs]
         self.needs_object = bool({"object_pos", "object_quat"} & needs)  # a tracker's pose
         self._scan = None  # a perceptive policy's scan grid (base-frame points) and offset, from the bundle
-        if "height_scan" in needs:
+        self.needs_map = "height_scan" in needs  # an elevation map and the base's position
+        if self.needs_map:
             grid = meta["height_scan"]
             self._scan = (scan_points(*grid["grid"]), float(grid["offset_m"]))
         self._cmd_in: list[float] | None = None  # the last filtered command and its array
@@ -243,6 +244,12 @@ class PolicyRuntime:
             return f"stale object pose ({now - stamp:.3f} s old > {timeout:.3f} s)"
         return ""
 
+    def map_problem(self, state: MeasuredState) -> str:
+        """Why the elevation map may not drive this policy now ("" if it may): no map, or no base position."""
+        if state.height_map is None:
+            return "no elevation map"
+        return "no base position (odometry)" if state.base_pos is None or state.base_quat is None else ""
+
     def targets(self, action: np.ndarray) -> np.ndarray:
         """The joint position targets `action` commands now, in the robot's order: default + scale * action, or
         for a delta policy its current targets + delta_scale * action inside the joint limits."""
@@ -372,10 +379,14 @@ class Controller:
 
     def _policy(self, state: MeasuredState, command, now: float) -> JointCommand:
         """The policy's command; a manipulation policy whose object pose is missing, invalid or stale holds its
-        last targets instead (the hand keeps its grip, nothing jumps) and runs again once the pose is fresh."""
-        if self.rt.needs_object:
-            self.holding = self.rt.object_problem(state, now, self.cfg.object_timeout) or \
-                ("" if any(command) else "no rotation commanded")  # a still command is not one it was trained on
+        last targets instead (the hand keeps its grip, nothing jumps) and runs again once the pose is fresh; a
+        perceptive policy without its elevation map or base position holds them too (standing where it is)."""
+        if self.rt.needs_object or self.rt.needs_map:
+            if self.rt.needs_map:
+                self.holding = self.rt.map_problem(state)
+            else:
+                self.holding = self.rt.object_problem(state, now, self.cfg.object_timeout) or \
+                    ("" if any(command) else "no rotation commanded")  # a still command is not one it was trained on
             if self.holding:
                 kp, kd = self.rt.gains()
                 n = self.rt.robot.num_joints

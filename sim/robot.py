@@ -200,11 +200,13 @@ class SimRobot(RobotInterface):
 
     def place(self, x: float, y: float, yaw: float, obstacles: np.ndarray | None = None,
               bar_x: float | None = None) -> None:
-        """Put the robot at (x, y, yaw) on the ground and the arena's obstacles (mocap boxes) in place."""
+        """Put the robot at (x, y, yaw) on the ground (terrain too) and the arena's obstacles (mocap boxes) in place."""
         from hrobot.sim.scene import BAR_BOTTOM, BAR_HALF_THICKNESS
 
         a = self.sm.base_qpos_adr
         self.data.qpos[a : a + 2] = [x, y]
+        ground = 0.0 if self.sm.terrain is None else float(self.sm.terrain.height_at(np.array([x, y])))
+        self.data.qpos[a + 2] = self.sm.default_qpos()[a + 2] + ground
         self.data.qpos[a + 3 : a + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         m = self.model
         for i in range(m.nmocap):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,10 @@ def test_a_height_scan_added_to_a_skill_starts_as_it_and_runs_on_an_elevation_ma
     bundle = export_run(run, tmp_path / "bundle")
     meta = read_metadata(bundle / "policy.onnx")
     assert meta["height_scan"] == {"grid": [11, 11, 0.1], "offset_m": 0.3, "frame": "base, yaw only; x-major"}
+    shutil.copytree(bundle, tmp_path / "no_grid")
+    write_metadata(tmp_path / "no_grid" / "policy.onnx", {k: v for k, v in meta.items() if k != "height_scan"})
+    with pytest.raises(HRobotError, match=r"height_scan: expected \{grid: \[nx, ny, spacing m\] with nx \* ny = 121"):
+        load_bundle(tmp_path / "no_grid")
     with pytest.raises(HRobotError, match="needs state field 'height_map'.*elevation map"):
         load_bundle(bundle, provides={"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_pos"})
     rt = PolicyRuntime(load_bundle(bundle, provides=SimRobot(load_robot("go2")).provides))
@@ -178,6 +183,14 @@ def test_a_height_scan_added_to_a_skill_starts_as_it_and_runs_on_an_elevation_ma
     assert rt.observation(MeasuredState(**flat), env.commands[0].numpy())[0, -121:] == pytest.approx(np.ones(121))
     with pytest.raises(HRobotError, match="the height scan needs height_map"):
         rt.observation(MeasuredState(**dict(state.__dict__, height_map=None)), env.commands[0].numpy())
+    ctrl = Controller(rt)  # deployed: without the map or the base's position the policy holds its targets, standing
+    ctrl.run_policy()
+    for missing, why in (("height_map", "no elevation map"), ("base_pos", "no base position (odometry)")):
+        held = ctrl.step(MeasuredState(**dict(state.__dict__, **{missing: None})), [0.5, 0.0, 0.0], 0.0)
+        assert ctrl.holding == why and held.standing
+        np.testing.assert_allclose(held.q, rt.current_targets())
+    ctrl.step(state, [0.5, 0.0, 0.0], 0.0)
+    assert ctrl.holding == ""
     from hrobot.sim.scene import SceneConfig
     from hrobot.sim2sim import sim2sim
 

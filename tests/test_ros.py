@@ -660,3 +660,57 @@ def test_bench_ros_short(tmp_path):
     assert res["controller_period_jitter_us_p99"] < 20_000
     # the reference beside it: a bare rclpy pair, one hop; the nodes' path is two hops and a control step
     assert res["bare_pair_messages"] > 200 and 0 < res["bare_pair_latency_us_p50"] < res["state_to_command_latency_us_p50"]
+
+
+def test_a_perceptive_skill_walks_down_stairs_on_the_published_map_and_holds_without_one(tmp_path):
+    """deploy/go2/sim_rough.yaml: the simulated driver publishes its terrain on /height_map (latched) and go2_rough,
+    reading it and /odom's position, walks down the level-5 stairs over /cmd_vel, upright, safety ok (the fall check
+    measures the height above the mapped ground, not odom's z). In the arena the driver has no map to give: the
+    controller stands, holding, and says why."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Twist
+    from hrobot_msgs.msg import HeightMap as HeightMapMsg
+    from nav_msgs.msg import Odometry
+
+    from hrobot_ros.common import LATCHED_QOS, height_map_from_msg
+
+    cfg = yaml.safe_load((REPO / "deploy" / "go2" / "sim_rough.yaml").read_text())
+    cfg["root"] = str(REPO)
+    f = tmp_path / "rough.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    ros = Launched(f)
+    try:
+        maps = ros.subscribe("/height_map", HeightMapMsg, qos=LATCHED_QOS)
+        odom = ros.subscribe("/odom", Odometry)
+        diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+        ros.wait_for(lambda: len(maps) > 0 and len(odom) > 0, 30, "the elevation map and odometry")
+        hmap, problem = height_map_from_msg(maps[-1][1], "odom")
+        assert problem == "" and hmap.heights.shape == (880, 400)
+        _wait_policy_running(ros)
+        p0 = odom[-1][1].pose.pose.position
+        pub = ros.node.create_publisher(Twist, "/cmd_vel", 10)
+        ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "skill_controller to subscribe to /cmd_vel")
+        walked = lambda: float(np.hypot(*(_odom_xy(odom) - [p0.x, p0.y])))  # noqa: E731
+        end = time.monotonic() + 40.0  # wall time: a loaded machine runs the simulator slower than real time
+        while walked() < 2.5 and time.monotonic() < end:
+            _twists(ros, pub, 0.5, 0.0, 0.5)
+        p1, walked = odom[-1][1].pose.pose.position, walked()
+        ground = float(hmap.at(np.array([p1.x, p1.y])))
+        assert walked > 2.5 and p0.z - p1.z > 0.4, (walked, p0.z, p1.z)  # off the top, down several steps
+        assert p1.z - ground > 0.2  # standing above the mapped ground
+        ros.spin(1.0)
+        ctrl = [st.message for _, m in diag for st in m.status if st.name == "skill_controller"]
+        assert ctrl[-1] == "policy, safety ok", ctrl[-3:]
+    finally:
+        ros.stop()
+
+    cfg["nodes"]["robot_driver"].update(scene="arena", start=[0.0, 0.0, 0.0])
+    f.write_text(yaml.safe_dump(cfg))
+    ros = Launched(f)
+    try:
+        diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=10)
+        status = lambda: [s.message for _, m in diag for s in m.status if s.name == "skill_controller"][-1:]  # noqa: E731
+        ros.wait_for(lambda: status() == ["policy, holding: no elevation map, safety ok"], 30,
+                     lambda: f"skill_controller to hold without a map; its status: {status()}")
+    finally:
+        ros.stop()

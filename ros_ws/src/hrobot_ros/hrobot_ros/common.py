@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from hrobot_msgs.msg import HeightMap as HeightMapMsg
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
@@ -23,6 +24,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import Bool, String
 
 from hrobot.deploy import NODE_PARAMS, check_value
+from hrobot.heightmap import HeightMap
 from hrobot.safety import CURRENT, DAMPING, MODE_CODES, MODES_BY_CODE, POSITION, SERVO
 from hrobot.errors import HRobotError
 from hrobot.realtime import prepare_control_process
@@ -40,7 +42,7 @@ EVENT_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=Re
 # Signals acted on (/estop; a node reacting to /events): every one delivered, never one sent before the
 # subscriber matched (a driver restarted after an e-stop is not e-stopped again by the old message).
 SIGNAL_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-# Latched state (/cmd_source): a late subscriber gets the current value.
+# Latched state (/cmd_source, /height_map): a late subscriber gets the current value.
 LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -180,6 +182,27 @@ def scan_problem(msg, layout) -> str:
     if any(math.isnan(r) for r in msg.ranges):
         return "NaN ranges (no return is inf or beyond range_max, not NaN)"
     return ""
+
+
+def height_map_msg(hmap: HeightMap, frame: str, stamp) -> HeightMapMsg:
+    """hrobot.heightmap.HeightMap -> hrobot_msgs/HeightMap (x-major heights)."""
+    h = np.asarray(hmap.heights, dtype=np.float32)
+    return HeightMapMsg(stamp_sec=stamp.sec, stamp_nanosec=stamp.nanosec, frame_id=frame, origin_x=float(hmap.origin[0]),
+                        origin_y=float(hmap.origin[1]), resolution=float(hmap.resolution), nx=h.shape[0], ny=h.shape[1],
+                        heights=h.ravel())
+
+
+def height_map_from_msg(msg: HeightMapMsg, frame: str) -> tuple[HeightMap | None, str]:
+    """hrobot_msgs/HeightMap -> (the map, "") or (None, why it is refused)."""
+    if msg.frame_id != frame:
+        return None, f"/height_map in frame '{msg.frame_id}', expected '{frame}' (the odometry's)"
+    if msg.nx < 2 or msg.ny < 2 or len(msg.heights) != msg.nx * msg.ny:
+        return None, f"/height_map of {len(msg.heights)} heights, expected nx * ny = {msg.nx} * {msg.ny} (each >= 2)"
+    h = np.asarray(msg.heights, dtype=np.float64).reshape(msg.nx, msg.ny)
+    if not (math.isfinite(msg.resolution) and msg.resolution > 0 and math.isfinite(msg.origin_x)
+            and math.isfinite(msg.origin_y) and np.isfinite(h).all()):
+        return None, "/height_map with a non-finite height or origin, or a resolution <= 0"
+    return HeightMap(h, (msg.origin_x, msg.origin_y), msg.resolution), ""
 
 
 class Steps:

@@ -4,8 +4,8 @@ The node owns the robot's safety layer: every /joint_commands message goes throu
 the driver's rate the last command is checked again (the Unitree driver's own 500 Hz loop does
 this in its process), so commands that stop, a state that goes stale or a fall end in damping
 (a servo hand: holding where it is under its current cap). Publishes /joint_states and, where
-the robot has them, /imu, /odom (a state estimator's, or the simulator's ground truth) and the
-ray scans (/scan_low, /scan_high); /diagnostics carries the link's counters (rates, CRC errors,
+the robot has them, /imu, /odom (a state estimator's, or the simulator's ground truth), the
+ray scans (/scan_low, /scan_high) and the elevation map (/height_map, latched: the simulator's ground); /diagnostics carries the link's counters (rates, CRC errors,
 lost reads, temperatures), the safety state and every trip's reason; /joint_commands/applied each
 command as the safety layer let it through (what a recording compares with /joint_commands).
 /estop (std_msgs/Bool, true) and ~/estop latch damping; trips and e-stops are events on /events.
@@ -28,6 +28,7 @@ import threading
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Quaternion, Vector3
+from hrobot_msgs.msg import HeightMap as HeightMapMsg
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
@@ -39,8 +40,8 @@ from hrobot.errors import HRobotError
 from hrobot.robot_io import ACTIVE, RobotInterface
 from hrobot.robots import load_robot
 from hrobot.safety import JointCommand, MeasuredState, SafetyConfig
-from hrobot_ros.common import (COMMAND_QOS, STATE_QOS, HRobotNode, declare_params, main as run, mode_from_msg,
-                               mode_to_msg, percentiles, wall_now)
+from hrobot_ros.common import (COMMAND_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params, height_map_msg,
+                               main as run, mode_from_msg, mode_to_msg, percentiles, wall_now)
 
 CLOCK_RATE_HZ = 200.0  # /clock resolution 5 ms: a quarter of a 50 Hz control period
 ODOM_FIELDS = {"base_pos", "base_quat", "base_lin_vel", "base_ang_vel"}
@@ -104,6 +105,9 @@ class RobotDriverNode(HRobotNode):
         self.pub_object = self.create_publisher(PoseStamped, "object_pose", STATE_QOS) if tracked else None
         self.pub_clock = self.create_publisher(Clock, "/clock", STATE_QOS) if self.sim else None
         self.pub_applied = self.create_publisher(JointCommandMsg, "joint_commands/applied", COMMAND_QOS)
+        if "height_map" in self.robot.provides:  # the simulator's ground, as elevation mapping would give it
+            self.pub_map = self.create_publisher(HeightMapMsg, "height_map", LATCHED_QOS)
+            self.pub_map.publish(height_map_msg(self.robot.height_map, "odom", wall_now(self)))
         self.create_subscription(JointCommandMsg, "joint_commands", self.on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.create_service(Trigger, "~/estop", self.on_estop_call)

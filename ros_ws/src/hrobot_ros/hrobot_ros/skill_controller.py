@@ -17,9 +17,11 @@ bundle it runs each of that bundle's skills and switches on /skill (std_msgs/Str
 skill name), carrying the previous action over. A manipulation skill reads the object's pose from
 /object_pose (geometry_msgs/PoseStamped in the palm frame, a tracker's); a pose in another frame or
 with a quaternion that is not a unit one is refused with a warning, and while the pose is missing,
-refused or older than the controller's object timeout the policy holds its last targets. Services: ~/stand, ~/sit, ~/estop (latched
-damping), ~/reset (the only way out of a trip). Watchdogs run on the monotonic clock, or
-under use_sim_time on the simulator's /clock. Every safety trip is logged with its reason.
+refused or older than the controller's object timeout the policy holds its last targets. A perceptive skill (a
+height scan) reads the elevation map from /height_map (hrobot_msgs/HeightMap in the odom frame, latched) and the
+base's position from /odom; while either is missing (or the odometry older than the state timeout) it holds its
+targets, standing. Services: ~/stand, ~/sit, ~/estop (latched damping), ~/reset (the only way out of a trip).
+Watchdogs run on the monotonic clock, or under use_sim_time on the simulator's /clock. Every safety trip is logged with its reason.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
+from hrobot_msgs.msg import HeightMap as HeightMapMsg
 from hrobot_msgs.msg import JointCommand as JointCommandMsg
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Imu, JointState
@@ -42,14 +45,14 @@ from hrobot.robots import load_robot
 from hrobot.runtime import POLICY, ControlLoop, Controller, PolicyRuntime
 from hrobot.safety import DAMPING, JointCommand, MeasuredState, SafetyConfig, SafetyLayer, target_mode
 from hrobot.teleop.mux import NONE, CommandMux, Source
-from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params, main as run,
-                               mode_to_msg)
+from hrobot_ros.common import (COMMAND_QOS, GOAL_QOS, LATCHED_QOS, STATE_QOS, HRobotNode, declare_params,
+                               height_map_from_msg, main as run, mode_to_msg)
 
 MAX_RESTARTS = 3  # autostart: stand-ups again after a stale input during start-up
 
-# What a robot seen through /joint_states, /imu and /odom provides (hrobot.safety.STATE_FIELDS)
+# What a robot seen through /joint_states, /imu, /odom and /height_map provides (hrobot.safety.STATE_FIELDS)
 TOPIC_FIELDS = frozenset({"joint_pos", "joint_vel", "base_quat", "base_ang_vel", "base_height", "object_pos",
-                          "object_quat"})
+                          "object_quat", "base_pos", "height_map"})
 
 
 def twist_indices(names: list[str]) -> list[tuple[str, str]]:
@@ -94,6 +97,9 @@ class TopicRobot(RobotInterface):
         self.object_pos: np.ndarray | None = None  # palm frame, from /object_pose
         self.object_quat: np.ndarray | None = None
         self.object_time: float | None = None
+        self.base_pos: np.ndarray | None = None  # odometry frame, from /odom
+        self.odom_time = -np.inf
+        self.height_map = None  # hrobot.heightmap.HeightMap from /height_map (odometry frame)
         self.header_stamp = None  # header stamp of the last joint state (copied into commands)
         self.state_time: float | None = None  # receive time of the last joint state (node clock)
         self.imu_time = -np.inf
@@ -102,11 +108,13 @@ class TopicRobot(RobotInterface):
         return self.state_time is not None
 
     def read_state(self) -> MeasuredState:
-        with self.lock:
+        now = self.now()
+        with self.lock:  # a position older than the state timeout is none (a perceptive policy holds)
+            pos = self.base_pos if now is not None and now - self.odom_time <= self.safety.state_timeout else None
             return MeasuredState(self.q.copy(), self.dq.copy(), self.quat.copy(), self.gyro.copy(),
                                  self.state_time, imu_stamp=self.imu_time, base_height=self.height,
                                  object_pos=self.object_pos, object_quat=self.object_quat,
-                                 object_stamp=self.object_time)
+                                 object_stamp=self.object_time, base_pos=pos, height_map=self.height_map)
 
     def now(self) -> float:
         return self.node.now_s()
@@ -153,6 +161,8 @@ class SkillControllerNode(HRobotNode):
         self.create_subscription(Odometry, "odom", self.on_odom, STATE_QOS)
         if any(rt.needs_object for rt in runtimes):
             self.create_subscription(PoseStamped, "object_pose", self.on_object_pose, STATE_QOS)
+        if any(rt.needs_map for rt in runtimes):  # a perceptive policy: the elevation map (latched)
+            self.create_subscription(HeightMapMsg, "height_map", self.on_height_map, LATCHED_QOS)
         self.twist = twist_indices(runtimes[0].commands.names)
         for src in self.mux.sources:
             self.create_subscription(Twist, src.topic, lambda m, name=src.name: self.on_twist(name, m), GOAL_QOS)
@@ -229,8 +239,23 @@ class SkillControllerNode(HRobotNode):
             self.loop.step()
 
     def on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose.position
+        now = self.now_s()
         with self.robot.lock:
-            self.robot.height = float(msg.pose.pose.position.z)
+            r = self.robot
+            r.base_pos = np.array([p.x, p.y, p.z])
+            r.odom_time = -np.inf if now is None else now
+            # above the ground below the base where a map says where that is
+            r.height = float(p.z) - (0.0 if r.height_map is None else float(r.height_map.at(r.base_pos[:2])))
+
+    def on_height_map(self, msg: HeightMapMsg) -> None:
+        hmap, problem = height_map_from_msg(msg, "odom")
+        if problem:
+            self.get_logger().warning(f"{problem}; ignored (the policy holds while it has no valid map)",
+                                      throttle_duration_sec=1.0)
+            return
+        with self.robot.lock:
+            self.robot.height_map = hmap
 
     def on_object_pose(self, msg: PoseStamped) -> None:
         problem = pose_problem(msg, self.spec.base_body)
