@@ -664,7 +664,7 @@ def test_bench_ros_short(tmp_path):
 
 def test_a_perceptive_skill_walks_down_stairs_on_the_published_map_and_holds_without_one(tmp_path):
     """deploy/go2/sim_rough.yaml: the simulated driver publishes its terrain on /height_map (latched) and go2_rough,
-    reading it and /odom's position, walks down the level-5 stairs over /cmd_vel, upright, safety ok (the fall check
+    reading it and /odom's position, walks down the level-5 stairs at 1 m/s over /cmd_vel, upright, safety ok (the fall check
     measures the height above the mapped ground, not odom's z). In the arena the driver has no map to give: the
     controller stands, holding, and says why."""
     from diagnostic_msgs.msg import DiagnosticArray
@@ -693,7 +693,7 @@ def test_a_perceptive_skill_walks_down_stairs_on_the_published_map_and_holds_wit
         walked = lambda: float(np.hypot(*(_odom_xy(odom) - [p0.x, p0.y])))  # noqa: E731
         end = time.monotonic() + 40.0  # wall time: a loaded machine runs the simulator slower than real time
         while walked() < 2.5 and time.monotonic() < end:
-            _twists(ros, pub, 0.5, 0.0, 0.5)
+            _twists(ros, pub, 1.0, 0.0, 0.5)  # (at 0.5 m/s this policy stops at the first step down: see its card)
         p1, walked = odom[-1][1].pose.pose.position, walked()
         ground = float(hmap.at(np.array([p1.x, p1.y])))
         assert walked > 2.5 and p0.z - p1.z > 0.4, (walked, p0.z, p1.z)  # off the top, down several steps
