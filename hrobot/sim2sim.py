@@ -162,12 +162,7 @@ def sim2sim_inhand(b, episodes: int, pd_rate_hz: float, noise: bool, latency: in
     rt = PolicyRuntime(b)
     sim_cfg = SimConfig(pd_rate_hz=pd_rate_hz, command_latency=latency, seed=seed,
                         joint_pos_noise=0.01 if noise else 0.0, joint_vel_noise=0.5 if noise else 0.0)
-    terrain_cfg = TerrainConfig()
-    if terrain_level is not None and not 0 <= terrain_level < terrain_cfg.num_levels:
-        raise HRobotError(f"--terrain-level: expected a level in 0..{terrain_cfg.num_levels - 1}, got {terrain_level}")
-    scene = None if terrain_level is None else SceneConfig(kind="rough", terrain=terrain_cfg, seed=seed, visual=False)
-    robot = SimRobot(robot_spec or b.robot, scene=scene, config=sim_cfg)
-    check_provides(b.meta, robot.provides, "the simulated robot", Path(bundle_path))  # e.g. a map off the terrain
+    robot = SimRobot(robot_spec or b.robot, config=sim_cfg)
     ctrl = Controller(rt)
     cmd = np.zeros(3)
     loop = ControlLoop(robot, ctrl, lambda: cmd)

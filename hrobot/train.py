@@ -433,7 +433,7 @@ def _grown_inputs(src: Path, cfg, saved: dict, mine: dict) -> int:
     """How many observation inputs this task's actor adds after the source run's (0: none): where the source's policy
     terms are the first of this task's, its actor starts this one with the new inputs' weights at zero, so the warm
     started policy acts exactly as the source's until it learns to use them (a sensor added to a trained skill)."""
-    if FIRST_LAYER not in saved or FIRST_LAYER not in mine or "policy_obs" not in dataclasses.asdict(cfg):
+    if FIRST_LAYER not in saved or FIRST_LAYER not in mine or not hasattr(cfg, "policy_obs"):
         return 0
     extra = mine[FIRST_LAYER].shape[1] - saved[FIRST_LAYER].shape[1]
     saved_cfg = src / "env_cfg.json"
