@@ -134,8 +134,7 @@ RUNTIME_FIELDS = frozenset({"command", "last_action", "joint_target", "phase"})
 # Fields the runtime derives from what a robot provides: the height scan from an elevation map and the base's pose
 # (`hrobot.heightmap.height_scan`, on the bundle's scan grid).
 DERIVED_FIELDS: dict[str, tuple[str, ...]] = {"height_scan": ("height_map", "base_pos", "base_quat")}
-PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact",  # the critic's (a blind policy's critic too)
-              "object_lin_vel", "object_ang_vel", "fingertip_pos")
+PRIVILEGED = ("base_lin_vel", "height_scan", "foot_contact", "object_lin_vel", "object_ang_vel", "fingertip_pos")
 
 
 class ObservationLayout:

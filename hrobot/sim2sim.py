@@ -79,7 +79,10 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
     push_every = int(round(cfg.randomization.push_interval_s / rt.robot.policy_dt))
     lin_err, yaw_err, fell, achieved = [], [], [], []
     for ep in range(episodes):
-        robot.reset(None if terrain_level is None else _tile_start(robot, terrain_level, ep % terrain_cfg.num_types, rng))
+        robot.reset()
+        if terrain_level is not None:  # at the centre of a tile of the level, facing a random way
+            x, y = robot.sm.terrain.tile_centre(terrain_level, ep % terrain_cfg.num_types)
+            robot.place(x, y, rng.uniform(-math.pi, math.pi))
         robot.activate()
         ctrl.run_policy()
         cmd[:] = commands[ep]
@@ -135,17 +138,6 @@ def sim2sim(bundle_path: Path, episodes: int = 100, pd_rate_hz: float = 1000.0, 
         res["lin_vel_error_ratio"] = res["lin_vel_error"] / train_eval["lin_vel_error"]
         res["yaw_rate_error_ratio"] = res["yaw_rate_error"] / train_eval["yaw_rate_error"]
     return res
-
-
-def _tile_start(robot: SimRobot, level: int, col: int, rng: np.random.Generator) -> np.ndarray:
-    """The robot's default pose at the centre of terrain tile (level, col), standing on it, facing a random way."""
-    q = robot.sm.default_qpos()
-    a = robot.sm.base_qpos_adr
-    xy = robot.sm.terrain.tile_centre(level, col)
-    yaw = rng.uniform(-math.pi, math.pi)
-    q[a : a + 3] = [xy[0], xy[1], robot.robot.base_height + float(robot.sm.terrain.height_at(xy))]
-    q[a + 3 : a + 7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
-    return q
 
 
 DROP_DISTANCE = 0.07  # m from where the cube rests on the hand, as in training (InHandCfg.drop_distance)

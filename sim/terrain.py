@@ -55,6 +55,7 @@ class Terrain:
         self.size_x = (h.shape[0] - 1) * cfg.resolution
         self.size_y = (h.shape[1] - 1) * cfg.resolution
         self.origin = np.array([-self.size_x / 2, -self.size_y / 2])  # world xy of sample [0, 0]
+        self.map = HeightMap(h, (float(self.origin[0]), float(self.origin[1])), cfg.resolution)
 
     def tile_centre(self, level: int | np.ndarray, col: int | np.ndarray) -> np.ndarray:
         """World xy of the centre of tile (level, col)."""
@@ -65,11 +66,11 @@ class Terrain:
 
     def height_at(self, xy: np.ndarray) -> np.ndarray:
         """Bilinear height at world xy (..., 2); outside the grid the border height (0)."""
-        return self.height_map().at(xy)
+        return self.map.at(xy)
 
     def height_map(self) -> HeightMap:
         """The terrain as an elevation map (what a perceptive policy's height scan reads)."""
-        return HeightMap(self.heights, (float(self.origin[0]), float(self.origin[1])), self.cfg.resolution)
+        return self.map
 
 
 def _tile(kind: str, level: float, n: int, cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:

@@ -240,6 +240,9 @@ class SkillControllerNode(HRobotNode):
 
     def on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose.position
+        if not all(np.isfinite([p.x, p.y, p.z])):  # the position goes stale: a perceptive policy holds
+            self.get_logger().warning("/odom with a NaN/inf position ignored", throttle_duration_sec=1.0)
+            return
         now = self.now_s()
         with self.robot.lock:
             r = self.robot
